@@ -1,0 +1,18 @@
+"""Alembic environment: runs the migrations on the connection handed over by ghsync.adapters.db.migrate."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from ghsync.adapters.db.models import Base
+
+config = context.config
+connection = config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=True,  # SQLite can only ALTER through table copies
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()
