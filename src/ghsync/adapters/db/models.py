@@ -148,16 +148,10 @@ class SyncOperationRow(Base):
     """The plan's github_sync_operations: every sync operation, for debugging and monitoring."""
 
     __tablename__ = "github_sync_operations"
-    __table_args__ = (
-        Index("idx_github_sync_project_status", "project_id", "status"),
-        Index("idx_github_sync_created_at", text("created_at DESC")),
-        Index("idx_github_sync_operation_type", "operation_type", text("created_at DESC")),
-    )
+    __table_args__ = (Index("idx_github_sync_project_status", "project_id", "status"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    project_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("projects.id", ondelete="CASCADE")
-    )
+    project_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     operation_type: Mapped[str] = mapped_column(String(50))  # push | pull | conflict | webhook ...
     status: Mapped[str] = mapped_column(String(50))  # pending|processing|success|failed|cancelled
     direction: Mapped[str] = mapped_column(String(10))  # to_github | from_github | none
@@ -186,6 +180,15 @@ class SyncOperationRow(Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column(
         "metadata", JSONType, server_default=text("'{}'"), default=dict
     )
+
+
+# The plan's indexes, newest first (declared after the class to use column expressions).
+Index("idx_github_sync_created_at", SyncOperationRow.created_at.desc())
+Index(
+    "idx_github_sync_operation_type",
+    SyncOperationRow.operation_type,
+    SyncOperationRow.created_at.desc(),
+)
 
 
 class JobRow(Base):

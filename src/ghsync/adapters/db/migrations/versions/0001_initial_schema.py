@@ -66,9 +66,7 @@ def upgrade() -> None:
         sa.Column("created_at", ghsync.adapters.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("started_at", ghsync.adapters.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("finished_at", ghsync.adapters.db.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column(
-            "heartbeat_at", ghsync.adapters.db.base.UTCDateTime(timezone=True), nullable=True
-        ),
+        sa.Column("heartbeat_at", ghsync.adapters.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("worker_id", sa.String(length=64), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_jobs")),
@@ -95,12 +93,8 @@ def upgrade() -> None:
         sa.Column("github_repository_id", sa.BigInteger(), nullable=True),
         sa.Column("github_branch", sa.String(length=255), server_default="main", nullable=True),
         sa.Column("github_installation_id", sa.BigInteger(), nullable=True),
-        sa.Column(
-            "github_sync_enabled", sa.Boolean(), server_default=sa.text("(false)"), nullable=False
-        ),
-        sa.Column(
-            "github_sync_mode", sa.String(length=20), server_default="protected_pr", nullable=False
-        ),
+        sa.Column("github_sync_enabled", sa.Boolean(), server_default=sa.text("(false)"), nullable=False),
+        sa.Column("github_sync_mode", sa.String(length=20), server_default="protected_pr", nullable=False),
         sa.Column(
             "github_conflict_strategy",
             sa.String(length=20),
@@ -117,16 +111,10 @@ def upgrade() -> None:
         sa.Column("last_remote_main_sha", sa.String(length=40), nullable=True),
         sa.Column("last_synced_main_sha", sa.String(length=40), nullable=True),
         sa.Column("last_outbound_base_sha", sa.String(length=40), nullable=True),
-        sa.Column(
-            "last_github_sync_at", ghsync.adapters.db.base.UTCDateTime(timezone=True), nullable=True
-        ),
-        sa.Column(
-            "storage_mode", sa.String(length=20), server_default="github_primary", nullable=False
-        ),
+        sa.Column("last_github_sync_at", ghsync.adapters.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("storage_mode", sa.String(length=20), server_default="github_primary", nullable=False),
         sa.Column("s3_canonical_sha", sa.String(length=40), nullable=True),
-        sa.Column(
-            "last_s3_sync_at", ghsync.adapters.db.base.UTCDateTime(timezone=True), nullable=True
-        ),
+        sa.Column("last_s3_sync_at", ghsync.adapters.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_projects")),
     )
     op.create_table(
@@ -137,9 +125,7 @@ def upgrade() -> None:
         sa.Column("project_id", sa.Uuid(), nullable=True),
         sa.Column("installation_id", sa.BigInteger(), nullable=True),
         sa.Column("status", sa.String(length=20), nullable=False),
-        sa.Column(
-            "received_at", ghsync.adapters.db.base.UTCDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("received_at", ghsync.adapters.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("expires_at", ghsync.adapters.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("delivery_id", name=op.f("pk_webhook_deliveries")),
     )
@@ -202,9 +188,7 @@ def upgrade() -> None:
         sa.Column("retry_count", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("created_at", ghsync.adapters.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("started_at", ghsync.adapters.db.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column(
-            "completed_at", ghsync.adapters.db.base.UTCDateTime(timezone=True), nullable=True
-        ),
+        sa.Column("completed_at", ghsync.adapters.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column(
             "metadata",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -220,12 +204,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_github_sync_operations")),
     )
     with op.batch_alter_table("github_sync_operations", schema=None) as batch_op:
-        batch_op.create_index(
-            "idx_github_sync_project_status", ["project_id", "status"], unique=False
-        )
-        batch_op.create_index(
-            "idx_github_sync_created_at", [sa.text("created_at DESC")], unique=False
-        )
+        batch_op.create_index("idx_github_sync_project_status", ["project_id", "status"], unique=False)
+        batch_op.create_index("idx_github_sync_created_at", [sa.text("created_at DESC")], unique=False)
         batch_op.create_index(
             "idx_github_sync_operation_type",
             ["operation_type", sa.text("created_at DESC")],
@@ -254,9 +234,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("project_id", "number", name="uq_versions_project_number"),
     )
     with op.batch_alter_table("versions", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_versions_project_commit", ["project_id", "commit_sha"], unique=False
-        )
+        batch_op.create_index("ix_versions_project_commit", ["project_id", "commit_sha"], unique=False)
 
     op.create_table(
         "sync_pairs",

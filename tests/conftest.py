@@ -1,0 +1,111 @@
+"""Shared fixtures: databases (SQLite always, PostgreSQL and Redis when reachable).
+
+Tests that need PostgreSQL or Redis skip with a reason when the server is not reachable, except
+under CI=true, where they fail: CI must prove them for real.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import Engine
+
+from ghsync.adapters.db import migrate
+from ghsync.adapters.db.engine import make_engine
+
+PG_HOST = os.environ.get("GHSYNC_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("GHSYNC_TEST_PG_PORT", "5432"))
+REDIS_HOST = os.environ.get("GHSYNC_TEST_REDIS_HOST", "127.0.0.1")
+REDIS_PORT = int(os.environ.get("GHSYNC_TEST_REDIS_PORT", "6379"))
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _unavailable(what: str, error: Exception) -> None:
+    message = f"{what} is not reachable ({error}); start it to run these tests"
+    if IN_CI:
+        pytest.fail(f"CI=true: {message}", pytrace=False)
+    pytest.skip(message)
+
+
+def _pg_admin_conninfo() -> str | None:
+    last: Exception | None = None
+    for user in ("postgres", "root"):
+        conninfo = f"host={PG_HOST} port={PG_PORT} user={user} dbname=postgres connect_timeout=3"
+        try:
+            with psycopg.connect(conninfo, autocommit=True):
+                return conninfo
+        except psycopg.Error as exc:
+            last = exc
+    _unavailable(f"PostgreSQL at {PG_HOST}:{PG_PORT}", last or RuntimeError("no user worked"))
+    return None
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    conninfo = _pg_admin_conninfo()
+    assert conninfo is not None
+    name = f"ghsync_test_{uuid.uuid4().hex[:12]}"
+    user = dict(part.split("=", 1) for part in conninfo.split())["user"]
+    with psycopg.connect(conninfo, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://{user}@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'ghsync.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each database ghsync supports, empty (not migrated)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ghsync.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """A migrated engine on each supported database."""
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
+    """A migrated engine on SQLite only, for tests whose subject is not the database."""
+    engine = make_engine(sqlite_url)
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis database for one test, flushed before and after (db 15 is reserved for tests)."""
+    import redis
+
+    url = f"redis://{REDIS_HOST}:{REDIS_PORT}/15"
+    client = redis.Redis.from_url(url, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        _unavailable(f"Redis at {REDIS_HOST}:{REDIS_PORT}", exc)
+    client.flushdb()
+    try:
+        yield url
+    finally:
+        client.flushdb()
+        client.close()
