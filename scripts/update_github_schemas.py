@@ -142,7 +142,7 @@ WEBHOOKS: list[tuple[str, str | None]] = [
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # Operation-object keys not needed for validation (large, and not part of the contract we check).
-DROP_OPERATION_KEYS = ("x-github", "externalDocs", "requestBody")
+DROP_OPERATION_KEYS = ("x-github", "externalDocs")
 COMPONENT_REF = re.compile(r"^#/components/([^/]+)/([^/]+)$")
 DEFINITION_REF = re.compile(r"^#/definitions/([^/]+)$")
 
@@ -244,9 +244,7 @@ def trim_openapi(spec: dict[str, Any], operation_ids: list[str]) -> dict[str, An
             "see LICENSE-octokit.md and sources.json.",
         },
         "paths": dict(sorted(paths.items())),
-        "components": {
-            kind: dict(sorted(entries.items())) for kind, entries in sorted(components.items())
-        },
+        "components": {kind: dict(sorted(entries.items())) for kind, entries in sorted(components.items())},
     }
 
 
@@ -389,9 +387,7 @@ def main(argv: list[str] | None = None) -> int:
             "webhooks": [webhook_definition_name(event, action) for event, action in WEBHOOKS],
         },
     )
-    sizes = {
-        p.name: p.stat().st_size for p in sorted(out.iterdir()) if p.suffix in {".json", ".md"}
-    }
+    sizes = {p.name: p.stat().st_size for p in sorted(out.iterdir()) if p.suffix in {".json", ".md"}}
     print(
         f"{OPENAPI_PACKAGE} {openapi_info['version']}: {len(OPERATIONS)} operations, "
         f"{sum(len(v) for v in trimmed_openapi['components'].values())} components; "

@@ -1,0 +1,1 @@
+"""Shared helpers for ghsync's tests (schema validators against GitHub's published descriptions)."""

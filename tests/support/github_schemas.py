@@ -1,0 +1,520 @@
+"""Validate HTTP responses and webhook payloads against GitHub's official published descriptions.
+
+The descriptions are the trimmed copies in ``tests/data/github/`` written by
+``scripts/update_github_schemas.py`` from ``@octokit/openapi`` (``api.github.com.json``, OpenAPI
+3.0.3) and ``@octokit/webhooks-schemas`` (JSON Schema draft-07).
+
+* :func:`validate_response` finds the operation for a concrete request path (OpenAPI path templates,
+  multi-segment parameters such as ``{ref}`` = ``heads/feature/x``, the ``/api/v3`` prefix of
+  GitHub Enterprise Server, query strings), picks the response for the status code, and validates the
+  body with ``jsonschema`` (OpenAPI 3.0 ``nullable`` and ``discriminator`` translated to JSON Schema).
+* :func:`validate_httpx_response` does the same for an ``httpx.Response``.
+* :func:`validate_request` validates a request body against the operation's ``requestBody``.
+* :func:`validate_webhook` validates a payload against the schema of its event and ``action``.
+
+Every mismatch raises :class:`SchemaMismatch` (an ``AssertionError``) naming the operation, status,
+schema and each failing JSON path.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+import jsonschema
+from jsonschema.exceptions import ValidationError, best_match
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7, DRAFT202012
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "github"
+OPENAPI_PATH = DATA_DIR / "openapi-trimmed.json"
+WEBHOOKS_PATH = DATA_DIR / "webhooks-trimmed.json"
+OPENAPI_URI = "urn:ghsync:github-openapi"
+WEBHOOKS_URI = "urn:ghsync:github-webhooks"
+# Paths GitHub Enterprise Server serves the REST API under, besides the root.
+API_PREFIXES = ("/api/v3",)
+# GitHub's generic error body, used for error statuses an operation does not list (e.g. 401 for a
+# bad token, 403/429 rate limits, 5xx, or a 301 for a renamed repository), as GitHub documents in
+# "Troubleshooting the REST API" / "Client errors". ``basic-error`` is in every trimmed description.
+GENERIC_ERROR_POINTER = "/components/schemas/basic-error"
+NO_BODY_STATUSES = frozenset({204, 205, 304})
+MAX_REPORTED_ERRORS = 15
+
+
+class SchemaMismatch(AssertionError):
+    """A body does not match GitHub's published schema (or no schema applies to it)."""
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What a successful validation checked against."""
+
+    operation_id: str
+    method: str
+    template: str
+    status: int
+    schema: str  # JSON pointer into the description (or "<no body>")
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    template: str
+    operation_id: str
+    pattern: re.Pattern[str]
+    loose_pattern: re.Pattern[str]
+    literal_length: int
+    param_count: int
+
+
+# --------------------------------------------------------------------------------------------
+# OpenAPI 3.0 -> JSON Schema (2020-12)
+# --------------------------------------------------------------------------------------------
+
+
+def _translate_openapi_schema(node: Any) -> Any:
+    """Return a copy of ``node`` with OpenAPI 3.0 schema extensions made JSON-Schema-compatible.
+
+    * ``nullable: true`` -> ``type: [T, "null"]`` (and ``null`` added to an ``enum``), or
+      ``anyOf: [{...}, {"type": "null"}]`` when there is no ``type`` (``$ref``/``allOf``/...).
+    * ``oneOf`` + ``discriminator.mapping`` -> the branch named by the discriminator property must
+      match (OpenAPI semantics), so bodies valid under two overlapping branches are not rejected.
+    """
+    if isinstance(node, list):
+        return [_translate_openapi_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {key: _translate_openapi_schema(value) for key, value in node.items()}
+
+    discriminator = out.get("discriminator")
+    if (
+        isinstance(discriminator, dict)
+        and isinstance(discriminator.get("propertyName"), str)
+        and isinstance(out.get("oneOf"), list)
+        and discriminator.get("mapping")
+    ):
+        prop = discriminator["propertyName"]
+        branches = out.pop("oneOf")
+        rules = [
+            {
+                "if": {
+                    "type": "object",
+                    "properties": {prop: {"const": value}},
+                    "required": [prop],
+                },
+                "then": {"$ref": target},
+            }
+            for value, target in discriminator["mapping"].items()
+        ]
+        out["anyOf"] = branches
+        out["allOf"] = [*out.get("allOf", []), *rules]
+
+    if out.get("nullable") is True:
+        del out["nullable"]
+        if "type" in out:
+            types = out["type"] if isinstance(out["type"], list) else [out["type"]]
+            if "null" not in types:
+                out["type"] = [*types, "null"]
+            if "enum" in out and None not in out["enum"]:
+                out["enum"] = [*out["enum"], None]
+        else:
+            inner = {k: v for k, v in out.items() if k not in ("description", "title")}
+            kept = {k: v for k, v in out.items() if k in ("description", "title")}
+            out = {**kept, "anyOf": [inner, {"type": "null"}]}
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Formats (jsonschema only checks formats it has a checker for; these need no extra packages)
+# --------------------------------------------------------------------------------------------
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$",
+)
+
+
+def _is_date_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if not _RFC3339.match(value):
+        return False
+    try:
+        datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+def _is_uri(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    parts = urlsplit(value)
+    return bool(parts.scheme) and " " not in value
+
+
+def _is_email(value: object) -> bool:
+    return not isinstance(value, str) or "@" in value
+
+
+FORMAT_CHECKER = jsonschema.FormatChecker(formats=())
+FORMAT_CHECKER.checks("date-time")(_is_date_time)
+FORMAT_CHECKER.checks("uri")(_is_uri)
+FORMAT_CHECKER.checks("email")(_is_email)
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    """The trimmed OpenAPI description with schemas translated to JSON Schema 2020-12."""
+    raw = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))
+    translated: dict[str, Any] = _translate_openapi_schema(raw)
+    return translated
+
+
+@functools.cache
+def webhooks_document() -> dict[str, Any]:
+    """The trimmed webhook schemas (JSON Schema draft-07)."""
+    doc: dict[str, Any] = json.loads(WEBHOOKS_PATH.read_text(encoding="utf-8"))
+    return doc
+
+
+@functools.cache
+def _openapi_registry() -> Registry[Any]:
+    resource: Resource[Any] = DRAFT202012.create_resource(openapi_document())
+    registry: Registry[Any] = Registry().with_resource(OPENAPI_URI, resource)
+    return registry
+
+
+@functools.cache
+def _webhooks_registry() -> Registry[Any]:
+    # Each definition carries "$schema": draft-07; the document itself is draft-07 too.
+    resource: Resource[Any] = DRAFT7.create_resource(webhooks_document())
+    registry: Registry[Any] = Registry().with_resource(WEBHOOKS_URI, resource)
+    return registry
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def _pointer(*tokens: str) -> str:
+    return "".join("/" + _escape(token) for token in tokens)
+
+
+def _resolve_local(doc: Mapping[str, Any], node: Any) -> tuple[Any, str | None]:
+    """Follow a local ``$ref`` (responses, parameters...) once; return (target, its pointer)."""
+    if isinstance(node, dict) and isinstance(node.get("$ref"), str):
+        ref: str = node["$ref"]
+        target: Any = doc
+        for token in ref.removeprefix("#/").split("/"):
+            target = target[token.replace("~1", "/").replace("~0", "~")]
+        return target, ref.removeprefix("#")
+    return node, None
+
+
+@functools.cache
+def _routes() -> tuple[_Route, ...]:
+    doc = openapi_document()
+    routes: list[_Route] = []
+    for template, item in doc["paths"].items():
+        for method, op in item.items():
+            if method == "parameters" or not isinstance(op, dict):
+                continue
+            multi: set[str] = set()
+            for param in [*item.get("parameters", []), *op.get("parameters", [])]:
+                param, _ = _resolve_local(doc, param)
+                if param.get("in") == "path" and param.get("x-multi-segment"):
+                    multi.add(param["name"])
+            routes.append(
+                _Route(
+                    method=method.upper(),
+                    template=template,
+                    operation_id=op["operationId"],
+                    pattern=_template_regex(template, multi, loose=False),
+                    loose_pattern=_template_regex(template, multi, loose=True),
+                    literal_length=len(re.sub(r"\{[^}]+\}", "", template)),
+                    param_count=template.count("{"),
+                )
+            )
+    return tuple(routes)
+
+
+# Parameters that are always a single path segment, even in the loose pass.
+_SINGLE_SEGMENT = frozenset({"owner", "repo", "org", "username"})
+
+
+def _template_regex(template: str, multi: set[str], *, loose: bool) -> re.Pattern[str]:
+    out = ["^"]
+    pos = 0
+    for match in re.finditer(r"\{([^}]+)\}", template):
+        out.append(re.escape(template[pos : match.start()]))
+        name = match.group(1)
+        spans = name in multi or (loose and name not in _SINGLE_SEGMENT)
+        out.append("(.+?)" if spans else "([^/]+)")
+        pos = match.end()
+    out.append(re.escape(template[pos:]))
+    out.append("$")
+    return re.compile("".join(out))
+
+
+def _normalise_path(path: str) -> str:
+    parts = urlsplit(path)
+    result = parts.path if (parts.scheme or parts.netloc) else path.split("?", 1)[0]
+    for prefix in API_PREFIXES:
+        if result == prefix or result.startswith(prefix + "/"):
+            result = result[len(prefix) :] or "/"
+    if len(result) > 1:
+        result = result.rstrip("/")
+    return result
+
+
+def find_operation(method: str, path: str) -> _Route:
+    """The operation serving ``method path`` (a concrete request path or URL)."""
+    concrete = _normalise_path(path)
+    method = method.upper()
+    for loose in (False, True):
+        matches = [
+            route for route in _routes() if (route.loose_pattern if loose else route.pattern).match(concrete)
+        ]
+        same_method = [route for route in matches if route.method == method]
+        if same_method:
+            same_method.sort(key=lambda r: (-r.literal_length, r.param_count))
+            return same_method[0]
+        if matches:
+            known = sorted({route.method for route in matches})
+            raise SchemaMismatch(
+                f"{method} {path}: GitHub documents no {method} for {matches[0].template} "
+                f"(documented: {', '.join(known)})"
+            )
+    raise SchemaMismatch(
+        f"{method} {path}: no operation in tests/data/github/openapi-trimmed.json matches "
+        f"(add its operationId to OPERATIONS in scripts/update_github_schemas.py and re-run)"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------
+
+_NO_BODY = object()
+
+
+def _parse_body(body: Any) -> Any:
+    if isinstance(body, bytes | bytearray):
+        body = bytes(body).decode("utf-8")
+    if isinstance(body, str):
+        if not body.strip():
+            return _NO_BODY
+        try:
+            return json.loads(body)
+        except json.JSONDecodeError as exc:
+            raise SchemaMismatch(f"body is not JSON ({exc}): {body[:200]!r}") from None
+    if body is None:
+        return _NO_BODY
+    return body
+
+
+def _json_path(error: ValidationError) -> str:
+    out = "$"
+    for part in error.absolute_path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _describe(error: ValidationError) -> str:
+    deepest = best_match(error.context) if error.context else None
+    text = f"{_json_path(error)}: {error.message}"
+    if len(text) > 300:
+        text = text[:300] + "..."
+    if deepest is not None:
+        detail = f"{_json_path(deepest)}: {deepest.message}"
+        text += f"\n      best branch: {detail[:300]}"
+    return text
+
+
+def _errors(validator: jsonschema.protocols.Validator, instance: Any) -> list[ValidationError]:
+    return sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
+
+
+def _report(header: str, errors: list[ValidationError], instance: Any) -> SchemaMismatch:
+    lines = [header, f"  {len(errors)} error(s):"]
+    lines += [f"  - {_describe(error)}" for error in errors[:MAX_REPORTED_ERRORS]]
+    if len(errors) > MAX_REPORTED_ERRORS:
+        lines.append(f"  ... and {len(errors) - MAX_REPORTED_ERRORS} more")
+    snippet = json.dumps(instance, default=str)
+    lines.append(f"  body: {snippet[:500]}{'...' if len(snippet) > 500 else ''}")
+    return SchemaMismatch("\n".join(lines))
+
+
+@functools.cache
+def _openapi_validator(pointer: str) -> jsonschema.protocols.Validator:
+    schema = {"$ref": f"{OPENAPI_URI}#{quote(pointer, safe='/~')}"}
+    cls = jsonschema.Draft202012Validator
+    return cls(schema, registry=_openapi_registry(), format_checker=FORMAT_CHECKER)
+
+
+@functools.cache
+def _webhook_validator(definition: str) -> jsonschema.protocols.Validator:
+    schema = {"$ref": f"{WEBHOOKS_URI}#{quote(_pointer('definitions', definition), safe='/~')}"}
+    cls = jsonschema.Draft7Validator
+    return cls(schema, registry=_webhooks_registry(), format_checker=FORMAT_CHECKER)
+
+
+def _pick_media(content: Mapping[str, Any]) -> str | None:
+    if "application/json" in content:
+        return "application/json"
+    for media, value in content.items():
+        if "json" in media and "schema" in value:
+            return media
+    return None
+
+
+def response_schema_pointer(method: str, path: str, status: int) -> tuple[_Route, str | None]:
+    """(operation, JSON pointer of the response body schema) for a request; ``None`` = no body."""
+    route = find_operation(method, path)
+    doc = openapi_document()
+    op_pointer = ("paths", route.template, route.method.lower())
+    responses = doc["paths"][route.template][route.method.lower()]["responses"]
+    key = str(status) if str(status) in responses else None
+    if key is None and f"{str(status)[0]}XX" in responses:
+        key = f"{str(status)[0]}XX"
+    if key is None and "default" in responses:
+        key = "default"
+    if key is None:
+        if status in NO_BODY_STATUSES:
+            return route, None
+        if status >= 300:
+            return route, GENERIC_ERROR_POINTER
+        raise SchemaMismatch(
+            f"{route.method} {path} ({route.operation_id}): status {status} is not documented "
+            f"(documented: {', '.join(sorted(responses))})"
+        )
+    response, ref_pointer = _resolve_local(doc, responses[key])
+    base = (
+        tuple(t.replace("~1", "/").replace("~0", "~") for t in ref_pointer.split("/")[1:])
+        if ref_pointer
+        else (*op_pointer, "responses", key)
+    )
+    content = response.get("content") or {}
+    media = _pick_media(content)
+    if media is None:
+        return route, None
+    return route, _pointer(*base, "content", media, "schema")
+
+
+def validate_response(method: str, path: str, status: int, body: Any) -> Checked:
+    """Validate a response body against GitHub's schema for ``method path`` and ``status``.
+
+    ``path`` is the concrete request path or URL (``/api/v3`` prefix and query string allowed).
+    ``body`` is the raw body (``bytes``/``str``, empty meaning no body) or already-parsed JSON
+    (``None`` meaning no body). Statuses the operation does not list are held to GitHub's generic
+    error body (``basic-error``) when >= 300, and to "no body" for 204/304.
+    """
+    route, pointer = response_schema_pointer(method, path, status)
+    instance = _parse_body(body)
+    where = f"{route.method} {path} -> {status} ({route.operation_id})"
+    if pointer is None:
+        if instance is not _NO_BODY:
+            snippet = json.dumps(instance, default=str)[:300]
+            raise SchemaMismatch(f"{where}: GitHub documents no body, got {snippet}")
+        return Checked(route.operation_id, route.method, route.template, status, "<no body>")
+    if instance is _NO_BODY:
+        raise SchemaMismatch(f"{where}: expected a JSON body ({pointer}), got none")
+    errors = _errors(_openapi_validator(pointer), instance)
+    if errors:
+        raise _report(f"{where} does not match schema {pointer}", errors, instance)
+    return Checked(route.operation_id, route.method, route.template, status, pointer)
+
+
+def validate_httpx_response(response: httpx.Response) -> Checked:
+    """:func:`validate_response` for an ``httpx.Response`` (its request's method and raw path)."""
+    request = response.request
+    raw_path = request.url.raw_path.decode("ascii")
+    return validate_response(request.method, raw_path, response.status_code, response.content)
+
+
+def validate_request(method: str, path: str, body: Any) -> Checked:
+    """Validate a request body against the operation's documented ``requestBody`` schema."""
+    route = find_operation(method, path)
+    doc = openapi_document()
+    op = doc["paths"][route.template][route.method.lower()]
+    instance = _parse_body(body)
+    where = f"request {route.method} {path} ({route.operation_id})"
+    request_body = op.get("requestBody")
+    if request_body is None:
+        if instance is not _NO_BODY:
+            raise SchemaMismatch(f"{where}: GitHub documents no request body")
+        return Checked(route.operation_id, route.method, route.template, 0, "<no body>")
+    request_body, ref_pointer = _resolve_local(doc, request_body)
+    if instance is _NO_BODY:
+        if request_body.get("required"):
+            raise SchemaMismatch(f"{where}: a request body is required")
+        return Checked(route.operation_id, route.method, route.template, 0, "<no body>")
+    media = _pick_media(request_body.get("content") or {})
+    if media is None:
+        raise SchemaMismatch(f"{where}: no JSON request body documented")
+    base = (
+        tuple(t.replace("~1", "/").replace("~0", "~") for t in ref_pointer.split("/")[1:])
+        if ref_pointer
+        else ("paths", route.template, route.method.lower(), "requestBody")
+    )
+    pointer = _pointer(*base, "content", media, "schema")
+    errors = _errors(_openapi_validator(pointer), instance)
+    if errors:
+        raise _report(f"{where} does not match schema {pointer}", errors, instance)
+    return Checked(route.operation_id, route.method, route.template, 0, pointer)
+
+
+def webhook_definition(event: str, payload: Mapping[str, Any]) -> str:
+    """The webhooks-schemas definition name for an event (``push$event``, ``pull_request$opened``)."""
+    definitions = webhooks_document()["definitions"]
+    if f"{event}$event" in definitions:
+        return f"{event}$event"
+    action = payload.get("action")
+    if not isinstance(action, str):
+        known = sorted(name for name in definitions if name.startswith(f"{event}$"))
+        if known:
+            raise SchemaMismatch(
+                f"webhook {event!r}: payload has no 'action' but GitHub's schemas are per action "
+                f"({', '.join(known)})"
+            )
+    else:
+        name = f"{event}${action}"
+        if name in definitions:
+            return name
+    raise SchemaMismatch(
+        f"webhook {event!r} action {action!r}: no schema in tests/data/github/webhooks-trimmed.json "
+        "(add it to WEBHOOKS in scripts/update_github_schemas.py and re-run if GitHub has one)"
+    )
+
+
+def validate_webhook(event: str, payload: Any) -> str:
+    """Validate a webhook payload (``X-GitHub-Event`` name and body); return the definition used."""
+    instance = _parse_body(payload)
+    if not isinstance(instance, dict):
+        raise SchemaMismatch(f"webhook {event!r}: payload is not a JSON object: {instance!r:.200}")
+    name = webhook_definition(event, instance)
+    errors = _errors(_webhook_validator(name), instance)
+    if errors:
+        raise _report(f"webhook {event!r} does not match schema {name}", errors, instance)
+    return name
+
+
+def iter_documented(kind: str = "operations") -> Iterator[str]:
+    """operationIds (``kind="operations"``) or webhook definitions (``"webhooks"``) available."""
+    if kind == "operations":
+        yield from sorted({route.operation_id for route in _routes()})
+    else:
+        yield from sorted(name for name in webhooks_document()["definitions"] if "$" in name)
