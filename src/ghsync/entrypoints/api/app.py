@@ -1,0 +1,106 @@
+"""The FastAPI application: routers, bearer-token auth, and errors as `{"error": {code, message}}`."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ghsync import __version__
+from ghsync.bootstrap import Container
+from ghsync.domain.errors import GhsyncError, Unauthorized
+from ghsync.entrypoints.api import health, projects
+from ghsync.observability.logging import get_logger
+from ghsync.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+log = get_logger(__name__)
+
+_bearer = HTTPBearer(auto_error=False, description="One of GHSYNC_API_TOKENS")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+}
+
+
+def error_response(status: int, code: str, message: str, **extra: object) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+
+
+def create_app(container: Container) -> FastAPI:
+    app = FastAPI(
+        title="ghsync",
+        version=__version__,
+        description="Two-way sync between a platform's projects and GitHub repositories.",
+    )
+    app.state.container = container
+
+    def require_token(
+        credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
+    ) -> None:
+        tokens = container.settings.ghsync_api_tokens
+        if not tokens:
+            raise Unauthorized("the API is closed: no GHSYNC_API_TOKENS are configured")
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise Unauthorized("send `Authorization: Bearer <token>`")
+        presented = credentials.credentials.encode()
+        if not any(hmac.compare_digest(presented, token.encode()) for token in tokens):
+            raise Unauthorized("invalid API token")
+
+    app.include_router(health.router)
+    app.include_router(projects.router, dependencies=[Depends(require_token)])
+
+    @app.exception_handler(GhsyncError)
+    async def _ghsync_error(_request: Request, exc: GhsyncError) -> JSONResponse:
+        if exc.http_status >= 500:
+            log.error("request_failed", code=exc.code, error=exc.message)
+        return error_response(exc.http_status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"loc": [str(part) for part in error["loc"]], "message": error["msg"]}
+            for error in exc.errors()
+        ]
+        first = details[0] if details else {"loc": [], "message": "invalid request"}
+        where = ".".join(str(part) for part in first["loc"])  # type: ignore[attr-defined]
+        return error_response(
+            422, "invalid_request", f"{where}: {first['message']}", details=details
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled_error", error=repr(exc))
+        return error_response(500, "internal_error", "internal error; see the service log")
+
+    @app.middleware("http")
+    async def _observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        HTTP_REQUESTS.labels(request.method, template, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(request.method, template).observe(time.perf_counter() - started)
+        return response
+
+    return app

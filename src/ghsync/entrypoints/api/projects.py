@@ -1,0 +1,279 @@
+"""Routes for projects, their versions, files and diffs."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import tarfile
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+
+from ghsync.adapters.db.models import ProjectRow, VersionRow
+from ghsync.bootstrap import Container
+from ghsync.domain.errors import InvalidInput
+from ghsync.domain.models import Author, FileDiff, FileMode, FileWrite
+from ghsync.entrypoints.api.schemas import (
+    AuthorIn,
+    DiffOut,
+    FileDiffOut,
+    FileList,
+    FileOut,
+    ProjectCreate,
+    ProjectOut,
+    ProjectPage,
+    SnapshotCreate,
+    SnapshotOut,
+    VersionCreate,
+    VersionOut,
+    VersionPage,
+)
+from ghsync.services.projects import parse_project_id
+
+router = APIRouter(prefix="/v1/projects", tags=["projects"])
+
+TAR_TYPES = ("application/x-tar", "application/tar", "application/gzip", "application/x-gzip")
+
+
+def _container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+def project_out(row: ProjectRow) -> ProjectOut:
+    return ProjectOut(id=str(row.id), name=row.name, created_at=row.created_at)
+
+
+def version_out(row: VersionRow) -> VersionOut:
+    author = (
+        AuthorIn(name=row.author_name, email=row.author_email)
+        if row.author_name and row.author_email
+        else None
+    )
+    return VersionOut(
+        id=str(row.id),
+        number=row.number,
+        commit_sha=row.commit_sha,
+        tree_sha=row.tree_sha,
+        message=row.message,
+        source="github" if row.source == "github" else "local",
+        author=author,
+        created_at=row.created_at,
+    )
+
+
+@router.post("", status_code=201, response_model=ProjectOut)
+def create_project(body: ProjectCreate, request: Request) -> ProjectOut:
+    return project_out(_container(request).projects.create_project(body.name))
+
+
+@router.get("", response_model=ProjectPage)
+def list_projects(
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> ProjectPage:
+    page = _container(request).projects.list_projects(limit=limit, cursor=cursor)
+    return ProjectPage(items=[project_out(p) for p in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{project_id}", response_model=ProjectOut)
+def get_project(project_id: str, request: Request) -> ProjectOut:
+    container = _container(request)
+    return project_out(container.projects.get_project(parse_project_id(project_id)))
+
+
+_VERSION_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": VersionCreate.model_json_schema()},
+            "application/x-tar": {
+                "schema": {"type": "string", "format": "binary"},
+                "description": "A tar (optionally gzipped) of files; pass `message` (and "
+                "`replace_all`) as query parameters.",
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/{project_id}/versions",
+    status_code=201,
+    response_model=VersionOut,
+    openapi_extra=_VERSION_BODY_DOC,
+)
+async def create_version(
+    project_id: str,
+    request: Request,
+    message: str | None = None,
+    replace_all: bool = False,
+) -> VersionOut:
+    """Create a version from files: JSON with base64 contents, or a tar upload."""
+    container = _container(request)
+    pid = parse_project_id(project_id)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    raw = await request.body()
+    author: Author | None = None
+    deletes: list[str] = []
+    if content_type in TAR_TYPES:
+        if not message:
+            raise InvalidInput("a tar upload needs the `message` query parameter", code="invalid_message")
+        writes = await run_in_threadpool(files_from_tar, raw)
+    elif content_type in ("application/json", ""):
+        try:
+            body = VersionCreate.model_validate_json(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise InvalidInput(f"{where}: {first['msg']}", code="invalid_request") from None
+        message, replace_all, deletes = body.message, body.replace_all, body.delete
+        writes = [_decode_file(f.path, f.content_base64, f.mode) for f in body.files]
+        author = Author(body.author.name, body.author.email) if body.author else None
+    else:
+        raise InvalidInput(
+            f"unsupported content type {content_type!r}: send application/json or application/x-tar",
+            code="unsupported_media_type",
+        )
+    row = await run_in_threadpool(
+        container.versions.create_version,
+        pid,
+        message=message,
+        writes=writes,
+        deletes=deletes,
+        replace_all=replace_all,
+        author=author,
+    )
+    return version_out(row)
+
+
+def _decode_file(path: str, content_base64: str, mode: str) -> FileWrite:
+    try:
+        content = base64.b64decode(content_base64, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(f"{path}: content_base64 is not valid base64", code="invalid_base64") from None
+    return FileWrite(path=path, content=content, mode=FileMode(mode))
+
+
+def files_from_tar(raw: bytes) -> list[FileWrite]:
+    """Regular files and symlinks of a tar archive; anything else (hard links, devices) is refused."""
+    try:
+        archive = tarfile.open(fileobj=io.BytesIO(raw), mode="r:*")
+    except tarfile.TarError as exc:
+        raise InvalidInput(f"not a readable tar archive: {exc}", code="invalid_archive") from None
+    writes: list[FileWrite] = []
+    with archive:
+        for member in archive:
+            name = member.name.removeprefix("./")
+            if member.isdir():
+                continue
+            if member.issym():
+                writes.append(FileWrite(name, member.linkname.encode(), FileMode.SYMLINK))
+            elif member.isfile():
+                extracted = archive.extractfile(member)
+                assert extracted is not None
+                mode = FileMode.EXECUTABLE if member.mode & 0o111 else FileMode.REGULAR
+                writes.append(FileWrite(name, extracted.read(), mode))
+            else:
+                raise InvalidInput(
+                    f"{name}: only regular files and symlinks are accepted in an archive",
+                    code="invalid_archive",
+                )
+    return writes
+
+
+@router.post("/{project_id}/versions/snapshot", response_model=SnapshotOut)
+def snapshot(
+    project_id: str, request: Request, response: Response, body: SnapshotCreate | None = None
+) -> SnapshotOut:
+    """Commit the project's working directory as it is; 201 when it changed, 200 when not."""
+    container = _container(request)
+    body = body or SnapshotCreate()
+    author = Author(body.author.name, body.author.email) if body.author else None
+    row = container.versions.snapshot(
+        parse_project_id(project_id), message=body.message, author=author
+    )
+    response.status_code = 201 if row else 200
+    return SnapshotOut(created=row is not None, version=version_out(row) if row else None)
+
+
+@router.get("/{project_id}/versions", response_model=VersionPage)
+def list_versions(
+    project_id: str,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> VersionPage:
+    page = _container(request).versions.list_versions(
+        parse_project_id(project_id), limit=limit, cursor=cursor
+    )
+    return VersionPage(items=[version_out(v) for v in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{project_id}/versions/{version_id}", response_model=VersionOut)
+def get_version(project_id: str, version_id: str, request: Request) -> VersionOut:
+    """A version by id, or `latest`."""
+    return version_out(_container(request).versions.resolve(parse_project_id(project_id), version_id))
+
+
+@router.get("/{project_id}/versions/{version_id}/files", response_model=FileList)
+def list_files(project_id: str, version_id: str, request: Request) -> FileList:
+    versions = _container(request).versions
+    pid = parse_project_id(project_id)
+    version = versions.resolve(pid, version_id)
+    entries = versions.list_files(pid, str(version.id))
+    return FileList(
+        version_id=str(version.id),
+        items=[FileOut(path=e.path, mode=e.mode.value, size=e.size, sha=e.sha) for e in entries],
+    )
+
+
+@router.get(
+    "/{project_id}/versions/{version_id}/files/{path:path}",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def read_file(project_id: str, version_id: str, path: str, request: Request) -> Response:
+    """The raw bytes of one file (a symlink's bytes are its target)."""
+    content = _container(request).versions.read_file(parse_project_id(project_id), version_id, path)
+    return Response(content=content, media_type="application/octet-stream")
+
+
+@router.get("/{project_id}/diff", response_model=DiffOut, response_model_by_alias=True)
+def diff(
+    project_id: str,
+    request: Request,
+    to: str = "latest",
+    from_: Annotated[str | None, Query(alias="from")] = None,
+) -> DiffOut:
+    """What changed between two versions (`from` omitted: since the empty project)."""
+    from_version, to_version, files = _container(request).versions.diff(
+        parse_project_id(project_id), from_, to
+    )
+    return DiffOut(
+        from_version=str(from_version.id) if from_version else None,
+        to_version=str(to_version.id),
+        files=[_diff_out(f) for f in files],
+        files_changed=len(files),
+        insertions=sum(f.insertions for f in files),
+        deletions=sum(f.deletions for f in files),
+    )
+
+
+def _diff_out(change: FileDiff) -> FileDiffOut:
+    return FileDiffOut(
+        status=change.status,
+        path=change.path,
+        old_path=change.old_path,
+        old_sha=change.old_sha,
+        new_sha=change.new_sha,
+        old_mode=change.old_mode.value if change.old_mode else None,
+        new_mode=change.new_mode.value if change.new_mode else None,
+        binary=change.binary,
+        insertions=change.insertions,
+        deletions=change.deletions,
+    )

@@ -1,0 +1,183 @@
+"""The `ghsync` command line: serve, worker, migrate, emulator, demo, and admin commands."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ghsync.config import Settings, load_settings
+from ghsync.domain.errors import GhsyncError
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+projects_app = typer.Typer(help="Manage projects.", no_args_is_help=True)
+versions_app = typer.Typer(help="Inspect versions.", no_args_is_help=True)
+app.add_typer(projects_app, name="projects")
+app.add_typer(versions_app, name="versions")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except GhsyncError as exc:
+        _fail(exc.message)
+
+
+def _container(settings: Settings, *, require_migrated: bool = True):  # type: ignore[no-untyped-def]
+    from ghsync.bootstrap import build_container
+
+    try:
+        return build_container(settings, require_migrated=require_migrated)
+    except GhsyncError as exc:
+        _fail(exc.message)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    worker: Annotated[bool, typer.Option(help="Run the embedded job worker too.")] = True,
+    worker_threads: Annotated[int, typer.Option(min=1, help="Worker threads.")] = 2,
+    log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
+) -> None:
+    """Serve the REST API and webhooks, with the embedded worker (refuses an un-migrated database)."""
+    import uvicorn
+
+    from ghsync.entrypoints.api.app import create_app
+    from ghsync.observability.logging import configure_logging
+
+    settings = _settings()
+    configure_logging(log_level)
+    container = _container(settings)
+    if worker:
+        container.queue.start(threads=worker_threads)
+    try:
+        uvicorn.run(create_app(container), host=host, port=port, log_level=log_level, access_log=False)
+    finally:
+        container.queue.stop()
+        container.close()
+
+
+@app.command("worker")
+def run_worker(
+    threads: Annotated[int, typer.Option(min=1, help="Worker threads.")] = 2,
+    log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
+) -> None:
+    """Run only the job worker (for deployments that scale API and workers apart)."""
+    import signal
+
+    from ghsync.observability.logging import configure_logging
+
+    settings = _settings()
+    configure_logging(log_level)
+    container = _container(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    container.queue.start(threads=threads)
+    console.print(f"worker running with {threads} threads; Ctrl-C stops it", highlight=False)
+    stop.wait()
+    container.queue.stop()
+    container.close()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations (SQLite or PostgreSQL, per DATABASE_URL)."""
+    from ghsync.adapters.db import migrate as migrations
+    from ghsync.adapters.db.engine import make_engine
+
+    settings = _settings()
+    engine = make_engine(settings.effective_database_url)
+    before = migrations.current_revision(engine)
+    migrations.upgrade(engine)
+    after = migrations.current_revision(engine)
+    engine.dispose()
+    console.print(f"database migrated: {before or 'empty'} -> {after}", highlight=False)
+
+
+@app.command()
+def emulator(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 9100,
+    data: Annotated[Path, typer.Option(help="State directory (kept across restarts).")] = Path(
+        "./emulator-data"
+    ),
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+) -> None:
+    """Run the built-in GitHub emulator (prints its base URL when ready)."""
+    # A separate process image: ghsync never imports the emulator package.
+    args = [sys.executable, "-m", "github_emulator", "--port", str(port), "--data", str(data)]
+    os.execv(sys.executable, [*args[:1], *args[1:], "--host", host])
+
+
+@app.command()
+def demo(
+    keep: Annotated[bool, typer.Option(help="Keep the temporary data directory.")] = False,
+) -> None:
+    """Run the service on a temporary data dir and narrate what it does, for real."""
+    from ghsync.entrypoints.demo import run_demo
+
+    raise typer.Exit(run_demo(console, keep=keep))
+
+
+@projects_app.command("list")
+def projects_list(limit: Annotated[int, typer.Option(min=1, max=200)] = 50) -> None:
+    """List projects, newest first."""
+    container = _container(_settings())
+    page = container.projects.list_projects(limit=limit)
+    table = Table("id", "name", "created")
+    for project in page.items:
+        table.add_row(str(project.id), project.name, project.created_at.isoformat(timespec="seconds"))
+    console.print(table)
+
+
+@projects_app.command("create")
+def projects_create(name: str) -> None:
+    """Create a project and print its id."""
+    container = _container(_settings())
+    try:
+        project = container.projects.create_project(name)
+    except GhsyncError as exc:
+        _fail(exc.message)
+    console.print(str(project.id), highlight=False)
+
+
+@versions_app.command("list")
+def versions_list(project_id: str, limit: Annotated[int, typer.Option(min=1, max=200)] = 50) -> None:
+    """List a project's versions, newest first."""
+    from ghsync.services.projects import parse_project_id
+
+    container = _container(_settings())
+    try:
+        page = container.versions.list_versions(parse_project_id(project_id), limit=limit)
+    except GhsyncError as exc:
+        _fail(exc.message)
+    table = Table("number", "id", "source", "commit", "message", "created")
+    for version in page.items:
+        table.add_row(
+            str(version.number),
+            str(version.id),
+            version.source,
+            version.commit_sha[:12],
+            version.message.splitlines()[0],
+            version.created_at.isoformat(timespec="seconds"),
+        )
+    console.print(table)
+
+
+def main() -> None:
+    app()
