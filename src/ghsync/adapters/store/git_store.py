@@ -1,0 +1,633 @@
+"""The local version store: one non-bare pygit2 repository per project, whose branch holds its versions.
+
+Layout: `<root>/<project_id>/` is the project's working directory and `<root>/<project_id>/.git` its
+repository. Branch `refs/heads/main` holds the versions (one commit each, first-parent history), and each
+version also gets a tag `refs/tags/v<number>`. Commit messages end with trailers
+(`Ghsync-Version`, `Ghsync-Source`, `Ghsync-Number`) so versions can be rebuilt from git alone.
+
+Rules (see also docs in `create_version` and `snapshot`):
+
+- Every write to a project holds a per-project lock (`flock` on `.git/ghsync.lock`), which serializes
+  writers across threads *and* processes; under it the branch is moved with compare-and-swap (re-read,
+  compare with the expected old value, write). Blobs are hashed before taking the lock, so big uploads
+  for one project still proceed in parallel; only tree building, commit and checkout are serialized.
+- Nothing is lost: before a version from the API lands, uncommitted edits in the working directory are
+  committed as their own version ("Snapshot of uncommitted changes"), and the working directory is only
+  updated with a checkout that refuses to overwrite anything not recorded in the old version.
+- Nothing escapes the working directory: every path is validated (`ghsync.domain.paths`), symlinks are
+  stored as symlinks with targets that resolve inside the project, and a checkout refuses to write
+  below a symlink that is in the working directory but not in the store.
+- An empty change (the tree would equal the head's) is refused with `InvalidInput(code="no_changes")`,
+  except for a project's first version, which may be empty: a version should always mean a change.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import stat
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import EllipsisType
+from typing import Final, cast
+
+import pygit2
+from pygit2.enums import CheckoutStrategy, DeltaStatus, DiffFind, RepositoryOpenFlag
+
+from ghsync.adapters.store.changes import (
+    TRAILER_NUMBER,
+    TRAILER_SOURCE,
+    TRAILER_VERSION,
+    FlatTree,
+    TreeItem,
+    apply_changes,
+    check_no_file_directory_clash,
+    format_message,
+    parse_message,
+)
+from ghsync.domain.errors import (
+    ConcurrentUpdate,
+    Conflict,
+    FileTooLarge,
+    InvalidInput,
+    InvalidPath,
+    NotFound,
+)
+from ghsync.domain.models import (
+    Author,
+    DiffStatus,
+    FileDiff,
+    FileEntry,
+    FileMode,
+    FileWrite,
+    VersionInfo,
+    VersionSource,
+)
+from ghsync.domain.paths import validate_path, validate_symlink_target
+
+BRANCH: Final = "refs/heads/main"
+LOCK_FILE: Final = "ghsync.lock"
+SNAPSHOT_MESSAGE: Final = "Snapshot of uncommitted changes"
+SYSTEM_AUTHOR: Final = Author(name="ghsync", email="ghsync@localhost")
+
+# How often create_version re-snapshots and retries when the working directory changes under it.
+_MAX_ATTEMPTS: Final = 5
+_PROJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_VERSION_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
+_SOURCES: Final = ("local", "github")
+
+
+# One in-process mutex per lock file as well as the flock: flock alone (per open file description) is
+# correct across threads too, but the mutex keeps waiting threads off the file system.
+_THREAD_LOCKS: dict[str, threading.Lock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
+
+
+def tag_name(number: int) -> str:
+    """The tag that marks version `number`."""
+    return f"refs/tags/v{number}"
+
+
+class _HeadMoved(Exception):
+    """The branch was not at the expected commit when we came to move it."""
+
+
+class _WorkdirChanged(Exception):
+    """The working directory changed between the snapshot and the checkout."""
+
+
+class GitStore:
+    """Versions of every project, kept as git commits in per-project repositories under `root`."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        max_file_size: int,
+        new_version_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
+        """`max_file_size` is the block limit in bytes; `new_version_id` names automatic snapshots."""
+        self.root = Path(root)
+        self.max_file_size = max_file_size
+        self._new_version_id = new_version_id
+
+    # --- projects ----------------------------------------------------------------------------------------
+
+    def project_dir(self, project_id: str) -> Path:
+        """The project's working directory (its repository is the `.git` inside)."""
+        if not _PROJECT_ID.match(project_id) or project_id in (".", ".."):
+            raise InvalidInput(f"invalid project id {project_id!r}", code="invalid_project_id")
+        return self.root / project_id
+
+    def init_project(self, project_id: str) -> None:
+        """Create the project's repository and working directory; does nothing if they exist."""
+        workdir = self.project_dir(project_id)
+        if (workdir / ".git").is_dir():
+            return
+        workdir.mkdir(parents=True, exist_ok=True)
+        repo = pygit2.init_repository(str(workdir), bare=False, initial_head="main")
+        config = repo.config
+        # Explicit so behaviour does not depend on the host's git defaults: exec bits and symlinks are
+        # content, line endings are never rewritten, and reflogs get a stable identity.
+        config["core.filemode"] = True
+        config["core.symlinks"] = True
+        config["core.autocrlf"] = "false"
+        config["user.name"] = SYSTEM_AUTHOR.name
+        config["user.email"] = SYSTEM_AUTHOR.email
+
+    def exists(self, project_id: str) -> bool:
+        """Whether the project's repository exists."""
+        return (self.project_dir(project_id) / ".git").is_dir()
+
+    # --- reading -----------------------------------------------------------------------------------------
+
+    def head(self, project_id: str) -> str | None:
+        """The commit SHA of the newest version, or None before the first version."""
+        return _head_sha(self._open(project_id))
+
+    def list_versions(self, project_id: str) -> list[VersionInfo]:
+        """Every version, newest first (the branch's first-parent history)."""
+        repo = self._open(project_id)
+        head = _head_sha(repo)
+        if head is None:
+            return []
+        walker = repo.walk(pygit2.Oid(hex=head), pygit2.enums.SortMode.TOPOLOGICAL)
+        walker.simplify_first_parent()
+        commits = list(walker)
+        total = len(commits)
+        return [_version_info(c, fallback_number=total - i) for i, c in enumerate(commits)]
+
+    def get_version(self, project_id: str, commit_sha: str) -> VersionInfo:
+        """The version whose commit is `commit_sha` (a full SHA); `NotFound` unless it is on the branch."""
+        repo = self._open(project_id)
+        commit = self._commit(repo, commit_sha)
+        info = _version_info(commit, fallback_number=0)
+        if info.number > 0 and _ref_target(repo, tag_name(info.number)) == str(commit.id):
+            return info
+        # No matching tag (a foreign or damaged history): fall back to walking the branch.
+        for version in self.list_versions(project_id):
+            if version.commit_sha == str(commit.id):
+                return version
+        raise NotFound(f"commit {commit_sha} is not a version of project {project_id}")
+
+    def get_version_by_number(self, project_id: str, number: int) -> VersionInfo:
+        """The version numbered `number` (from its tag)."""
+        repo = self._open(project_id)
+        sha = _ref_target(repo, tag_name(number))
+        if sha is None:
+            raise NotFound(f"project {project_id} has no version {number}")
+        return self.get_version(project_id, sha)
+
+    def tree_sha(self, project_id: str, commit_sha: str) -> str:
+        """The SHA of the version's root tree (identical trees mean identical content)."""
+        return str(self._commit(self._open(project_id), commit_sha).tree_id)
+
+    def list_files(self, project_id: str, commit_sha: str) -> list[FileEntry]:
+        """Every file of the version, recursively, sorted by path."""
+        repo = self._open(project_id)
+        flat = _flatten(self._commit(repo, commit_sha).tree)
+        odb = repo.odb
+        entries = [
+            FileEntry(path=path, mode=item.mode, size=odb.read_header(item.sha)[1], sha=item.sha)
+            for path, item in flat.items()
+        ]
+        return sorted(entries, key=lambda e: e.path)
+
+    def read_file(self, project_id: str, commit_sha: str, path: str) -> bytes:
+        """The bytes of one file of the version (a symlink's target for a symlink)."""
+        path = validate_path(path)
+        repo = self._open(project_id)
+        tree = self._commit(repo, commit_sha).tree
+        try:
+            obj = tree[path]
+        except KeyError:
+            raise NotFound(f"version {commit_sha} has no file {path!r}") from None
+        if not isinstance(obj, pygit2.Blob):
+            raise NotFound(f"{path!r} is a directory in version {commit_sha}, not a file")
+        return obj.data
+
+    def diff(self, project_id: str, from_sha: str | None, to_sha: str) -> list[FileDiff]:
+        """What changed from version `from_sha` (None: from nothing) to `to_sha`, with renames found."""
+        repo = self._open(project_id)
+        new_tree = self._commit(repo, to_sha).tree
+        old_tree = self._commit(repo, from_sha).tree if from_sha is not None else _empty_tree(repo)
+        diff = old_tree.diff_to_tree(new_tree)
+        diff.find_similar(flags=DiffFind.FIND_RENAMES)
+        return sorted((_file_diff(patch) for patch in diff if patch is not None), key=lambda d: d.path)
+
+    def is_dirty(self, project_id: str) -> bool:
+        """Whether the working directory differs from the newest version (`.gitignore`d files aside)."""
+        return bool(self._open(project_id).status(untracked_files="all", ignored=False))
+
+    # --- writing -----------------------------------------------------------------------------------------
+
+    def create_version(
+        self,
+        project_id: str,
+        *,
+        version_id: str,
+        message: str,
+        writes: Sequence[FileWrite],
+        deletes: Sequence[str] = (),
+        replace_all: bool = False,
+        author: Author | None = None,
+        source: VersionSource = "local",
+        expected_head: str | EllipsisType | None = ...,
+    ) -> VersionInfo:
+        """Store a new version made of the head's files plus `writes` minus `deletes`, and check it out.
+
+        With `replace_all` the version holds exactly `writes`. The tree is built in the object database,
+        the branch moves by compare-and-swap, then the working directory is updated.
+
+        Concurrency: if another writer moved the branch since we read it, the same writes and deletes are
+        applied again on the new head (files not listed stay as they are there too), unless the caller
+        gave `expected_head` (None meaning "no version yet"), in which case `ConcurrentUpdate` is raised.
+
+        Uncommitted edits: if the working directory differs from the head, it is first committed as its
+        own version ("Snapshot of uncommitted changes", source local), and the new version is built on
+        top of that snapshot. With an explicit `expected_head` the snapshot is still taken (so nothing
+        is lost) but `ConcurrentUpdate` is raised, since the head the caller decided on has moved.
+        """
+        self._check_version_fields(version_id, message, source)
+        prepared_writes = [self._prepare_write(w) for w in writes]
+        prepared_deletes = [validate_path(p) for p in deletes]
+        repo = self._open(project_id)
+        # Hash blobs before taking the lock: the expensive part runs in parallel, and an unused blob
+        # (if the version is refused later) is harmless garbage in a content-addressed store.
+        blob_writes = [
+            (path, TreeItem(mode, str(repo.create_blob(content)))) for path, mode, content in prepared_writes
+        ]
+        with self._locked(project_id):
+            for _attempt in range(_MAX_ATTEMPTS):
+                head = _head_sha(repo)
+                if expected_head is not ... and head != expected_head:
+                    raise ConcurrentUpdate(
+                        f"project {project_id} head is {head}, not the expected {expected_head}"
+                    )
+                if repo.status(untracked_files="all", ignored=False):
+                    snap = self._snapshot_locked(
+                        repo,
+                        version_id=self._new_version_id(),
+                        message=SNAPSHOT_MESSAGE,
+                        author=SYSTEM_AUTHOR,
+                    )
+                    if snap is not None and expected_head is not ...:
+                        raise ConcurrentUpdate(
+                            f"project {project_id} had uncommitted changes, saved as version {snap.number}"
+                        )
+                    head = _head_sha(repo)
+                base = _flatten(repo[head].peel(pygit2.Tree)) if head else {}
+                new = apply_changes(base, blob_writes, prepared_deletes, replace_all=replace_all)
+                if head is not None and new == base:
+                    raise InvalidInput("the version changes nothing", code="no_changes")
+                try:
+                    return self._commit_and_checkout(
+                        repo,
+                        head=head,
+                        base=base,
+                        new=new,
+                        version_id=version_id,
+                        message=message,
+                        author=author or SYSTEM_AUTHOR,
+                        source=source,
+                    )
+                except _HeadMoved as exc:
+                    if expected_head is not ...:
+                        raise ConcurrentUpdate(str(exc)) from None
+                except _WorkdirChanged:
+                    continue  # someone edited the working directory meanwhile: snapshot it and retry
+        raise ConcurrentUpdate(f"project {project_id} kept changing; gave up after {_MAX_ATTEMPTS} attempts")
+
+    def snapshot(
+        self,
+        project_id: str,
+        *,
+        version_id: str,
+        message: str,
+        author: Author | None = None,
+    ) -> VersionInfo | None:
+        """Commit the working directory as it is as a new version; None if it equals the head.
+
+        Additions, modifications, deletions, the executable bit and symlinks (stored as symlinks, never
+        followed) are recorded; `.git` and files matched by the project's `.gitignore` are not. A file
+        that breaks the path rules (say a symlink to `/etc`) fails the snapshot with `InvalidPath`.
+        """
+        self._check_version_fields(version_id, message, "local")
+        repo = self._open(project_id)
+        with self._locked(project_id):
+            return self._snapshot_locked(
+                repo, version_id=version_id, message=message, author=author or SYSTEM_AUTHOR
+            )
+
+    # --- internals ---------------------------------------------------------------------------------------
+
+    def _open(self, project_id: str) -> pygit2.Repository:
+        workdir = self.project_dir(project_id)
+        if not (workdir / ".git").is_dir():
+            raise NotFound(f"project {project_id} has no local store")
+        # NO_SEARCH: never walk up to an enclosing repository if ours is damaged.
+        return pygit2.Repository(str(workdir), RepositoryOpenFlag.NO_SEARCH)
+
+    @contextmanager
+    def _locked(self, project_id: str) -> Iterator[None]:
+        lock_path = str(self.project_dir(project_id) / ".git" / LOCK_FILE)
+        with _THREAD_LOCKS_GUARD:
+            mutex = _THREAD_LOCKS.setdefault(lock_path, threading.Lock())
+        with mutex, open(lock_path, "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def _commit(self, repo: pygit2.Repository, sha: str) -> pygit2.Commit:
+        try:
+            obj = repo.get(sha)
+        except (ValueError, TypeError):
+            obj = None
+        if not isinstance(obj, pygit2.Commit):
+            raise NotFound(f"no version with commit {sha!r}")
+        return obj
+
+    def _check_version_fields(self, version_id: str, message: str, source: str) -> None:
+        if not _VERSION_ID.match(version_id):
+            raise InvalidInput(
+                f"version id {version_id!r} must be 1-200 printable ASCII characters without spaces"
+            )
+        if "\x00" in message:
+            raise InvalidInput("the message contains a NUL character")
+        if source not in _SOURCES:
+            raise InvalidInput(f"source must be one of {_SOURCES}, not {source!r}")
+
+    def _prepare_write(self, write: FileWrite) -> tuple[str, FileMode, bytes]:
+        path = validate_path(write.path)
+        try:
+            mode = FileMode(write.mode)
+        except ValueError:
+            raise InvalidInput(f"{path!r}: mode must be 100644, 100755 or 120000") from None
+        content = bytes(write.content)
+        if len(content) > self.max_file_size:
+            raise FileTooLarge(f"{path!r} is {len(content)} bytes; the limit is {self.max_file_size} bytes")
+        if mode is FileMode.SYMLINK:
+            validate_symlink_target(path, _decode_target(path, content))
+        return path, mode, content
+
+    def _commit_and_checkout(
+        self,
+        repo: pygit2.Repository,
+        *,
+        head: str | None,
+        base: FlatTree,
+        new: FlatTree,
+        version_id: str,
+        message: str,
+        author: Author,
+        source: VersionSource,
+    ) -> VersionInfo:
+        """Write the commit, bring the working directory to it, then tag and move the branch (CAS).
+
+        The checkout comes before the branch moves: if it fails, nothing is published and the working
+        directory still matches the old head, so a later snapshot cannot mistake our files for edits.
+        """
+        tree_id = _write_tree(repo, new)
+        number = _number_of(repo, head) + 1 if head else 1
+        commit_id = self._write_commit(
+            repo, tree_id, head, version_id=version_id, message=message, author=author,
+            source=source, number=number,
+        )  # fmt: skip
+        self._checkout(repo, base, new, tree_id)
+        _move_branch(repo, expected=head, new=str(commit_id), number=number)
+        return _version_info(cast(pygit2.Commit, repo[commit_id]), fallback_number=number)
+
+    def _write_commit(
+        self,
+        repo: pygit2.Repository,
+        tree_id: pygit2.Oid,
+        parent: str | None,
+        *,
+        version_id: str,
+        message: str,
+        author: Author,
+        source: VersionSource,
+        number: int,
+    ) -> pygit2.Oid:
+        trailers = {TRAILER_VERSION: version_id, TRAILER_SOURCE: source, TRAILER_NUMBER: str(number)}
+        try:
+            author_sig = pygit2.Signature(author.name, author.email)
+        except (ValueError, pygit2.GitError) as exc:
+            raise InvalidInput(f"invalid author {author.name!r} <{author.email}>: {exc}") from None
+        committer = pygit2.Signature(SYSTEM_AUTHOR.name, SYSTEM_AUTHOR.email)
+        parents = [pygit2.Oid(hex=parent)] if parent else []
+        # ref=None: only write the object; the branch moves later, under compare-and-swap.
+        return repo.create_commit(
+            None, author_sig, committer, format_message(message, trailers), tree_id, parents
+        )
+
+    def _checkout(self, repo: pygit2.Repository, base: FlatTree, new: FlatTree, tree_id: pygit2.Oid) -> None:
+        workdir = Path(repo.workdir)
+        for path, item in new.items():
+            if base.get(path) != item:
+                _refuse_untracked_symlink_parents(workdir, path, base)
+        try:
+            # SAFE (not FORCE): libgit2 refuses to overwrite anything that differs from the baseline (the
+            # old head), and DONT_OVERWRITE_IGNORED keeps it off ignored files, so nothing unrecorded is
+            # ever clobbered. It also updates the index, our record of what the directory holds.
+            checkout = cast(Callable[..., None], repo.checkout_tree)  # untyped in pygit2's stubs
+            checkout(repo[tree_id], strategy=CheckoutStrategy.SAFE | CheckoutStrategy.DONT_OVERWRITE_IGNORED)
+        except pygit2.GitError as exc:
+            if repo.status(untracked_files="all", ignored=False):
+                raise _WorkdirChanged() from exc
+            raise Conflict(f"the working directory blocks the new version: {exc}") from None
+
+    def _snapshot_locked(
+        self, repo: pygit2.Repository, *, version_id: str, message: str, author: Author
+    ) -> VersionInfo | None:
+        workdir = Path(repo.workdir)
+        index = repo.index
+        index.read(False)
+        index.add_all()  # new and modified files (honouring .gitignore); symlinks are added as links
+        for entry in list(index):
+            # add_all does not drop files that disappeared (or turned into directories).
+            try:
+                is_gone = stat.S_ISDIR(os.lstat(workdir / entry.path).st_mode)
+            except FileNotFoundError:
+                is_gone = True
+            if is_gone:
+                index.remove(entry.path)
+        flat = self._validated_index(repo, index)
+        tree_id = index.write_tree()
+        head = _head_sha(repo)
+        head_tree = str(repo[head].peel(pygit2.Tree).id) if head else None
+        if str(tree_id) == head_tree or (head is None and not flat):
+            index.write()  # refresh the stat cache so the next status check is cheap
+            return None
+        number = _number_of(repo, head) + 1 if head else 1
+        commit_id = self._write_commit(
+            repo, tree_id, head, version_id=version_id, message=message, author=author,
+            source="local", number=number,
+        )  # fmt: skip
+        _move_branch(repo, expected=head, new=str(commit_id), number=number)
+        index.write()
+        return _version_info(cast(pygit2.Commit, repo[commit_id]), fallback_number=number)
+
+    def _validated_index(self, repo: pygit2.Repository, index: pygit2.Index) -> FlatTree:
+        """The index as a flat tree, after checking every entry against the store's rules."""
+        flat: FlatTree = {}
+        odb = repo.odb
+        for entry in index:
+            path = validate_path(entry.path)
+            try:
+                mode = FileMode.from_git_mode(entry.mode)
+            except ValueError:
+                raise InvalidPath(
+                    f"{path!r} in the working directory is not a file or symlink (nested repository?)"
+                ) from None
+            size = odb.read_header(entry.id)[1]
+            if size > self.max_file_size:
+                raise FileTooLarge(f"{path!r} is {size} bytes; the limit is {self.max_file_size} bytes")
+            if mode is FileMode.SYMLINK:
+                target = cast(pygit2.Blob, repo[entry.id]).data
+                validate_symlink_target(path, _decode_target(path, target))
+            flat[path] = TreeItem(mode, str(entry.id))
+        check_no_file_directory_clash(flat)
+        return flat
+
+
+# --- module helpers (pygit2 <-> domain) ------------------------------------------------------------------
+
+
+def _decode_target(path: str, content: bytes) -> str:
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidPath(f"symlink {path!r} target is not valid UTF-8") from None
+
+
+def _ref_target(repo: pygit2.Repository, name: str) -> str | None:
+    ref = repo.references.get(name)
+    if ref is None:
+        return None
+    return str(ref.resolve().target)
+
+
+def _head_sha(repo: pygit2.Repository) -> str | None:
+    return _ref_target(repo, BRANCH)
+
+
+def _move_branch(repo: pygit2.Repository, *, expected: str | None, new: str, number: int) -> None:
+    """Compare-and-swap the branch from `expected` to `new` (caller holds the project lock)."""
+    current = _head_sha(repo)
+    if current != expected:
+        raise _HeadMoved(f"branch moved from {expected} to {current} meanwhile")
+    oid = pygit2.Oid(hex=new)
+    # Tag first, so a visible head always has its tag; a leftover tag from a crashed attempt that never
+    # moved the branch points at an unreachable commit, so overwriting it is safe.
+    repo.references.create(tag_name(number), oid, force=True)
+    repo.references.create(BRANCH, oid, force=True)
+
+
+def _number_of(repo: pygit2.Repository, commit_sha: str) -> int:
+    commit = cast(pygit2.Commit, repo[commit_sha])
+    _, trailers = parse_message(commit.message)
+    number = trailers.get(TRAILER_NUMBER, "")
+    if number.isdigit():
+        return int(number)
+    # A commit we did not write: count its first-parent history instead.
+    walker = repo.walk(commit.id, pygit2.enums.SortMode.TOPOLOGICAL)
+    walker.simplify_first_parent()
+    return sum(1 for _ in walker)
+
+
+def _version_info(commit: pygit2.Commit, *, fallback_number: int) -> VersionInfo:
+    message, trailers = parse_message(commit.message)
+    number_text = trailers.get(TRAILER_NUMBER, "")
+    source = trailers.get(TRAILER_SOURCE, "local")
+    author = commit.author
+    return VersionInfo(
+        id=trailers.get(TRAILER_VERSION, str(commit.id)),
+        number=int(number_text) if number_text.isdigit() else fallback_number,
+        commit_sha=str(commit.id),
+        tree_sha=str(commit.tree_id),
+        message=message,
+        source="github" if source == "github" else "local",
+        author=Author(name=author.name, email=author.email),
+        created_at=datetime.fromtimestamp(commit.commit_time, tz=UTC),
+    )
+
+
+def _flatten(tree: pygit2.Tree) -> FlatTree:
+    """The tree as `path -> TreeItem`, recursively (libgit2 walks it in C via an in-memory index)."""
+    index = pygit2.Index()
+    index.read_tree(tree)
+    flat: FlatTree = {}
+    for entry in index:
+        try:
+            mode = FileMode.from_git_mode(entry.mode)
+        except ValueError:
+            continue  # submodules cannot be created through the store; skip rather than fail reads
+        flat[entry.path] = TreeItem(mode, str(entry.id))
+    return flat
+
+
+def _write_tree(repo: pygit2.Repository, flat: FlatTree) -> pygit2.Oid:
+    index = pygit2.Index()
+    for path, item in flat.items():
+        index.add(
+            pygit2.IndexEntry(path, pygit2.Oid(hex=item.sha), pygit2.enums.FileMode(item.mode.git_mode))
+        )
+    return index.write_tree(repo)
+
+
+def _empty_tree(repo: pygit2.Repository) -> pygit2.Tree:
+    return cast(pygit2.Tree, repo[repo.TreeBuilder().write()])
+
+
+def _refuse_untracked_symlink_parents(workdir: Path, path: str, base: FlatTree) -> None:
+    """Refuse to write `path` if one of its parent directories is a symlink the store does not know.
+
+    A tracked symlink on the way is fine: the new tree cannot hold both it and `path`, so the checkout
+    removes it first. An untracked one (made by hand, or `.gitignore`d) could lead anywhere.
+    """
+    parts = path.split("/")[:-1]
+    for i in range(1, len(parts) + 1):
+        parent = "/".join(parts[:i])
+        try:
+            mode = os.lstat(workdir / parent).st_mode
+        except FileNotFoundError:
+            return
+        if stat.S_ISLNK(mode) and parent not in base:
+            raise InvalidPath(
+                f"cannot write {path!r}: {parent!r} in the working directory is a symlink "
+                "that is not part of the project"
+            )
+
+
+def _file_diff(patch: pygit2.Patch) -> FileDiff:
+    delta = patch.delta
+    status = {
+        DeltaStatus.ADDED: DiffStatus.ADDED,
+        DeltaStatus.DELETED: DiffStatus.DELETED,
+        DeltaStatus.RENAMED: DiffStatus.RENAMED,
+    }.get(delta.status, DiffStatus.MODIFIED)  # MODIFIED and TYPECHANGE
+    old, new = delta.old_file, delta.new_file
+    binary = bool(delta.is_binary)
+    _, insertions, deletions = (0, 0, 0) if binary else patch.line_stats
+    has_old = status is not DiffStatus.ADDED
+    has_new = status is not DiffStatus.DELETED
+    return FileDiff(
+        status=status,
+        path=new.path if has_new else old.path,
+        old_path=old.path if status is DiffStatus.RENAMED else None,
+        old_sha=str(old.id) if has_old else None,
+        new_sha=str(new.id) if has_new else None,
+        old_mode=FileMode.from_git_mode(old.mode) if has_old else None,
+        new_mode=FileMode.from_git_mode(new.mode) if has_new else None,
+        binary=binary,
+        insertions=insertions,
+        deletions=deletions,
+    )
