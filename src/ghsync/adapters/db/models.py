@@ -204,6 +204,14 @@ class JobRow(Base):
             sqlite_where=text("status = 'queued'"),
             postgresql_where=text("status = 'queued'"),
         ),
+        # One running job per lock (project): the database refuses a second even if two claims race.
+        Index(
+            "uq_jobs_lock_running",
+            "lock",
+            unique=True,
+            sqlite_where=text("status = 'running'"),
+            postgresql_where=text("status = 'running'"),
+        ),
         Index("ix_jobs_status_run_at", "status", "run_at"),
         Index("ix_jobs_lock_status", "lock", "status"),
     )

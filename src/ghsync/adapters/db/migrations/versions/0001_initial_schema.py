@@ -81,6 +81,13 @@ def upgrade() -> None:
             sqlite_where=sa.text("status = 'queued'"),
             postgresql_where=sa.text("status = 'queued'"),
         )
+        batch_op.create_index(
+            "uq_jobs_lock_running",
+            ["lock"],
+            unique=True,
+            sqlite_where=sa.text("status = 'running'"),
+            postgresql_where=sa.text("status = 'running'"),
+        )
 
     op.create_table(
         "projects",
@@ -296,6 +303,11 @@ def downgrade() -> None:
     op.drop_table("webhook_deliveries")
     op.drop_table("projects")
     with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_jobs_lock_running",
+            sqlite_where=sa.text("status = 'running'"),
+            postgresql_where=sa.text("status = 'running'"),
+        )
         batch_op.drop_index(
             "uq_jobs_queueing_lock_queued",
             sqlite_where=sa.text("status = 'queued'"),
