@@ -12,6 +12,9 @@ The descriptions are the trimmed copies in ``tests/data/github/`` written by
 * :func:`validate_request` validates a request body against the operation's ``requestBody``.
 * :func:`validate_webhook` validates a payload against the schema of its event and ``action``.
 
+A short list of :data:`ERRATA` corrects places where a published description contradicts itself
+or GitHub's own description; each is checked against the upstream text and explained.
+
 Every mismatch raises :class:`SchemaMismatch` (an ``AssertionError``) naming the operation, status,
 schema and each failing JSON path.
 """
@@ -30,7 +33,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 import jsonschema
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7, DRAFT202012
 
@@ -175,18 +178,61 @@ FORMAT_CHECKER.checks("email")(_is_email)
 # --------------------------------------------------------------------------------------------
 
 
+# --------------------------------------------------------------------------------------------
+# Errata: places where a published description contradicts itself or GitHub's other description.
+# Each one checks that the upstream text is still what it corrects (so an upstream fix, or a
+# change, fails loudly here instead of silently), and says why.
+# --------------------------------------------------------------------------------------------
+
+ERRATA: dict[str, str] = {
+    "openapi: apps/list-installations account": (
+        "the inlined 200 schema of GET /app/installations says account is allOf [simple-user, "
+        "enterprise] (no user or organization satisfies both); the `installation` component, "
+        "used by GET /app/installations/{id} in the same description, says anyOf. Use anyOf."
+    ),
+    "webhooks: ping hook url/ping_url": (
+        "webhooks-schemas requires hook.url and hook.ping_url in ping$event, but App hooks have "
+        "neither; GitHub's own description (api.github.com.json x-webhooks `ping`, "
+        "webhook-ping's hook) requires only id, type, name, active, events, config, created_at "
+        "and updated_at. Follow GitHub's."
+    ),
+}
+
+
+def _apply_openapi_errata(doc: dict[str, Any]) -> None:
+    op = doc["paths"].get("/app/installations", {}).get("get")
+    if op is not None:
+        schema = op["responses"]["200"]["content"]["application/json"]["schema"]
+        account = schema["items"]["properties"]["account"]
+        titles = [branch.get("title") for branch in account.get("allOf", [])]
+        if titles != ["Simple User", "Enterprise"]:
+            raise RuntimeError(f"erratum 'apps/list-installations account' is stale: {titles}")
+        account["anyOf"] = account.pop("allOf")
+
+
+def _apply_webhook_errata(doc: dict[str, Any]) -> None:
+    ping = doc["definitions"].get("ping$event")
+    if ping is not None:
+        required = ping["properties"]["hook"]["required"]
+        if "url" not in required or "ping_url" not in required:
+            raise RuntimeError(f"erratum 'ping hook url/ping_url' is stale: {required}")
+        required[:] = [name for name in required if name not in ("url", "ping_url")]
+
+
 @functools.cache
 def openapi_document() -> dict[str, Any]:
-    """The trimmed OpenAPI description with schemas translated to JSON Schema 2020-12."""
+    """The trimmed OpenAPI description (errata applied) translated to JSON Schema 2020-12."""
     raw = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))
+    _apply_openapi_errata(raw)
     translated: dict[str, Any] = _translate_openapi_schema(raw)
     return translated
 
 
 @functools.cache
 def webhooks_document() -> dict[str, Any]:
-    """The trimmed webhook schemas (JSON Schema draft-07)."""
+    """The trimmed webhook schemas (JSON Schema draft-07, errata applied)."""
     doc: dict[str, Any] = json.loads(WEBHOOKS_PATH.read_text(encoding="utf-8"))
+    _apply_webhook_errata(doc)
     return doc
 
 
@@ -262,7 +308,8 @@ def _template_regex(template: str, multi: set[str], *, loose: bool) -> re.Patter
         out.append(re.escape(template[pos : match.start()]))
         name = match.group(1)
         spans = name in multi or (loose and name not in _SINGLE_SEGMENT)
-        out.append("(.+?)" if spans else "([^/]+)")
+        # In the loose pass a multi-segment parameter may be empty (``/contents/`` = the root).
+        out.append(("(.*?)" if loose and name in multi else "(.+?)") if spans else "([^/]+)")
         pos = match.end()
     out.append(re.escape(template[pos:]))
     out.append("$")
@@ -275,8 +322,6 @@ def _normalise_path(path: str) -> str:
     for prefix in API_PREFIXES:
         if result == prefix or result.startswith(prefix + "/"):
             result = result[len(prefix) :] or "/"
-    if len(result) > 1:
-        result = result.rstrip("/")
     return result
 
 
@@ -333,14 +378,38 @@ def _json_path(error: ValidationError) -> str:
     return out
 
 
+def _short(value: Any, limit: int = 80) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _message(error: ValidationError) -> str:
+    if error.validator in ("oneOf", "anyOf"):
+        return f"{_short(error.instance)} is not valid under any {error.validator} branch"
+    if error.validator in ("type", "enum", "const", "format", "minLength", "maxLength"):
+        return f"{_short(error.instance)} fails {error.validator}={_short(error.validator_value)}"
+    return error.message if len(error.message) <= 300 else error.message[:297] + "..."
+
+
+def _leaves(error: ValidationError) -> list[ValidationError]:
+    if not error.context:
+        return [error]
+    return [leaf for child in error.context for leaf in _leaves(child)]
+
+
+def _is_null_branch(error: ValidationError) -> bool:
+    return error.validator == "type" and error.validator_value in ("null", ["null"])
+
+
 def _describe(error: ValidationError) -> str:
-    deepest = best_match(error.context) if error.context else None
-    text = f"{_json_path(error)}: {error.message}"
-    if len(text) > 300:
-        text = text[:300] + "..."
-    if deepest is not None:
-        detail = f"{_json_path(deepest)}: {deepest.message}"
-        text += f"\n      best branch: {detail[:300]}"
+    text = f"{_json_path(error)}: {_message(error)}"
+    if error.context:
+        # Leaf failures of every branch, minus the uninteresting "is not null" of nullable fields.
+        leaves = [leaf for leaf in _leaves(error) if not _is_null_branch(leaf)] or _leaves(error)
+        for leaf in leaves[:6]:
+            text += f"\n      branch failure: {_json_path(leaf)}: {_message(leaf)}"
+        if len(leaves) > 6:
+            text += f"\n      ... and {len(leaves) - 6} more branch failures"
     return text
 
 
