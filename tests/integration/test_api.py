@@ -247,15 +247,34 @@ def test_version_input_errors(api: TestClient, project: dict[str, Any]) -> None:
     pid = project["id"]
     bad_b64 = create_version(api, pid, files=[{"path": "a", "content_base64": "***"}])
     assert "a" in assert_error(bad_b64, 422, "invalid_base64")["message"]
-    too_big = create_version(api, pid, files=[{"path": "big", "content_base64": b64(b"x" * (1024 * 1024 + 1))}])
+    too_big = create_version(
+        api, pid, files=[{"path": "big", "content_base64": b64(b"x" * (1024 * 1024 + 1))}]
+    )
     assert_error(too_big, 413, "file_too_large")
     assert_error(create_version(api, pid, message=""), 422, "invalid_request")
-    assert_error(create_version(api, pid, files=[{"path": "a", "content_base64": "", "mode": "777"}]), 422, "invalid_request")
-    assert_error(create_version(api, str(uuid.uuid4()), files=[]), 404, "not_found")
-    assert_error(api.post(f"/v1/projects/{pid}/versions", content=b"{", headers={"Content-Type": "application/json"}), 422, "invalid_request")
-    assert_error(api.post(f"/v1/projects/{pid}/versions", content=b"x", headers={"Content-Type": "text/plain"}), 422, "unsupported_media_type")
     assert_error(
-        api.post(f"/v1/projects/{pid}/versions", params={"message": "m"}, content=b"not a tar", headers={"Content-Type": "application/x-tar"}),
+        create_version(api, pid, files=[{"path": "a", "content_base64": "", "mode": "777"}]),
+        422,
+        "invalid_request",
+    )
+    assert_error(create_version(api, str(uuid.uuid4()), files=[]), 404, "not_found")
+    assert_error(
+        api.post(f"/v1/projects/{pid}/versions", content=b"{", headers={"Content-Type": "application/json"}),
+        422,
+        "invalid_request",
+    )
+    assert_error(
+        api.post(f"/v1/projects/{pid}/versions", content=b"x", headers={"Content-Type": "text/plain"}),
+        422,
+        "unsupported_media_type",
+    )
+    assert_error(
+        api.post(
+            f"/v1/projects/{pid}/versions",
+            params={"message": "m"},
+            content=b"not a tar",
+            headers={"Content-Type": "application/x-tar"},
+        ),
         422,
         "invalid_archive",
     )
@@ -311,7 +330,9 @@ def test_diff_between_versions(api: TestClient, project: dict[str, Any]) -> None
     assert_error(api.get(f"/v1/projects/{pid}/diff", params={"from": "nope"}), 404, "not_found")
 
 
-def test_snapshot_of_the_working_directory(api: TestClient, project: dict[str, Any], container: Container) -> None:
+def test_snapshot_of_the_working_directory(
+    api: TestClient, project: dict[str, Any], container: Container
+) -> None:
     pid = project["id"]
     create_version(api, pid, files=[{"path": "page.html", "content_base64": b64("v1")}])
     unchanged = api.post(f"/v1/projects/{pid}/versions/snapshot", json={})

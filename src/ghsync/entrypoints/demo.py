@@ -71,7 +71,9 @@ def _b64(text: str | bytes) -> str:
 
 def _check(response: httpx.Response) -> Any:
     if response.is_error:
-        raise RuntimeError(f"{response.request.method} {response.request.url}: {response.status_code} {response.text}")
+        raise RuntimeError(
+            f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
+        )
     return response.json()
 
 
@@ -112,7 +114,11 @@ def _narrate_local_versions(api: httpx.Client, say: Any, data_dir: Path) -> None
                 "files": [
                     {"path": "README.md", "content_base64": _b64("# Demo site\n\nHello.\n")},
                     {"path": "src/app.py", "content_base64": _b64("print('hello')\n")},
-                    {"path": "bin/build.sh", "content_base64": _b64("#!/bin/sh\necho build\n"), "mode": "100755"},
+                    {
+                        "path": "bin/build.sh",
+                        "content_base64": _b64("#!/bin/sh\necho build\n"),
+                        "mode": "100755",
+                    },
                     {"path": "assets/logo.bin", "content_base64": _b64(logo)},
                 ],
                 "author": {"name": "Platform Bot", "email": "bot@example.com"},
@@ -128,7 +134,11 @@ def _narrate_local_versions(api: httpx.Client, say: Any, data_dir: Path) -> None
                 "message": "Edit the app, drop the logo, rename the script",
                 "files": [
                     {"path": "src/app.py", "content_base64": _b64("print('hello, world')\nprint('v2')\n")},
-                    {"path": "scripts/build.sh", "content_base64": _b64("#!/bin/sh\necho build\n"), "mode": "100755"},
+                    {
+                        "path": "scripts/build.sh",
+                        "content_base64": _b64("#!/bin/sh\necho build\n"),
+                        "mode": "100755",
+                    },
                 ],
                 "delete": ["assets/logo.bin", "bin/build.sh"],
             },
@@ -140,7 +150,13 @@ def _narrate_local_versions(api: httpx.Client, say: Any, data_dir: Path) -> None
     table = Table("status", "path", "+", "-", "binary", title=f"diff v{v1['number']} -> v{v2['number']}")
     for change in diff["files"]:
         shown = change["path"] if not change["old_path"] else f"{change['old_path']} -> {change['path']}"
-        table.add_row(change["status"], shown, str(change["insertions"]), str(change["deletions"]), str(change["binary"]))
+        table.add_row(
+            change["status"],
+            shown,
+            str(change["insertions"]),
+            str(change["deletions"]),
+            str(change["binary"]),
+        )
     say(table)
 
     work_file = data_dir / "projects" / pid / "README.md"

@@ -116,9 +116,7 @@ class ProjectService:
 class VersionService:
     """Versions of a project: the store's commits are the truth, the `versions` table indexes them."""
 
-    def __init__(
-        self, engine: Engine, store: GitStore, projects: ProjectService, queue: JobQueue
-    ) -> None:
+    def __init__(self, engine: Engine, store: GitStore, projects: ProjectService, queue: JobQueue) -> None:
         self._engine = engine
         self._store = store
         self._projects = projects
@@ -219,9 +217,7 @@ class VersionService:
         self._projects.get_project(project_id)
         limit = _check_limit(limit)
         query = (
-            select(VersionRow)
-            .where(VersionRow.project_id == project_id)
-            .order_by(VersionRow.number.desc())
+            select(VersionRow).where(VersionRow.project_id == project_id).order_by(VersionRow.number.desc())
         )
         if cursor:
             (number,) = _decode_cursor(cursor, 1)
@@ -250,9 +246,7 @@ class VersionService:
         with Session(self._engine, expire_on_commit=False) as session:
             row = session.scalar(query)
         if row is None:
-            raise NotFound(
-                "project has no versions yet" if ref == LATEST else f"version {ref!r} not found"
-            )
+            raise NotFound("project has no versions yet" if ref == LATEST else f"version {ref!r} not found")
         return row
 
     def list_files(self, project_id: uuid.UUID, ref: str) -> list[FileEntry]:

@@ -46,6 +46,8 @@ class ProjectRow(Base):
     github_conflict_strategy: Mapped[str] = mapped_column(String(20), server_default="manual")
     github_webhook_secret: Mapped[str | None] = mapped_column(String(255))  # encrypted envelope
     github_branch_protected: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    github_pr_number: Mapped[int | None] = mapped_column(Integer)  # the open ghsync/<project> PR
+    github_pr_url: Mapped[str | None] = mapped_column(String(512))
 
     last_remote_main_sha: Mapped[str | None] = mapped_column(String(40))
     last_synced_main_sha: Mapped[str | None] = mapped_column(String(40))
@@ -87,6 +89,7 @@ class SyncPairRow(Base):
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("versions.id", ondelete="CASCADE"))
+    github_repository_id: Mapped[int] = mapped_column(BigInteger)  # pairs of an earlier link stay apart
     local_commit_sha: Mapped[str] = mapped_column(String(40))
     github_commit_sha: Mapped[str] = mapped_column(String(40))
     tree_sha: Mapped[str] = mapped_column(String(40))

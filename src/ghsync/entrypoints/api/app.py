@@ -72,14 +72,11 @@ def create_app(container: Container) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         details = [
-            {"loc": [str(part) for part in error["loc"]], "message": error["msg"]}
-            for error in exc.errors()
+            {"loc": [str(part) for part in error["loc"]], "message": error["msg"]} for error in exc.errors()
         ]
         first = details[0] if details else {"loc": [], "message": "invalid request"}
         where = ".".join(str(part) for part in first["loc"])  # type: ignore[attr-defined]
-        return error_response(
-            422, "invalid_request", f"{where}: {first['message']}", details=details
-        )
+        return error_response(422, "invalid_request", f"{where}: {first['message']}", details=details)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -92,9 +89,7 @@ def create_app(container: Container) -> FastAPI:
         return error_response(500, "internal_error", "internal error; see the service log")
 
     @app.middleware("http")
-    async def _observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+    async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()
         response = await call_next(request)
         route = request.scope.get("route")

@@ -194,9 +194,7 @@ def snapshot(
     container = _container(request)
     body = body or SnapshotCreate()
     author = Author(body.author.name, body.author.email) if body.author else None
-    row = container.versions.snapshot(
-        parse_project_id(project_id), message=body.message, author=author
-    )
+    row = container.versions.snapshot(parse_project_id(project_id), message=body.message, author=author)
     response.status_code = 201 if row else 200
     return SnapshotOut(created=row is not None, version=version_out(row) if row else None)
 
