@@ -40,7 +40,8 @@ def apply_changes(
     """Return the flat tree `base` becomes after `writes` and `deletes` (paths already validated).
 
     Without `replace_all` files not named stay as they are; with it the result holds exactly `writes`.
-    A delete must name a file or a directory of `base` (a directory removes everything under it).
+    A delete must name a file or a directory of `base` (a directory removes everything under it, and
+    may be replaced by a file of the same name in the same change set).
     A path that would be both a file and a directory (`a` and `a/b`, including a symlink `a`) is refused:
     such a tree cannot exist in git, and writing `a/b` through a symlink `a` would escape the project.
     """
@@ -52,11 +53,12 @@ def apply_changes(
 
     result: FlatTree = {} if replace_all else dict(base)
     for path in deletes:
-        if path in written:
-            raise InvalidInput(f"path {path!r} is both written and deleted", code="duplicate_path")
         if path in base:
+            if path in written:
+                raise InvalidInput(f"path {path!r} is both written and deleted", code="duplicate_path")
             result.pop(path, None)
             continue
+        # A directory: deleting it while writing a file of the same name turns it into that file.
         prefix = path + "/"
         under = [p for p in base if p.startswith(prefix)]
         if not under:

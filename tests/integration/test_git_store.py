@@ -1,0 +1,573 @@
+"""The local version store on real repositories: content, safety, numbering, diff, concurrency."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import stat
+import threading
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from ghsync.adapters.store import GitStore
+from ghsync.adapters.store.changes import TreeItem, apply_changes, format_message, parse_message
+from ghsync.domain.errors import (
+    ConcurrentUpdate,
+    Conflict,
+    FileTooLarge,
+    InvalidInput,
+    InvalidPath,
+    NotFound,
+)
+from ghsync.domain.models import Author, DiffStatus, FileMode, FileWrite
+
+LIMIT = 64 * 1024
+P = "proj-1"
+ALL_BYTES = bytes(range(256)) * 3
+SCRIPT = b"#!/bin/sh\necho hi\r\n"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> GitStore:
+    s = GitStore(tmp_path / "projects", max_file_size=LIMIT)
+    s.init_project(P)
+    return s
+
+
+@pytest.fixture
+def workdir(store: GitStore) -> Path:
+    return store.project_dir(P)
+
+
+_counter = iter(range(1_000_000))
+
+
+def put(store: GitStore, *writes: FileWrite, **kwargs: object) -> str:
+    """Create a version and return its commit SHA."""
+    info = store.create_version(
+        P,
+        version_id=f"v-{next(_counter)}",
+        message=str(kwargs.pop("message", "change")),
+        writes=list(writes),
+        **kwargs,  # type: ignore[arg-type]
+    )
+    return info.commit_sha
+
+
+def files(store: GitStore, sha: str | None = None) -> dict[str, bytes]:
+    sha = sha or store.head(P)
+    assert sha is not None
+    return {e.path: store.read_file(P, sha, e.path) for e in store.list_files(P, sha)}
+
+
+def disk_files(root: Path) -> dict[str, bytes]:
+    """The working directory as path -> bytes (symlinks as their target), without .git."""
+    out: dict[str, bytes] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != ".git" and not os.path.islink(os.path.join(dirpath, d))]
+        names = filenames + [d for d in os.listdir(dirpath) if os.path.islink(os.path.join(dirpath, d))]
+        for name in set(names):
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, root)
+            out[rel] = os.readlink(full).encode() if os.path.islink(full) else Path(full).read_bytes()
+    return out
+
+
+# --- projects -------------------------------------------------------------------------------------------
+
+
+def test_init_is_idempotent_and_keeps_versions(store: GitStore) -> None:
+    sha = put(store, FileWrite("a", b"1"))
+    store.init_project(P)
+    assert store.head(P) == sha
+    assert store.exists(P)
+
+
+def test_unknown_project_and_bad_project_id(store: GitStore) -> None:
+    with pytest.raises(NotFound):
+        store.head("nope")
+    with pytest.raises(InvalidInput):
+        store.init_project("../escape")
+    with pytest.raises(InvalidInput):
+        store.init_project("a/b")
+
+
+def test_empty_project(store: GitStore) -> None:
+    assert store.head(P) is None
+    assert store.list_versions(P) == []
+    assert not store.is_dirty(P)
+
+
+# --- content round trips --------------------------------------------------------------------------------
+
+
+def test_binary_and_executable_files_round_trip_byte_exact(store: GitStore, workdir: Path) -> None:
+    sha = put(
+        store,
+        FileWrite("data/all.bin", ALL_BYTES),
+        FileWrite("bin/run.sh", SCRIPT, FileMode.EXECUTABLE),
+        FileWrite("crlf.txt", b"a\r\nb\r\n"),
+        FileWrite("no-newline.txt", b"x"),
+        FileWrite("empty", b""),
+    )
+    assert files(store, sha) == {
+        "bin/run.sh": SCRIPT,
+        "crlf.txt": b"a\r\nb\r\n",
+        "data/all.bin": ALL_BYTES,
+        "empty": b"",
+        "no-newline.txt": b"x",
+    }
+    entries = {e.path: e for e in store.list_files(P, sha)}
+    assert [e for e in entries] == sorted(entries)
+    assert entries["bin/run.sh"].mode is FileMode.EXECUTABLE
+    assert entries["data/all.bin"].mode is FileMode.REGULAR
+    assert entries["data/all.bin"].size == len(ALL_BYTES)
+    assert entries["data/all.bin"].sha == str(pygit2.hash(ALL_BYTES))  # the git blob SHA, as on GitHub
+    # ... and through the working directory
+    assert (workdir / "data/all.bin").read_bytes() == ALL_BYTES
+    assert (workdir / "crlf.txt").read_bytes() == b"a\r\nb\r\n"
+    assert os.stat(workdir / "bin/run.sh").st_mode & 0o111
+    assert not os.stat(workdir / "data/all.bin").st_mode & 0o111
+    assert not store.is_dirty(P)
+
+
+def test_read_file_errors(store: GitStore) -> None:
+    sha = put(store, FileWrite("dir/a", b"1"))
+    with pytest.raises(NotFound):
+        store.read_file(P, sha, "missing")
+    with pytest.raises(NotFound):
+        store.read_file(P, sha, "dir")  # a directory is not a file
+    with pytest.raises(InvalidPath):
+        store.read_file(P, sha, "../x")
+    with pytest.raises(NotFound):
+        store.read_file(P, "0" * 40, "dir/a")
+    with pytest.raises(NotFound):
+        store.get_version(P, "not-a-sha")
+
+
+# --- symlinks and escapes -------------------------------------------------------------------------------
+
+
+def test_symlinks_are_stored_as_links(store: GitStore, workdir: Path) -> None:
+    sha = put(
+        store,
+        FileWrite("real/file.txt", b"content"),
+        FileWrite("link", b"real/file.txt", FileMode.SYMLINK),
+        FileWrite("real/up", b"..", FileMode.SYMLINK),
+    )
+    entries = {e.path: e for e in store.list_files(P, sha)}
+    assert entries["link"].mode is FileMode.SYMLINK
+    assert store.read_file(P, sha, "link") == b"real/file.txt"
+    assert os.readlink(workdir / "link") == "real/file.txt"
+    assert os.readlink(workdir / "real/up") == ".."
+    assert (workdir / "link").read_bytes() == b"content"
+
+
+@pytest.mark.parametrize(
+    "target", [b"/etc/passwd", b"../outside", b"../../etc", b"a/../../x", b".git/config"]
+)
+def test_escaping_symlink_targets_are_refused(store: GitStore, workdir: Path, target: bytes) -> None:
+    before = put(store, FileWrite("keep", b"1"))
+    with pytest.raises(InvalidPath):
+        put(store, FileWrite("evil", target, FileMode.SYMLINK), FileWrite("other", b"2"))
+    assert store.head(P) == before
+    assert not os.path.lexists(workdir / "evil")
+    assert not os.path.lexists(workdir / "other")
+
+
+def test_symlink_plus_file_below_it_is_refused(store: GitStore, workdir: Path, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="symlink"):
+        put(store, FileWrite("a", b"sub", FileMode.SYMLINK), FileWrite("a/passwd", b"x"))
+    put(store, FileWrite("a", b"sub", FileMode.SYMLINK), FileWrite("sub/keep", b"k"))
+    with pytest.raises(InvalidInput, match=r"is a symlink"):
+        put(store, FileWrite("a/passwd", b"x"))
+    assert not (workdir / "sub/passwd").exists()
+    # Deleting the link in the same version turns `a` into a real directory; the checkout must not follow
+    # the old link (which would write into sub/).
+    put(store, FileWrite("a/passwd", b"x"), deletes=["a"])
+    assert not os.path.islink(workdir / "a")
+    assert (workdir / "a/passwd").read_bytes() == b"x"
+    assert not (workdir / "sub/passwd").exists()
+
+
+def test_checkout_never_writes_through_an_untracked_symlink(
+    store: GitStore, workdir: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    put(store, FileWrite(".gitignore", b"a\n"))
+    head = store.head(P)
+    os.symlink(outside, workdir / "a")  # made by hand and ignored, so no snapshot records it
+    assert not store.is_dirty(P)
+    with pytest.raises(InvalidPath, match="symlink"):
+        put(store, FileWrite("a/passwd", b"pwned"))
+    assert list(outside.iterdir()) == []
+    assert store.head(P) == head
+
+
+def test_snapshot_refuses_a_symlink_leading_outside(store: GitStore, workdir: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    head = put(store, FileWrite("x", b"1"))
+    os.symlink(outside, workdir / "a")
+    with pytest.raises(InvalidPath, match="absolute"):
+        store.snapshot(P, version_id="s", message="snap")
+    # ... and so a version from the API cannot land on top of it either
+    with pytest.raises(InvalidPath):
+        put(store, FileWrite("a/passwd", b"pwned"))
+    assert list(outside.iterdir()) == []
+    assert store.head(P) == head
+
+
+@pytest.mark.parametrize(
+    "path", ["../x", "/abs", ".git/config", "sub/.GIT/hooks/post-checkout", "a\x00b", "a\\b", "a//b"]
+)
+def test_invalid_paths_change_nothing(store: GitStore, workdir: Path, path: str) -> None:
+    head = put(store, FileWrite("keep", b"1"))
+    with pytest.raises(InvalidPath):
+        put(store, FileWrite("ok", b"2"), FileWrite(path, b"evil"))
+    with pytest.raises(InvalidPath):
+        put(store, deletes=[path])
+    assert store.head(P) == head
+    assert not (workdir / "ok").exists()
+    assert not (workdir.parent / "x").exists()
+
+
+# --- change sets ----------------------------------------------------------------------------------------
+
+
+def test_partial_update_replace_all_and_deletes(store: GitStore, workdir: Path) -> None:
+    put(store, FileWrite("a", b"1"), FileWrite("d/b", b"2"), FileWrite("d/e/c", b"3"), FileWrite("z", b"4"))
+    put(store, FileWrite("a", b"1b"))  # files not listed stay as they are
+    assert files(store) == {"a": b"1b", "d/b": b"2", "d/e/c": b"3", "z": b"4"}
+    put(store, FileWrite("n", b"5"), deletes=["z", "d/e"])  # a directory delete removes what is below it
+    assert files(store) == {"a": b"1b", "d/b": b"2", "n": b"5"}
+    assert disk_files(workdir) == {"a": b"1b", "d/b": b"2", "n": b"5"}
+    assert not (workdir / "d/e").exists()
+    put(store, FileWrite("only", b"6"), replace_all=True)
+    assert files(store) == {"only": b"6"}
+    assert disk_files(workdir) == {"only": b"6"}
+    assert not store.is_dirty(P)
+
+
+def test_change_set_errors(store: GitStore) -> None:
+    head = put(store, FileWrite("a", b"1"))
+    with pytest.raises(InvalidInput) as info:
+        put(store, deletes=["missing"])
+    assert info.value.code == "no_such_path"
+    with pytest.raises(InvalidInput) as info:
+        put(store, FileWrite("a", b"2"), deletes=["a"])
+    assert info.value.code == "duplicate_path"
+    with pytest.raises(InvalidInput) as info:
+        put(store, FileWrite("b", b"2"), FileWrite("b", b"3"))
+    assert info.value.code == "duplicate_path"
+    with pytest.raises(InvalidInput) as info:
+        put(store, FileWrite("a", b"1"))
+    assert info.value.code == "no_changes"
+    with pytest.raises(InvalidInput):
+        store.create_version(P, version_id="has space", message="m", writes=[FileWrite("q", b"")])
+    with pytest.raises(InvalidInput):
+        store.create_version(P, version_id="x", message="m", writes=[], source="elsewhere")  # type: ignore[arg-type]
+    assert store.head(P) == head
+
+
+def test_file_becomes_directory_and_back(store: GitStore, workdir: Path) -> None:
+    put(store, FileWrite("a", b"file"))
+    put(store, FileWrite("a/b", b"nested"), deletes=["a"])
+    assert disk_files(workdir) == {"a/b": b"nested"}
+    put(store, FileWrite("a", b"file again"), deletes=["a"])
+    assert disk_files(workdir) == {"a": b"file again"}
+
+
+def test_first_version_may_be_empty(store: GitStore) -> None:
+    sha = store.create_version(P, version_id="first", message="empty start", writes=[]).commit_sha
+    assert store.list_files(P, sha) == []
+    assert store.tree_sha(P, sha) == "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's empty tree
+
+
+def test_file_too_large(store: GitStore, workdir: Path) -> None:
+    put(store, FileWrite("at-limit", b"x" * LIMIT))
+    with pytest.raises(FileTooLarge) as info:
+        put(store, FileWrite("over", b"x" * (LIMIT + 1)))
+    assert info.value.http_status == 413
+    assert not (workdir / "over").exists()
+    (workdir / "big").write_bytes(b"y" * (LIMIT + 1))
+    with pytest.raises(FileTooLarge):
+        store.snapshot(P, version_id="s", message="snap")
+
+
+# --- versions -------------------------------------------------------------------------------------------
+
+
+def test_numbering_trailers_tags_and_listing(store: GitStore, workdir: Path) -> None:
+    author = Author(name="Ada Lovelace", email="ada@example.com")
+    a = store.create_version(
+        P, version_id="id-1", message="one", writes=[FileWrite("f", b"1")], author=author
+    )
+    b = store.create_version(
+        P, version_id="id-2", message="two\n\nSigned-off-by: X <x@y>", writes=[FileWrite("f", b"2")],
+        source="github",
+    )  # fmt: skip
+    assert (a.number, b.number) == (1, 2)
+    assert a.author == author
+    assert b.source == "github"
+    assert b.message == "two\n\nSigned-off-by: X <x@y>"
+    raw = pygit2.Repository(str(workdir)).revparse_single(b.commit_sha).peel(pygit2.Commit).message
+    assert raw.endswith("\n\nGhsync-Version: id-2\nGhsync-Source: github\nGhsync-Number: 2\n")
+    repo = pygit2.Repository(str(workdir))
+    assert str(repo.references["refs/tags/v1"].target) == a.commit_sha
+    assert str(repo.references["refs/tags/v2"].target) == b.commit_sha
+    assert repo.head.name == "refs/heads/main"
+    versions = store.list_versions(P)
+    assert [(v.id, v.number, v.source) for v in versions] == [("id-2", 2, "github"), ("id-1", 1, "local")]
+    assert versions[0] == b
+    assert store.get_version(P, a.commit_sha) == a
+    assert store.get_version_by_number(P, 2) == b
+    assert a.tree_sha == store.tree_sha(P, a.commit_sha)
+    assert a.created_at.tzinfo is not None
+    with pytest.raises(NotFound):
+        store.get_version_by_number(P, 3)
+
+
+def test_commit_not_on_the_branch_is_not_a_version(store: GitStore, workdir: Path) -> None:
+    put(store, FileWrite("f", b"1"))
+    repo = pygit2.Repository(str(workdir))
+    sig = pygit2.Signature("x", "x@y")
+    stray = repo.create_commit(None, sig, sig, "stray", repo.TreeBuilder().write(), [])
+    with pytest.raises(NotFound):
+        store.get_version(P, str(stray))
+
+
+def test_explicit_expected_head_is_compare_and_swap(store: GitStore) -> None:
+    first = store.create_version(
+        P, version_id="a", message="m", writes=[FileWrite("f", b"1")], expected_head=None
+    )
+    second = put(store, FileWrite("f", b"2"), expected_head=first.commit_sha)
+    with pytest.raises(ConcurrentUpdate):
+        put(store, FileWrite("f", b"3"), expected_head=first.commit_sha)  # stale
+    with pytest.raises(ConcurrentUpdate):
+        put(store, FileWrite("f", b"3"), expected_head=None)  # "no version yet" is stale too
+    assert store.head(P) == second
+    assert len(store.list_versions(P)) == 2
+
+
+# --- diff -----------------------------------------------------------------------------------------------
+
+
+def test_diff_add_modify_delete_rename_binary_and_mode(store: GitStore) -> None:
+    body = b"".join(b"line %d of a file long enough to be recognised when it moves\n" % i for i in range(20))
+    v1 = put(
+        store,
+        FileWrite("keep.txt", b"a\nb\nc\n"),
+        FileWrite("gone.txt", b"x\ny\n"),
+        FileWrite("old/name.txt", body),
+        FileWrite("img.bin", b"\x00\x01\x02"),
+        FileWrite("tool", b"#!/bin/sh\n"),
+    )
+    v2 = put(
+        store,
+        FileWrite("keep.txt", b"a\nB\nc\nd\n"),
+        FileWrite("new/name.txt", body),
+        FileWrite("img.bin", b"\x00\x09"),
+        FileWrite("added.txt", b"1\n2\n3\n"),
+        FileWrite("tool", b"#!/bin/sh\n", FileMode.EXECUTABLE),
+        deletes=["gone.txt", "old/name.txt"],
+    )
+    diffs = {d.path: d for d in store.diff(P, v1, v2)}
+    assert set(diffs) == {"keep.txt", "new/name.txt", "img.bin", "added.txt", "tool", "gone.txt"}
+    keep = diffs["keep.txt"]
+    assert (keep.status, keep.insertions, keep.deletions, keep.binary) == (DiffStatus.MODIFIED, 2, 1, False)
+    assert keep.old_sha == str(pygit2.hash(b"a\nb\nc\n"))
+    assert keep.new_sha == str(pygit2.hash(b"a\nB\nc\nd\n"))
+    moved = diffs["new/name.txt"]
+    assert (moved.status, moved.old_path, moved.insertions, moved.deletions) == (
+        DiffStatus.RENAMED, "old/name.txt", 0, 0,
+    )  # fmt: skip
+    assert moved.old_sha == moved.new_sha
+    img = diffs["img.bin"]
+    assert (img.status, img.binary, img.insertions, img.deletions) == (DiffStatus.MODIFIED, True, 0, 0)
+    added = diffs["added.txt"]
+    assert (added.status, added.old_sha, added.old_mode, added.insertions) == (
+        DiffStatus.ADDED,
+        None,
+        None,
+        3,
+    )
+    gone = diffs["gone.txt"]
+    assert (gone.status, gone.new_sha, gone.new_mode, gone.deletions) == (DiffStatus.DELETED, None, None, 2)
+    tool = diffs["tool"]
+    assert (tool.status, tool.old_mode, tool.new_mode) == (
+        DiffStatus.MODIFIED, FileMode.REGULAR, FileMode.EXECUTABLE,
+    )  # fmt: skip
+    from_nothing = store.diff(P, None, v1)
+    assert {d.status for d in from_nothing} == {DiffStatus.ADDED}
+    assert len(from_nothing) == 5
+    assert store.diff(P, v2, v2) == []
+
+
+# --- the working directory ------------------------------------------------------------------------------
+
+
+def test_snapshot_records_working_directory_edits(store: GitStore, workdir: Path) -> None:
+    put(store, FileWrite("edit.txt", b"old"), FileWrite("gone.txt", b"bye"), FileWrite("run", b"#!x\n"))
+    assert store.snapshot(P, version_id="s0", message="nothing") is None
+    (workdir / "edit.txt").write_bytes(b"new")
+    (workdir / "gone.txt").unlink()
+    os.chmod(workdir / "run", 0o755)
+    (workdir / "deep/er").mkdir(parents=True)
+    (workdir / "deep/er/new.bin").write_bytes(ALL_BYTES)
+    os.symlink("deep", workdir / "to-deep")  # a link to a directory: stored as a link, not followed
+    (workdir / ".gitignore").write_text("*.log\n")
+    (workdir / "debug.log").write_text("ignored")
+    assert store.is_dirty(P)
+    info = store.snapshot(P, version_id="s1", message="by hand", author=Author("Bob", "bob@example.com"))
+    assert info is not None
+    assert (info.number, info.id, info.source, info.author.name) == (2, "s1", "local", "Bob")
+    entries = {e.path: e for e in store.list_files(P, info.commit_sha)}
+    assert set(entries) == {"edit.txt", "run", "deep/er/new.bin", "to-deep", ".gitignore"}
+    assert entries["run"].mode is FileMode.EXECUTABLE
+    assert entries["to-deep"].mode is FileMode.SYMLINK
+    assert store.read_file(P, info.commit_sha, "to-deep") == b"deep"
+    assert store.read_file(P, info.commit_sha, "deep/er/new.bin") == ALL_BYTES
+    assert store.read_file(P, info.commit_sha, "edit.txt") == b"new"
+    assert not store.is_dirty(P)
+    assert store.snapshot(P, version_id="s2", message="again") is None
+
+
+def test_snapshot_of_a_fresh_project(store: GitStore, workdir: Path) -> None:
+    assert store.snapshot(P, version_id="s0", message="empty") is None
+    (workdir / "hello.txt").write_text("hi")
+    info = store.snapshot(P, version_id="s1", message="import")
+    assert info is not None and info.number == 1
+    assert files(store) == {"hello.txt": b"hi"}
+
+
+def test_uncommitted_edits_become_their_own_version_first(store: GitStore, workdir: Path) -> None:
+    put(store, FileWrite("mine.txt", b"v1"), FileWrite("theirs.txt", b"t1"))
+    (workdir / "mine.txt").write_bytes(b"edited by hand")
+    (workdir / "extra.txt").write_bytes(b"new by hand")
+    info = store.create_version(
+        P, version_id="api", message="from API", writes=[FileWrite("theirs.txt", b"t2")]
+    )
+    versions = store.list_versions(P)
+    assert [v.number for v in versions] == [3, 2, 1]
+    snap = versions[1]
+    assert snap.message == "Snapshot of uncommitted changes"
+    assert snap.source == "local"
+    assert files(store, snap.commit_sha) == {
+        "mine.txt": b"edited by hand",
+        "theirs.txt": b"t1",
+        "extra.txt": b"new by hand",
+    }
+    assert info.number == 3
+    assert files(store) == {"mine.txt": b"edited by hand", "theirs.txt": b"t2", "extra.txt": b"new by hand"}
+    assert disk_files(workdir) == files(store)
+    assert not store.is_dirty(P)
+
+
+def test_uncommitted_edits_with_explicit_expected_head(store: GitStore, workdir: Path) -> None:
+    head = put(store, FileWrite("f", b"1"))
+    (workdir / "f").write_bytes(b"by hand")
+    with pytest.raises(ConcurrentUpdate, match="uncommitted"):
+        put(store, FileWrite("g", b"2"), expected_head=head)
+    # The edit is saved as a version; the caller's version did not land.
+    assert files(store) == {"f": b"by hand"}
+    assert len(store.list_versions(P)) == 2
+
+
+def test_checkout_never_overwrites_an_ignored_file(store: GitStore, workdir: Path) -> None:
+    head = put(store, FileWrite(".gitignore", b"build/\n"))
+    (workdir / "build").mkdir()
+    (workdir / "build/out").write_bytes(b"precious local output")
+    with pytest.raises(Conflict):
+        put(store, FileWrite("build/out", b"from api"))
+    assert (workdir / "build/out").read_bytes() == b"precious local output"
+    assert store.head(P) == head
+
+
+# --- concurrency ----------------------------------------------------------------------------------------
+
+
+def _check_all_landed(store: GitStore, expected: dict[str, bytes]) -> None:
+    versions = store.list_versions(P)
+    assert sorted(v.number for v in versions) == list(range(1, len(expected) + 1))
+    assert len({v.id for v in versions}) == len(expected)
+    assert files(store) == expected
+    assert disk_files(store.project_dir(P)) == expected
+    assert not store.is_dirty(P)
+
+
+def test_twenty_threads_never_lose_a_version(store: GitStore) -> None:
+    n = 20
+    barrier = threading.Barrier(n)
+    errors: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        try:
+            barrier.wait()
+            store.create_version(
+                P, version_id=f"t{i}", message=f"thread {i}", writes=[FileWrite(f"t/{i}.txt", b"%d" % i)]
+            )
+        except BaseException as exc:  # collected, then asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    _check_all_landed(store, {f"t/{i}.txt": b"%d" % i for i in range(n)})
+
+
+def _process_worker(root: str, proc: int, count: int, start: multiprocessing.synchronize.Barrier) -> None:
+    store = GitStore(root, max_file_size=LIMIT)
+    start.wait()
+    for j in range(count):
+        store.create_version(
+            P, version_id=f"p{proc}-{j}", message="from a process", writes=[FileWrite(f"p{proc}/{j}", b"x")]
+        )
+
+
+def test_four_processes_never_lose_a_version(store: GitStore) -> None:
+    ctx = multiprocessing.get_context("spawn")  # no fork of a threaded test runner
+    procs, per_proc = 4, 5
+    start = ctx.Barrier(procs)
+    workers = [
+        ctx.Process(target=_process_worker, args=(str(store.root), p, per_proc, start)) for p in range(procs)
+    ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=60)
+    assert [w.exitcode for w in workers] == [0] * procs
+    _check_all_landed(store, {f"p{p}/{j}": b"x" for p in range(procs) for j in range(per_proc)})
+
+
+# --- pure helpers ---------------------------------------------------------------------------------------
+
+
+def test_trailers_round_trip() -> None:
+    trailers = {"Ghsync-Version": "abc", "Ghsync-Source": "local"}
+    for message in ["plain", "multi\n\nparagraph\n", "ends with\n\nSigned-off-by: A <a@b>", ""]:
+        assert parse_message(format_message(message, trailers)) == (message.rstrip(), trailers)
+    assert parse_message("foreign commit\n\nSigned-off-by: A <a@b>\n") == (
+        "foreign commit\n\nSigned-off-by: A <a@b>",
+        {},
+    )
+
+
+def test_apply_changes_is_pure_and_checks_clashes() -> None:
+    item = TreeItem(FileMode.REGULAR, "0" * 40)
+    base = {"a": item, "d/x": item}
+    result = apply_changes(base, [("b", item)], ["d"], replace_all=False)
+    assert result == {"a": item, "b": item}
+    assert base == {"a": item, "d/x": item}
+    with pytest.raises(InvalidInput, match="a file"):
+        apply_changes(base, [("a/b", item)], [], replace_all=False)
+    with pytest.raises(InvalidInput, match="a file"):
+        apply_changes(base, [("d", item)], [], replace_all=False)
+    assert apply_changes(base, [("a/b", item)], [], replace_all=True) == {"a/b": item}
+    assert stat.S_ISREG(FileMode.REGULAR.git_mode)
