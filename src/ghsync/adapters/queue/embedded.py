@@ -225,9 +225,12 @@ class EmbeddedQueue(JobQueue):
     def stats(self) -> JobStats:
         now = utcnow()
         with self._sessions() as session:
-            counts = dict(
-                session.execute(select(JobRow.status, func.count()).group_by(JobRow.status)).tuples().all()
-            )
+            counts: dict[str, int] = {
+                status: count
+                for status, count in session.execute(
+                    select(JobRow.status, func.count()).group_by(JobRow.status)
+                )
+            }
             oldest_due = session.scalar(
                 select(func.min(JobRow.run_at)).where(JobRow.status == "queued", JobRow.run_at <= now)
             )
