@@ -487,6 +487,90 @@ def test_checkout_never_overwrites_an_ignored_file(store: GitStore, workdir: Pat
     assert store.head(P) == head
 
 
+def test_ignored_files_are_left_alone(store: GitStore, workdir: Path) -> None:
+    put(store, FileWrite(".gitignore", b"*.log\n"), FileWrite("a", b"1"))
+    (workdir / "run.log").write_bytes(b"local only")
+    put(store, FileWrite(".gitignore", b"*.log\n"), FileWrite("b", b"2"), replace_all=True)
+    assert (workdir / "run.log").read_bytes() == b"local only"
+    assert "run.log" not in files(store)
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"), [(b"back\\slash", "backslash"), (b"bad\xffname", "control character")]
+)
+def test_snapshot_refuses_unstorable_names(store: GitStore, workdir: Path, name: bytes, reason: str) -> None:
+    head = put(store, FileWrite("a", b"1"))
+    with open(os.path.join(os.fsencode(workdir), name), "wb") as handle:
+        handle.write(b"x")
+    with pytest.raises(InvalidPath, match=reason):
+        store.snapshot(P, version_id="s", message="m")
+    assert store.head(P) == head
+
+
+def test_snapshot_refuses_a_nested_repository(store: GitStore, workdir: Path) -> None:
+    head = put(store, FileWrite("a", b"1"))
+    pygit2.init_repository(str(workdir / "nested"))
+    (workdir / "nested/f").write_bytes(b"x")
+    with pytest.raises(InvalidPath, match="nested"):
+        store.snapshot(P, version_id="s", message="m")
+    assert store.head(P) == head
+
+
+@pytest.mark.parametrize(
+    "author",
+    [Author("a<b", "e@x"), Author("", "e@x"), Author("n", "a\nb@x"), Author("n", " "), Author("n\x00", "e")],
+)
+def test_bad_authors_are_refused_before_anything_is_written(store: GitStore, author: Author) -> None:
+    head = put(store, FileWrite("a", b"1"))
+    with pytest.raises(InvalidInput) as info:
+        store.create_version(P, version_id="x", message="m", writes=[FileWrite("b", b"2")], author=author)
+    assert info.value.code == "invalid_author"
+    assert store.head(P) == head
+    assert put(store, FileWrite("b", b"2"))  # the branch still works
+
+
+def test_stale_libgit2_locks_from_a_killed_writer_are_cleared(store: GitStore, workdir: Path) -> None:
+    put(store, FileWrite("a", b"1"))
+    for name in ("refs/heads/main.lock", "index.lock", "refs/tags/v2.lock"):
+        lock = workdir / ".git" / name
+        lock.write_bytes(b"")
+        os.utime(lock, (0, 0))  # written long ago
+    info = store.create_version(P, version_id="after-crash", message="m", writes=[FileWrite("b", b"2")])
+    assert info.number == 2
+    assert files(store) == {"a": b"1", "b": b"2"}
+
+
+def test_short_or_malformed_shas_are_not_found(store: GitStore) -> None:
+    sha = put(store, FileWrite("a", b"1"))
+    for bad in (sha[:10], sha.upper(), "", "refs/heads/main", "HEAD"):
+        with pytest.raises(NotFound):
+            store.get_version(P, bad)
+
+
+def test_an_edit_racing_the_checkout_is_snapshotted_and_retried(
+    store: GitStore, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put(store, FileWrite("shared.txt", b"v1"))
+    real_checkout = GitStore._checkout
+    calls = 0
+
+    def racing_checkout(self: GitStore, *args: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # someone edits the file right after the snapshot check
+            (workdir / "shared.txt").write_bytes(b"edited during the write")
+        real_checkout(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(GitStore, "_checkout", racing_checkout)
+    info = put(store, FileWrite("shared.txt", b"from api"), message="api")
+    assert calls == 2
+    versions = store.list_versions(P)
+    assert [v.message for v in versions] == ["api", "Snapshot of uncommitted changes", "change"]
+    assert files(store, versions[1].commit_sha) == {"shared.txt": b"edited during the write"}
+    assert files(store, info) == {"shared.txt": b"from api"}
+    assert (workdir / "shared.txt").read_bytes() == b"from api"
+
+
 # --- concurrency ----------------------------------------------------------------------------------------
 
 

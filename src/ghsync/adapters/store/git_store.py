@@ -28,6 +28,8 @@ import os
 import re
 import stat
 import threading
+import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -79,6 +81,9 @@ SYSTEM_AUTHOR: Final = Author(name="ghsync", email="ghsync@localhost")
 _MAX_ATTEMPTS: Final = 5
 _PROJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _VERSION_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
+_FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+# libgit2's own lock files, which a killed process can leave behind; older than this they are stale.
+_STALE_GIT_LOCK_SECONDS: Final = 10.0
 _SOURCES: Final = ("local", "github")
 
 
@@ -340,16 +345,14 @@ class GitStore:
             mutex = _THREAD_LOCKS.setdefault(lock_path, threading.Lock())
         with mutex, open(lock_path, "a+b") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            _remove_stale_git_locks(self.project_dir(project_id) / ".git")
             try:
                 yield
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def _commit(self, repo: pygit2.Repository, sha: str) -> pygit2.Commit:
-        try:
-            obj = repo.get(sha)
-        except (ValueError, TypeError):
-            obj = None
+        obj = repo.get(sha) if isinstance(sha, str) and _FULL_SHA.match(sha) else None
         if not isinstance(obj, pygit2.Commit):
             raise NotFound(f"no version with commit {sha!r}")
         return obj
@@ -400,6 +403,7 @@ class GitStore:
             repo, tree_id, head, version_id=version_id, message=message, author=author,
             source=source, number=number,
         )  # fmt: skip
+        _check_head(repo, head)  # the compare of the compare-and-swap; the swap follows the checkout
         self._checkout(repo, base, new, tree_id)
         _move_branch(repo, expected=head, new=str(commit_id), number=number)
         return _version_info(cast(pygit2.Commit, repo[commit_id]), fallback_number=number)
@@ -417,10 +421,8 @@ class GitStore:
         number: int,
     ) -> pygit2.Oid:
         trailers = {TRAILER_VERSION: version_id, TRAILER_SOURCE: source, TRAILER_NUMBER: str(number)}
-        try:
-            author_sig = pygit2.Signature(author.name, author.email)
-        except (ValueError, pygit2.GitError) as exc:
-            raise InvalidInput(f"invalid author {author.name!r} <{author.email}>: {exc}") from None
+        _check_author(author)
+        author_sig = pygit2.Signature(author.name, author.email)
         committer = pygit2.Signature(SYSTEM_AUTHOR.name, SYSTEM_AUTHOR.email)
         parents = [pygit2.Oid(hex=parent)] if parent else []
         # ref=None: only write the object; the branch moves later, under compare-and-swap.
@@ -450,7 +452,11 @@ class GitStore:
         workdir = Path(repo.workdir)
         index = repo.index
         index.read(False)
-        index.add_all()  # new and modified files (honouring .gitignore); symlinks are added as links
+        try:
+            index.add_all()  # new and modified files (honouring .gitignore); symlinks are added as links
+        except pygit2.GitError as exc:
+            # libgit2 refuses e.g. a nested repository ("invalid path: 'sub/'"): say so, keep the cause.
+            raise InvalidPath(f"the working directory cannot be recorded: {exc}") from None
         for entry in list(index):
             # add_all does not drop files that disappeared (or turned into directories).
             try:
@@ -519,11 +525,49 @@ def _head_sha(repo: pygit2.Repository) -> str | None:
     return _ref_target(repo, BRANCH)
 
 
-def _move_branch(repo: pygit2.Repository, *, expected: str | None, new: str, number: int) -> None:
-    """Compare-and-swap the branch from `expected` to `new` (caller holds the project lock)."""
+def _check_author(author: Author) -> None:
+    # libgit2 accepts some of these (a newline in an email) but then cannot read the commit back, which
+    # would break the branch for good, so the rules are checked here, before anything is written.
+    for what, value in (("name", author.name), ("email", author.email)):
+        if not value.strip():
+            raise InvalidInput(f"author {what} is empty", code="invalid_author")
+        if len(value) > 256:
+            raise InvalidInput(f"author {what} is longer than 256 characters", code="invalid_author")
+        if "<" in value or ">" in value or any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+            raise InvalidInput(
+                f"author {what} {value!r} may not contain '<', '>' or control characters",
+                code="invalid_author",
+            )
+
+
+def _remove_stale_git_locks(git_dir: Path) -> None:
+    """Remove lock files libgit2 left behind when a writer was killed (caller holds the project lock).
+
+    Every writer of this repository holds the project lock, so a lock file seen under it belongs to a
+    dead process; the age check leaves alone a git command someone runs by hand right now.
+    """
+    now = time.time()
+    candidates = [
+        git_dir / n for n in ("index.lock", "HEAD.lock", "packed-refs.lock", "refs/heads/main.lock")
+    ]
+    candidates += (git_dir / "refs" / "tags").glob("*.lock")
+    for path in candidates:
+        try:
+            if now - path.stat().st_mtime > _STALE_GIT_LOCK_SECONDS:
+                path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _check_head(repo: pygit2.Repository, expected: str | None) -> None:
     current = _head_sha(repo)
     if current != expected:
         raise _HeadMoved(f"branch moved from {expected} to {current} meanwhile")
+
+
+def _move_branch(repo: pygit2.Repository, *, expected: str | None, new: str, number: int) -> None:
+    """Compare-and-swap the branch from `expected` to `new` (caller holds the project lock)."""
+    _check_head(repo, expected)
     oid = pygit2.Oid(hex=new)
     # Tag first, so a visible head always has its tag; a leftover tag from a crashed attempt that never
     # moved the branch points at an unreachable commit, so overwriting it is safe.
