@@ -1,0 +1,867 @@
+"""The emulator's state machine: operations that change repositories and the events they fire.
+
+Routes (REST, git smart HTTP, control) call these methods; they hold the per-repository lock
+for ref changes, persist state, and hand webhook payloads to the dispatcher.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pygit2
+
+from github_emulator import gitrepo, payloads
+from github_emulator.auth import Principal, generate_key_pair, new_token
+from github_emulator.config import EmulatorConfig
+from github_emulator.payloads import JSON, Urls
+from github_emulator.store import (
+    AppRecord,
+    HookRecord,
+    InstallationRecord,
+    PullRecord,
+    RepoRecord,
+    Store,
+    TokenRecord,
+    UserRecord,
+    now_iso,
+)
+from github_emulator.webhooks import Dispatcher, WebhookMode, make_delivery, new_guid
+
+PROTECTION_DOCS = "https://docs.github.com/articles/about-protected-branches"
+REFS_DOCS = "https://docs.github.com/rest/git/refs"
+
+
+class GitHubError(Exception):
+    """An error response in GitHub's form (status, message, optional ``errors``)."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        documentation_url: str = payloads.DOCS,
+        errors: list[JSON] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.documentation_url = documentation_url
+        self.errors = errors
+        self.headers = headers or {}
+
+    def body(self) -> JSON:
+        return payloads.error_body(self.message, self.status, self.documentation_url, self.errors)
+
+
+def not_found(doc: str = payloads.DOCS) -> GitHubError:
+    return GitHubError(404, "Not Found", doc)
+
+
+@dataclass
+class Fault:
+    """A scripted failure for requests matching ``method``/``path_regex`` (``count`` times)."""
+
+    id: int
+    path_regex: str
+    count: int
+    method: str | None = None
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    delay_ms: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.count <= 0:
+            return False
+        if self.method and self.method.upper() != method.upper():
+            return False
+        return re.search(self.path_regex, path) is not None
+
+
+@dataclass
+class RequestLogEntry:
+    method: str
+    path: str
+    status: int
+    installation_id: int | None
+    at: str
+    user: str | None = None
+
+
+GITHUB_COMMITTER = ("GitHub", "noreply@github.com")
+
+
+class Emulator:
+    """All emulator state and behaviour for one data directory."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.store = Store(config.data_dir)
+        self.dispatcher = Dispatcher(self.store, config.webhook_timeout_seconds)
+        self.faults: list[Fault] = []
+        self.requests: list[RequestLogEntry] = []
+        self.rate: dict[str, tuple[float, int]] = {}  # key -> (window reset epoch, used)
+        self.runtime_lock = threading.Lock()
+        self.base_url = ""
+
+    def close(self) -> None:
+        self.dispatcher.close()
+
+    def reset(self) -> None:
+        self.dispatcher.clear()
+        with self.runtime_lock:
+            self.faults.clear()
+            self.requests.clear()
+            self.rate.clear()
+        self.dispatcher.set_mode("deliver", 0)
+        self.store.reset()
+
+    # ---- accounts, apps, installations ---------------------------------------------------
+
+    def open_git(self, repo: RepoRecord) -> pygit2.Repository:
+        return pygit2.Repository(str(self.store.git_dir(repo.id)))
+
+    def account(self, login: str) -> UserRecord:
+        return self.store.ensure_account(login)
+
+    def actor_user(self, principal: Principal) -> UserRecord:
+        """The account an action is attributed to (the App's bot for installation tokens)."""
+        if principal.kind == "user" and principal.user_login:
+            return self.store.ensure_account(principal.user_login)
+        if principal.app_id is not None:
+            app = self.store.data.apps.get(principal.app_id)
+            if app is not None:
+                return payloads.bot_user(app, Urls.for_base(self.base_url))
+        return self.store.ensure_account("ghost")
+
+    def create_app(
+        self,
+        slug: str,
+        webhook_url: str | None,
+        webhook_secret: str | None,
+        urls: Urls,
+        name: str | None = None,
+        owner: str | None = None,
+        events: list[str] | None = None,
+        permissions: dict[str, str] | None = None,
+    ) -> AppRecord:
+        private_pem, public_pem = generate_key_pair()
+        with self.store.lock:
+            if any(a.slug == slug for a in self.store.data.apps.values()):
+                raise GitHubError(422, f"App slug {slug!r} already exists")
+            app_id = self.store.new_id()
+            created = now_iso()
+            app = AppRecord(
+                id=app_id,
+                slug=slug,
+                name=name or slug,
+                owner=owner or "emulator",
+                client_id=f"Iv1.{app_id:016x}",
+                private_key_pem=private_pem,
+                public_key_pem=public_pem,
+                webhook_url=webhook_url,
+                webhook_secret=webhook_secret,
+                hook_id=self.store.new_id(),
+                created_at=created,
+                updated_at=created,
+                events=events
+                or [
+                    "create",
+                    "delete",
+                    "installation",
+                    "installation_repositories",
+                    "pull_request",
+                    "push",
+                    "repository",
+                ],
+                permissions=permissions
+                or {
+                    "administration": "write",
+                    "contents": "write",
+                    "metadata": "read",
+                    "pull_requests": "write",
+                },
+            )
+            self.store.ensure_account(app.owner)
+            self.store.data.apps[app_id] = app
+            self.store.save()
+        if webhook_url:
+            self.send_app_ping(app, urls)
+        return app
+
+    def send_app_ping(self, app: AppRecord, urls: Urls) -> None:
+        if not app.webhook_url:
+            return
+        body = payloads.ping_event(app.hook_id, payloads.app_hook(app, urls), None, app.id)
+        self._deliver_to_app(app, "ping", None, body, None, None)
+
+    def update_app_hook(self, app: AppRecord, urls: Urls, changes: JSON) -> AppRecord:
+        with self.store.lock:
+            if "url" in changes:
+                app.webhook_url = changes["url"]
+            if "secret" in changes:
+                app.webhook_secret = changes["secret"]
+            app.updated_at = now_iso()
+            self.store.save()
+        if "url" in changes and app.webhook_url:
+            self.send_app_ping(app, urls)
+        return app
+
+    def create_user(self, login: str, name: str | None = None, email: str | None = None) -> UserRecord:
+        with self.store.lock:
+            user = self.store.ensure_account(login)
+            if name is not None:
+                user.name = name
+            if email is not None:
+                user.email = email
+            if user.email is None:
+                user.email = f"{user.id}+{login}@users.noreply.github.com"
+            if user.token is None:
+                user.token = new_token("ghp_")
+                self.store.data.tokens[user.token] = TokenRecord(
+                    token=user.token, kind="user", user_login=user.login
+                )
+            self.store.save()
+            return user
+
+    def create_installation(
+        self, app_id: int, account: str, repositories: list[str], urls: Urls, selection: str
+    ) -> InstallationRecord:
+        with self.store.lock:
+            app = self.store.data.apps.get(app_id)
+            if app is None:
+                raise GitHubError(404, "Not Found")
+            acct = self.store.ensure_account(account)
+            repo_ids = [self.repo_by_full_name(full).id for full in repositories]
+            created = now_iso()
+            inst = InstallationRecord(
+                id=self.store.new_id(),
+                app_id=app_id,
+                account=acct.login,
+                repository_selection=selection,
+                repository_ids=repo_ids,
+                created_at=created,
+                updated_at=created,
+            )
+            self.store.data.installations[inst.id] = inst
+            self.store.save()
+            repos = [self.store.data.repos[i] for i in repo_ids]
+        sender = payloads.simple_user(acct, urls)
+        body = payloads.installation_event(
+            "created", payloads.installation(inst, app, acct, urls), repos, sender
+        )
+        self._deliver_to_app(app, "installation", "created", body, inst.id, None)
+        return inst
+
+    def change_installation_repos(
+        self, inst: InstallationRecord, add: list[str], remove: list[str], urls: Urls
+    ) -> None:
+        with self.store.lock:
+            app = self.store.data.apps[inst.app_id]
+            added = [self.repo_by_full_name(f) for f in add]
+            removed = [self.repo_by_full_name(f) for f in remove]
+            added = [r for r in added if r.id not in inst.repository_ids]
+            removed = [r for r in removed if r.id in inst.repository_ids]
+            inst.repository_ids.extend(r.id for r in added)
+            inst.repository_ids = [i for i in inst.repository_ids if i not in {r.id for r in removed}]
+            inst.updated_at = now_iso()
+            acct = self.store.ensure_account(inst.account)
+            self.store.save()
+        inst_json = payloads.installation(inst, app, acct, urls)
+        sender = payloads.simple_user(acct, urls)
+        for action, changed in (("added", added), ("removed", removed)):
+            if changed:
+                body = payloads.installation_repositories_event(
+                    action,
+                    inst_json,
+                    inst.repository_selection,
+                    changed if action == "added" else [],
+                    changed if action == "removed" else [],
+                    sender,
+                )
+                self._deliver_to_app(app, "installation_repositories", action, body, inst.id, None)
+
+    def delete_installation(self, inst: InstallationRecord, urls: Urls) -> None:
+        with self.store.lock:
+            app = self.store.data.apps[inst.app_id]
+            acct = self.store.ensure_account(inst.account)
+            repos = [self.store.data.repos[i] for i in inst.repository_ids if i in self.store.data.repos]
+            del self.store.data.installations[inst.id]
+            for tok in [t for t, r in self.store.data.tokens.items() if r.installation_id == inst.id]:
+                del self.store.data.tokens[tok]
+            self.store.save()
+        body = payloads.installation_event(
+            "deleted",
+            payloads.installation(inst, app, acct, urls),
+            repos,
+            payloads.simple_user(acct, urls),
+        )
+        self._deliver_to_app(app, "installation", "deleted", body, inst.id, None)
+
+    def issue_installation_token(
+        self,
+        inst: InstallationRecord,
+        repositories: list[str] | None,
+        repository_ids: list[int] | None,
+        permissions: dict[str, str] | None,
+    ) -> TokenRecord:
+        with self.store.lock:
+            app = self.store.data.apps[inst.app_id]
+            restrict: list[int] | None = None
+            if repositories is not None or repository_ids is not None:
+                restrict = []
+                for name in repositories or []:
+                    found = self.store.find_repo(inst.account, name)
+                    if found is None or found.id not in inst.repository_ids:
+                        raise GitHubError(
+                            422,
+                            "There is at least one repository that does not exist or is not "
+                            "accessible to the parent installation.",
+                            "https://docs.github.com/rest/apps/apps#create-an-installation-access-token-for-an-app",
+                        )
+                    restrict.append(found.id)
+                for rid in repository_ids or []:
+                    if rid not in inst.repository_ids:
+                        raise GitHubError(
+                            422,
+                            "There is at least one repository that does not exist or is not "
+                            "accessible to the parent installation.",
+                            "https://docs.github.com/rest/apps/apps#create-an-installation-access-token-for-an-app",
+                        )
+                    restrict.append(rid)
+            record = TokenRecord(
+                token=new_token("ghs_"),
+                kind="installation",
+                installation_id=inst.id,
+                expires_at=time.time() + self.config.token_ttl_seconds,
+                repository_ids=restrict,
+                permissions=permissions or dict(app.permissions),
+            )
+            self.store.data.tokens[record.token] = record
+            self.store.save()
+            return record
+
+    def expire_tokens(self, token: str | None, installation_id: int | None) -> int:
+        """Expire matching installation/user tokens now (the control API's "expire on demand")."""
+        count = 0
+        with self.store.lock:
+            for record in self.store.data.tokens.values():
+                if (token is not None and record.token == token) or (
+                    installation_id is not None and record.installation_id == installation_id
+                ):
+                    record.expires_at = time.time() - 1
+                    count += 1
+            self.store.save()
+        return count
+
+    # ---- repositories --------------------------------------------------------------------
+
+    def repo_by_full_name(self, full: str) -> RepoRecord:
+        owner, _, name = full.partition("/")
+        repo = self.store.find_repo(owner, name)
+        if repo is None:
+            raise GitHubError(422, f"Repository {full} does not exist")
+        return repo
+
+    def repo_size(self, repo: RepoRecord) -> int:
+        total = 0
+        pack_dir = self.store.git_dir(repo.id) / "objects"
+        for path in pack_dir.rglob("*"):
+            if path.is_file():
+                total += path.stat().st_size
+        return total // 1024
+
+    def create_repo(
+        self,
+        owner: str,
+        name: str,
+        default_branch: str,
+        private: bool,
+        files: dict[str, str] | None,
+        description: str | None = None,
+        auto_init: bool = False,
+    ) -> RepoRecord:
+        with self.store.lock:
+            if self.store.find_repo(owner, name) is not None:
+                raise GitHubError(
+                    422,
+                    "Repository creation failed.",
+                    "https://docs.github.com/rest/repos/repos#create-a-repository-for-the-authenticated-user",
+                    errors=[
+                        {
+                            "resource": "Repository",
+                            "code": "custom",
+                            "field": "name",
+                            "message": "name already exists on this account",
+                        }
+                    ],
+                )
+            acct = self.store.ensure_account(owner)
+            created = now_iso()
+            repo = RepoRecord(
+                id=self.store.new_id(),
+                owner=acct.login,
+                name=name,
+                private=private,
+                description=description,
+                default_branch=default_branch,
+                created_at=created,
+                updated_at=created,
+                pushed_at=created,
+            )
+            git = gitrepo.init_bare(self.store.git_dir(repo.id), default_branch)
+            if not files and auto_init:
+                files = {"README.md": f"# {name}\n"}
+            if files:
+                sig = gitrepo.signature(acct.login, acct.email or f"{acct.login}@users.noreply.github.com")
+                sha = gitrepo.commit_files(git, files, "Initial commit", [], sig)
+                git.references.create(f"refs/heads/{default_branch}", pygit2.Oid(hex=sha))
+            self.store.data.redirects.pop(repo.full_name.lower(), None)
+            self.store.data.repos[repo.id] = repo
+            self.store.save()
+            return repo
+
+    def rename_repo(self, repo: RepoRecord, new_name: str, actor: Principal, urls: Urls) -> None:
+        with self.store.lock:
+            if new_name.lower() != repo.name.lower() and self.store.find_repo(repo.owner, new_name):
+                raise GitHubError(
+                    422,
+                    "Repository creation failed.",
+                    errors=[
+                        {
+                            "resource": "Repository",
+                            "code": "custom",
+                            "field": "name",
+                            "message": "name already exists on this account",
+                        }
+                    ],
+                )
+            old = repo.name
+            # GitHub keeps redirecting the old name until a new repo takes it
+            # (https://docs.github.com/en/repositories/creating-and-managing-repositories/renaming-a-repository).
+            self.store.data.redirects[repo.full_name.lower()] = repo.id
+            repo.name = new_name
+            repo.updated_at = now_iso()
+            self.store.save()
+        self.fire_repo_event(repo, "renamed", {"repository": {"name": {"from": old}}}, actor, urls)
+
+    def fire_repo_event(
+        self, repo: RepoRecord, action: str, changes: JSON | None, actor: Principal, urls: Urls
+    ) -> None:
+        def build(_: bool) -> JSON:
+            owner = self.store.ensure_account(repo.owner)
+            return payloads.repository_event(
+                action,
+                payloads.webhook_repository(repo, owner, urls),
+                payloads.simple_user(self.actor_user(actor), urls),
+                changes,
+            )
+
+        self.emit(repo, "repository", action, build)
+
+    def set_protection(self, repo: RepoRecord, branch: str, rules: JSON | None) -> None:
+        with self.store.lock:
+            if rules is None:
+                repo.protections.pop(branch, None)
+            else:
+                repo.protections[branch] = rules
+            self.store.save()
+            self.write_hook_rules(repo)
+
+    def write_hook_rules(self, repo: RepoRecord) -> None:
+        hook_rules: dict[str, dict[str, object]] = {}
+        for branch, rules in repo.protections.items():
+            checks = rules.get("required_status_checks") or {}
+            hook_rules[branch] = {
+                "allow_force_pushes": bool(rules.get("allow_force_pushes")),
+                "allow_deletions": bool(rules.get("allow_deletions")),
+                "lock_branch": bool(rules.get("lock_branch")),
+                "requires_pull_request": rules.get("required_pull_request_reviews") is not None,
+                "required_checks": list(checks.get("contexts") or []),
+            }
+        gitrepo.write_protection_rules(self.store.git_dir(repo.id), hook_rules)
+
+    def check_protection(
+        self, git: pygit2.Repository, repo: RepoRecord, ref: str, old: str | None, new: str | None
+    ) -> None:
+        """Refuse a REST ref update that branch protection forbids.
+
+        https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-protected-branches/about-protected-branches
+        """
+        if not ref.startswith("refs/heads/"):
+            return
+        rules = repo.protections.get(ref[len("refs/heads/") :])
+        if rules is None:
+            return
+        if new is None:
+            if not rules.get("allow_deletions"):
+                raise GitHubError(422, "Cannot delete this protected branch", PROTECTION_DOCS)
+            return
+        if old is not None and not rules.get("allow_force_pushes"):
+            if not gitrepo.is_ancestor(git, old, new):
+                raise GitHubError(422, "Cannot force-push to this branch", PROTECTION_DOCS)
+        if rules.get("lock_branch"):
+            raise GitHubError(422, "Cannot update this protected ref.", PROTECTION_DOCS)
+        reviews = rules.get("required_pull_request_reviews")
+        if reviews is not None:
+            count = int(reviews.get("required_approving_review_count", 1) or 0)
+            if count > 0:
+                raise GitHubError(
+                    422,
+                    f"At least {count} approving review{'s are' if count > 1 else ' is'} "
+                    "required by reviewers with write access.",
+                    PROTECTION_DOCS,
+                )
+            raise GitHubError(422, "Changes must be made through a pull request.", PROTECTION_DOCS)
+        checks = rules.get("required_status_checks") or {}
+        contexts = list(checks.get("contexts") or [])
+        if contexts:
+            raise GitHubError(422, f'Required status check "{contexts[0]}" is expected.', PROTECTION_DOCS)
+
+    def update_ref(
+        self,
+        repo: RepoRecord,
+        ref: str,
+        new: str | None,
+        *,
+        force: bool,
+        actor: Principal,
+        urls: Urls,
+        create: bool = False,
+        skip_protection: bool = False,
+    ) -> None:
+        """Create, move or delete a ref through the REST API, with GitHub's checks and events."""
+        with self.store.repo_lock(repo.id):
+            git = self.open_git(repo)
+            old = gitrepo.ref_target(git, ref)
+            if create and old is not None:
+                raise GitHubError(422, "Reference already exists", REFS_DOCS + "#create-a-reference")
+            if not create and old is None:
+                raise GitHubError(422, "Reference does not exist", REFS_DOCS + "#update-a-reference")
+            if new is not None:
+                obj = gitrepo.get_object(git, new)
+                if obj is None:
+                    raise GitHubError(422, "Object does not exist", REFS_DOCS)
+                if old is not None and not force and ref.startswith("refs/heads/"):
+                    target = obj.peel(pygit2.Commit) if isinstance(obj, pygit2.Commit) else None
+                    if target is None or not gitrepo.is_ancestor(git, old, new):
+                        raise GitHubError(
+                            422, "Update is not a fast forward", REFS_DOCS + "#update-a-reference"
+                        )
+            if not skip_protection:
+                self.check_protection(git, repo, ref, old, new)
+            if new is None:
+                git.references.delete(ref)
+            else:
+                git.references.create(ref, pygit2.Oid(hex=new), force=True)
+            changes = {ref: (old or gitrepo.ZERO_SHA, new or gitrepo.ZERO_SHA)}
+        self.on_refs_changed(repo, changes, actor, urls)
+
+    def on_refs_changed(
+        self,
+        repo: RepoRecord,
+        changes: dict[str, tuple[str, str]],
+        actor: Principal,
+        urls: Urls,
+    ) -> None:
+        """Fire push/create/delete events and keep pull requests in step after ref changes."""
+        if not changes:
+            return
+        with self.store.lock:
+            repo.pushed_at = now_iso()
+            self.store.save()
+        git = self.open_git(repo)
+        actor_user = self.actor_user(actor)
+        sender = payloads.simple_user(actor_user, urls)
+        for ref, (before, after) in changes.items():
+            self._fire_push(git, repo, ref, before, after, actor_user, sender, urls)
+            kind = "branch" if ref.startswith("refs/heads/") else "tag"
+            short = ref.split("/", 2)[-1]
+            if ref.startswith(("refs/heads/", "refs/tags/")):
+                if before == gitrepo.ZERO_SHA:
+                    self.emit(
+                        repo,
+                        "create",
+                        None,
+                        lambda _, s=short, k=kind: payloads.create_event(
+                            s,
+                            k,
+                            payloads.webhook_repository(repo, self.account(repo.owner), urls),
+                            sender,
+                            repo.default_branch,
+                        ),
+                    )
+                elif after == gitrepo.ZERO_SHA:
+                    self.emit(
+                        repo,
+                        "delete",
+                        None,
+                        lambda _, s=short, k=kind: payloads.delete_event(
+                            s,
+                            k,
+                            payloads.webhook_repository(repo, self.account(repo.owner), urls),
+                            sender,
+                        ),
+                    )
+            if ref.startswith("refs/heads/"):
+                self._sync_pulls(git, repo, short, before, after, actor, urls)
+
+    def _fire_push(
+        self,
+        git: pygit2.Repository,
+        repo: RepoRecord,
+        ref: str,
+        before: str,
+        after: str,
+        pusher: UserRecord,
+        sender: JSON,
+        urls: Urls,
+    ) -> None:
+        zero = gitrepo.ZERO_SHA
+        forced = before != zero and after != zero and not gitrepo.is_ancestor(git, before, after)
+        commits: list[JSON] = []
+        head: JSON | None = None
+        if after != zero:
+            others = [sha for name, sha in gitrepo.list_refs(git).items() if name != ref]
+            hide = [before] if before != zero else others
+            new_commits = gitrepo.commits_between(git, after, hide)
+            # "distinct": not already reachable from another branch or tag before this push.
+            other_reach = {
+                str(c.id) for c in new_commits if any(gitrepo.is_ancestor(git, str(c.id), o) for o in others)
+            }
+            if after in others or any(gitrepo.is_ancestor(git, after, o) for o in others):
+                other_reach.add(after)
+            for c in new_commits[-2048:]:
+                commits.append(
+                    payloads.push_commit(c, repo, urls, str(c.id) not in other_reach, _file_changes(git, c))
+                )
+            head_obj = git.get(after)
+            if isinstance(head_obj, pygit2.Commit):
+                head = payloads.push_commit(
+                    head_obj, repo, urls, after not in other_reach, _file_changes(git, head_obj)
+                )
+        compare = (
+            f"{urls.web}/{repo.full_name}/compare/{before[:12]}...{after[:12]}"
+            if before != zero and after != zero
+            else f"{urls.web}/{repo.full_name}/{'compare/' + ref.split('/', 2)[-1] if after != zero else 'commit/' + before[:12]}"
+        )
+        base_ref = None
+        if before == zero and after != zero:
+            for name, sha in gitrepo.list_refs(git).items():
+                if name != ref and sha == after and name.startswith("refs/heads/"):
+                    base_ref = name
+                    break
+        owner = self.account(repo.owner)
+
+        def build(_: bool) -> JSON:
+            return payloads.push_event(
+                ref,
+                before,
+                after,
+                forced,
+                commits,
+                head,
+                payloads.webhook_repository(repo, owner, urls, push=True),
+                pusher,
+                sender,
+                base_ref,
+                compare,
+            )
+
+        self.emit(repo, "push", None, build)
+
+    def _sync_pulls(
+        self,
+        git: pygit2.Repository,
+        repo: RepoRecord,
+        branch: str,
+        before: str,
+        after: str,
+        actor: Principal,
+        urls: Urls,
+    ) -> None:
+        from github_emulator import pulls
+
+        pulls.on_branch_moved(self, git, repo, branch, before, after, actor, urls)
+
+    # ---- hooks and events ----------------------------------------------------------------
+
+    def create_repo_hook(
+        self, repo: RepoRecord, config: JSON, events: list[str], active: bool, urls: Urls
+    ) -> HookRecord:
+        with self.store.lock:
+            created = now_iso()
+            hook = HookRecord(
+                id=self.store.new_id(),
+                repo_id=repo.id,
+                url=str(config.get("url")),
+                secret=config.get("secret"),
+                content_type=str(config.get("content_type", "json")),
+                events=events or ["push"],
+                active=active,
+                created_at=created,
+                updated_at=created,
+            )
+            self.store.data.hooks[hook.id] = hook
+            repo.hook_ids.append(hook.id)
+            self.store.save()
+        body = payloads.ping_event(
+            hook.id,
+            payloads.repo_hook(hook, repo, urls),
+            None,
+            None,
+        )
+        body["repository"] = payloads.webhook_repository(repo, self.account(repo.owner), urls)
+        self._deliver(
+            "ping", None, body, hook.id, "repository", repo.id, hook.url, hook.secret, None, repo.id
+        )
+        return hook
+
+    def emit(
+        self,
+        repo: RepoRecord,
+        event: str,
+        action: str | None,
+        build: Any,
+    ) -> None:
+        """Deliver ``build(for_app)`` to the installed App's hook and to matching repo hooks.
+
+        App deliveries carry ``installation``; repository hook deliveries do not
+        (https://docs.github.com/en/webhooks/webhook-events-and-payloads#delivery-headers).
+        """
+        inst = self.store.installation_for_repo(repo.id)
+        if inst is not None:
+            app = self.store.data.apps.get(inst.app_id)
+            if app is not None and app.webhook_url and event in app.events:
+                body = build(True)
+                body["installation"] = payloads.installation_ref(inst.id)
+                self._deliver_to_app(app, event, action, body, inst.id, repo.id)
+        for hook_id in list(repo.hook_ids):
+            hook = self.store.data.hooks.get(hook_id)
+            if hook is None or not hook.active:
+                continue
+            if "*" not in hook.events and event not in hook.events:
+                continue
+            body = build(False)
+            self._deliver(
+                event, action, body, hook.id, "repository", repo.id, hook.url, hook.secret, None, repo.id
+            )
+
+    def _deliver_to_app(
+        self,
+        app: AppRecord,
+        event: str,
+        action: str | None,
+        body: JSON,
+        installation_id: int | None,
+        repository_id: int | None,
+    ) -> None:
+        if not app.webhook_url or not app.webhook_active:
+            return
+        self._deliver(
+            event,
+            action,
+            body,
+            app.hook_id,
+            "integration",
+            app.id,
+            app.webhook_url,
+            app.webhook_secret,
+            installation_id,
+            repository_id,
+        )
+
+    def _deliver(
+        self,
+        event: str,
+        action: str | None,
+        body: JSON,
+        hook_id: int,
+        target_type: str,
+        target_id: int,
+        url: str,
+        secret: str | None,
+        installation_id: int | None,
+        repository_id: int | None,
+    ) -> None:
+        raw = json.dumps(body, separators=(",", ":")).encode()
+        record = make_delivery(
+            self.store,
+            guid=new_guid(),
+            event=event,
+            action=action,
+            hook_id=hook_id,
+            target_type=target_type,
+            target_id=target_id,
+            url=url,
+            secret=secret,
+            body=raw,
+            installation_id=installation_id,
+            repository_id=repository_id,
+        )
+        self.dispatcher.enqueue(record.id)
+
+    def redeliver(self, delivery_id: int) -> int:
+        """Send a recorded delivery again with the same GUID, as GitHub's redelivery does."""
+        with self.store.lock:
+            original = self.store.data.deliveries.get(delivery_id)
+            if original is None:
+                raise not_found()
+            copy = original.model_copy(deep=True)
+            copy.id = self.store.new_id()
+            copy.redelivery = True
+            copy.status = "pending"
+            copy.status_code = 0
+            copy.delivered_at = now_iso()
+            # The secret may have changed since; GitHub signs redeliveries with the current one.
+            secret = self._secret_for(copy.hook_id)
+            copy.request_headers.pop("X-Hub-Signature", None)
+            copy.request_headers.pop("X-Hub-Signature-256", None)
+            if secret:
+                from github_emulator.webhooks import sign_sha1, sign_sha256
+
+                copy.request_headers["X-Hub-Signature"] = sign_sha1(secret, copy.payload.encode())
+                copy.request_headers["X-Hub-Signature-256"] = sign_sha256(secret, copy.payload.encode())
+            self.store.data.deliveries[copy.id] = copy
+            self.store.save()
+        self.dispatcher.enqueue(copy.id, bypass_mode=True)
+        return copy.id
+
+    def _secret_for(self, hook_id: int) -> str | None:
+        for app in self.store.data.apps.values():
+            if app.hook_id == hook_id:
+                return app.webhook_secret
+        hook = self.store.data.hooks.get(hook_id)
+        return hook.secret if hook else None
+
+    def set_webhook_mode(self, mode: WebhookMode, delay_ms: int) -> None:
+        self.dispatcher.set_mode(mode, delay_ms)
+
+    # ---- pulls helpers -------------------------------------------------------------------
+
+    def pulls_for(self, repo: RepoRecord) -> list[PullRecord]:
+        with self.store.lock:
+            return sorted(
+                (p for p in self.store.data.pulls.values() if p.repo_id == repo.id),
+                key=lambda p: p.number,
+            )
+
+
+def _file_changes(git: pygit2.Repository, c: pygit2.Commit) -> dict[str, list[str]]:
+    """added/removed/modified paths of ``c`` against its first parent (push payload lists)."""
+    parent_tree = c.parents[0].tree if c.parents else None
+    diff = git.diff(parent_tree, c.tree) if parent_tree is not None else c.tree.diff_to_tree(swap=True)
+    out: dict[str, list[str]] = {"added": [], "removed": [], "modified": []}
+    for delta in diff.deltas:
+        if delta.status == pygit2.enums.DeltaStatus.ADDED:
+            out["added"].append(delta.new_file.path)
+        elif delta.status == pygit2.enums.DeltaStatus.DELETED:
+            out["removed"].append(delta.old_file.path)
+        else:
+            out["modified"].append(delta.new_file.path)
+    return out
