@@ -20,10 +20,11 @@ PROTECTION_FILE = "ghemu-protection.json"
 
 _PRE_RECEIVE = """#!{python}
 # Written by github_emulator: enforces branch protection on pushes like GitHub's GH006 hook.
-import json, sys
-import pygit2
+import json, subprocess, sys
 ZERO = "0" * 40
-repo = pygit2.Repository(".")
+# git (not pygit2) so the pushed objects, still in the quarantine directory, are visible.
+def is_ancestor(old, new):
+    return subprocess.run(["git", "merge-base", "--is-ancestor", old, new]).returncode == 0
 try:
     rules = json.load(open("{rules}"))
 except FileNotFoundError:
@@ -41,7 +42,7 @@ for line in sys.stdin:
     if new == ZERO:
         if not rule.get("allow_deletions"):
             reason = "Cannot delete this protected branch"
-    elif old != ZERO and old != new and not rule.get("allow_force_pushes") and not repo.descendant_of(new, old):
+    elif old != ZERO and old != new and not rule.get("allow_force_pushes") and not is_ancestor(old, new):
         reason = "Cannot force-push to this branch"
     elif rule.get("lock_branch"):
         reason = "Cannot update this protected ref."
