@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import random
 import stat
 import threading
 from pathlib import Path
@@ -279,6 +280,48 @@ def test_file_becomes_directory_and_back(store: GitStore, workdir: Path) -> None
     assert disk_files(workdir) == {"a/b": b"nested"}
     put(store, FileWrite("a", b"file again"), deletes=["a"])
     assert disk_files(workdir) == {"a": b"file again"}
+
+
+def _tree_from_scratch(scratch: pygit2.Repository, expected: dict[str, tuple[bytes, FileMode]]) -> str:
+    """The reference: the same files put through a fresh index in another repository."""
+    index = pygit2.Index()
+    for path, (content, mode) in expected.items():
+        blob = scratch.create_blob(content)
+        index.add(pygit2.IndexEntry(path, blob, pygit2.enums.FileMode(mode.git_mode)))
+    return str(index.write_tree(scratch))
+
+
+def test_incremental_trees_match_trees_built_from_scratch(
+    store: GitStore, workdir: Path, tmp_path: Path
+) -> None:
+    scratch = pygit2.init_repository(str(tmp_path / "scratch"), bare=True)
+    # Paths chosen so that files keep turning into directories and back (a, a/b, a/b/c ...).
+    names = ["a", "a/b", "a/b/c", "a/d", "e", "e/f/g", "h", "h/i"]
+    rng = random.Random(20240601)
+    state: dict[str, tuple[bytes, FileMode]] = {}
+    for step in range(40):
+        target: dict[str, tuple[bytes, FileMode]] = {}
+        for name in rng.sample(names, rng.randint(0, len(names))):
+            if any(name.startswith(t + "/") or t.startswith(name + "/") for t in target):
+                continue
+            if name in state and rng.random() < 0.6:
+                target[name] = state[name]
+            else:
+                mode = rng.choice([FileMode.REGULAR, FileMode.EXECUTABLE, FileMode.SYMLINK])
+                target[name] = (b"h" if mode is FileMode.SYMLINK else b"%d" % rng.randint(0, 3), mode)
+        if target == state:
+            continue
+        writes = [FileWrite(p, c, m) for p, (c, m) in target.items() if state.get(p) != (c, m)]
+        if rng.random() < 0.3:
+            put(store, *[FileWrite(p, c, m) for p, (c, m) in target.items()], replace_all=True)
+        else:
+            put(store, *writes, deletes=[p for p in state if p not in target])
+        state = target
+        head = store.head(P)
+        assert head is not None
+        assert store.tree_sha(P, head) == _tree_from_scratch(scratch, state), f"step {step}"
+        assert set(disk_files(workdir)) == set(state)
+    assert not store.is_dirty(P)
 
 
 def test_first_version_may_be_empty(store: GitStore) -> None:

@@ -72,6 +72,13 @@ def apply_changes(
     return result
 
 
+def tree_changes(old: Mapping[str, TreeItem], new: Mapping[str, TreeItem]) -> dict[str, TreeItem | None]:
+    """What turns `old` into `new`: changed or added paths with their item, removed paths with None."""
+    changes: dict[str, TreeItem | None] = {p: item for p, item in new.items() if old.get(p) != item}
+    changes.update((p, None) for p in old if p not in new)
+    return changes
+
+
 def check_no_file_directory_clash(tree: Mapping[str, TreeItem]) -> None:
     """Raise `InvalidInput` if some path of `tree` is also a parent directory of another path."""
     for path in tree:

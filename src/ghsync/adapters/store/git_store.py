@@ -31,7 +31,7 @@ import threading
 import time
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +51,7 @@ from ghsync.adapters.store.changes import (
     check_no_file_directory_clash,
     format_message,
     parse_message,
+    tree_changes,
 )
 from ghsync.domain.errors import (
     ConcurrentUpdate,
@@ -397,7 +398,8 @@ class GitStore:
         The checkout comes before the branch moves: if it fails, nothing is published and the working
         directory still matches the old head, so a later snapshot cannot mistake our files for edits.
         """
-        tree_id = _write_tree(repo, new)
+        head_tree = repo[head].peel(pygit2.Tree) if head else None
+        tree_id = _write_tree(repo, head_tree, tree_changes(base, new))
         number = _number_of(repo, head) + 1 if head else 1
         commit_id = self._write_commit(
             repo, tree_id, head, version_id=version_id, message=message, author=author,
@@ -618,13 +620,50 @@ def _flatten(tree: pygit2.Tree) -> FlatTree:
     return flat
 
 
-def _write_tree(repo: pygit2.Repository, flat: FlatTree) -> pygit2.Oid:
-    index = pygit2.Index()
-    for path, item in flat.items():
-        index.add(
-            pygit2.IndexEntry(path, pygit2.Oid(hex=item.sha), pygit2.enums.FileMode(item.mode.git_mode))
-        )
-    return index.write_tree(repo)
+def _write_tree(
+    repo: pygit2.Repository, base: pygit2.Tree | None, changes: Mapping[str, TreeItem | None]
+) -> pygit2.Oid:
+    """Write the tree `base` becomes with `changes` applied (None deletes), touching only changed subtrees.
+
+    Unchanged directories keep their tree objects, so the cost follows the size of the change, not of
+    the project. An empty result is git's empty tree.
+    """
+    oid = _write_subtree(repo, base, changes)
+    return oid if oid is not None else repo.TreeBuilder().write()
+
+
+def _write_subtree(
+    repo: pygit2.Repository, base: pygit2.Tree | None, changes: Mapping[str, TreeItem | None]
+) -> pygit2.Oid | None:
+    builder = repo.TreeBuilder(base) if base is not None else repo.TreeBuilder()
+    here: dict[str, TreeItem | None] = {}
+    below: dict[str, dict[str, TreeItem | None]] = {}
+    for path, item in changes.items():
+        name, slash, rest = path.partition("/")
+        if slash:
+            below.setdefault(name, {})[rest] = item
+        else:
+            here[name] = item
+    # Order matters when a file becomes a directory or back: drop files first, then rebuild the
+    # subdirectories (an emptied one disappears), then add files.
+    for name, item in here.items():
+        if item is None and builder.get(name) is not None:
+            builder.remove(name)
+    for name, sub_changes in below.items():
+        existing = builder.get(name)
+        subtree = existing if isinstance(existing, pygit2.Tree) else None
+        sub_oid = _write_subtree(repo, subtree, sub_changes)
+        if sub_oid is None:
+            if existing is not None:
+                builder.remove(name)
+        else:
+            builder.insert(name, sub_oid, pygit2.enums.FileMode.TREE)
+    for name, item in here.items():
+        if item is not None:
+            builder.insert(name, pygit2.Oid(hex=item.sha), pygit2.enums.FileMode(item.mode.git_mode))
+    if len(builder) == 0:
+        return None
+    return builder.write()
 
 
 def _empty_tree(repo: pygit2.Repository) -> pygit2.Tree:
@@ -649,6 +688,8 @@ def _refuse_untracked_symlink_parents(workdir: Path, path: str, base: FlatTree) 
                 f"cannot write {path!r}: {parent!r} in the working directory is a symlink "
                 "that is not part of the project"
             )
+        if not stat.S_ISDIR(mode):
+            return  # a tracked file or symlink the checkout replaces with a directory; nothing below it
 
 
 def _file_diff(patch: pygit2.Patch) -> FileDiff:
