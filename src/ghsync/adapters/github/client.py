@@ -1,0 +1,597 @@
+"""The GitHub App client: every call goes through `request()`, which authenticates, throttles,
+retries, revalidates with ETags, logs, counts and maps errors; operations are a few lines each.
+
+Synchronous and thread-safe (ghsync's services run in worker threads): one pooled `httpx.Client`,
+per-installation state (last rate-limit headers, a secondary-limit cool-down, a semaphore bounding
+concurrency, a lock serialising writes), installation tokens through a `TokenCache`.
+
+Rules and where GitHub states them:
+- serial writes, bounded concurrency, conditional requests, Retry-After, >= 1 min after a secondary
+  limit, follow redirects: https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api
+- quota headers: https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ghsync.adapters.github import metrics, policy
+from ghsync.adapters.github.auth import AppJwt, InstallationTokens, parse_expires_at
+from ghsync.adapters.github.config import GitHubAppConfig
+from ghsync.adapters.github.errors import (
+    AppNotInstalled,
+    GitHubConflict,
+    GitHubConnectionError,
+    GitHubNotFound,
+    GitHubServerError,
+    RepositoryNotFound,
+    RetryAt,
+    RetryKind,
+)
+from ghsync.adapters.github.etag import EtagCache, EtagEntry, EtagKey
+from ghsync.adapters.github.models import Branch, Installation, RateLimitState, Repository
+from ghsync.adapters.github.policy import Priority
+from ghsync.adapters.github.token_cache import CachedToken, InMemoryTokenCache, TokenCache
+from ghsync.observability.logging import get_logger
+
+log = get_logger("ghsync.github")
+
+API_VERSION = "2022-11-28"  # https://docs.github.com/en/rest/about-the-rest-api/api-versions
+ACCEPT = "application/vnd.github+json"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Path parameters that may contain "/" (refs like heads/feature/x, file paths, base...head).
+_SLASHED_PARAMS = frozenset({"ref", "branch", "path", "basehead"})
+_PRIORITY: ContextVar[Priority] = ContextVar("ghsync_github_priority", default="background")
+
+
+@dataclass(frozen=True)
+class GitHubResponse:
+    status: int  # 200 also when a 304 was answered from the ETag cache (see `from_cache`)
+    body: Any
+    headers: httpx.Headers
+    from_cache: bool = False
+
+
+class _InstallationState:
+    """Per installation (or "app" for JWT calls): quota, cool-down, concurrency, write order."""
+
+    def __init__(self, concurrency: int) -> None:
+        self.lock = threading.Lock()
+        self.semaphore = threading.BoundedSemaphore(concurrency)
+        self.write_lock = threading.Lock()
+        self.last_write = 0.0
+        self.rate: RateLimitState | None = None
+        self.in_flight = 0
+        self.blocked_until: datetime | None = None
+        self.blocked_kind: RetryKind = "secondary"
+        self.secondary_strikes = 0
+
+
+def _expand(route: str, params: Mapping[str, str | int]) -> str:
+    """Fill a route template: `/repos/{owner}/{repo}` + params -> a percent-encoded path."""
+    out = route
+    for name, value in params.items():
+        safe = "/" if name in _SLASHED_PARAMS else ""
+        out = out.replace("{" + name + "}", quote(str(value), safe=safe))
+    if "{" in out:
+        raise ValueError(f"unfilled parameter in route {route!r}")
+    return out
+
+
+class GitHubAppClient:
+    """A GitHub App's view of GitHub. Construct once per process; close() at shutdown.
+
+    Calls are background work unless made inside `with client.priority("user"):` (or with
+    `priority="user"`); background work stops at `rate_limit_buffer` remaining requests.
+    """
+
+    def __init__(
+        self,
+        config: GitHubAppConfig,
+        token_cache: TokenCache | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self._base = config.api_url.rstrip("/")
+        self._sleep = sleep
+        self._now = now
+        self._rng = rng or random.Random()
+        self._jwt = AppJwt(config.app_id, config.private_key)
+        self._tokens = InstallationTokens(
+            app_id=config.app_id,
+            api_url=config.api_url,
+            cache=token_cache or InMemoryTokenCache(lock_timeout=config.token_lock_timeout),
+            fetch=self._create_installation_token,
+            ttl=config.token_cache_ttl,
+        )
+        self._etags = EtagCache(config.etag_cache_size)
+        self._states: dict[str, _InstallationState] = {}
+        self._states_lock = threading.Lock()
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        self._http = httpx.Client(
+            transport=transport,
+            timeout=config.timeout,
+            follow_redirects=True,  # renamed repositories answer 301/307
+            limits=limits,
+            headers={"User-Agent": config.user_agent, "X-GitHub-Api-Version": API_VERSION},
+        )
+
+    def __repr__(self) -> str:
+        return f"GitHubAppClient(app_id={self.config.app_id!r}, api_url={self._base!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> GitHubAppClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    @contextlib.contextmanager
+    def priority(priority: Priority) -> Iterator[None]:
+        """Mark the calls made in this block (this thread/context) as user-triggered or background."""
+        token = _PRIORITY.set(priority)
+        try:
+            yield
+        finally:
+            _PRIORITY.reset(token)
+
+    # ---- operations ----------------------------------------------------------------------------
+
+    def find_installation(self, owner: str, repo: str) -> int:
+        """The id of the App's installation that can access `owner/repo`.
+
+        Raises `RepositoryNotFound` or `AppNotInstalled` (both `GitHubNotFound`).
+        """
+        params = {"owner": owner, "repo": repo}
+        try:
+            body = self.request("GET", "/repos/{owner}/{repo}/installation", params=params).body
+            return int(body["id"])
+        except GitHubNotFound:
+            pass
+        # GitHub answers that 404 both for a missing repository and for one the App is not
+        # installed on; the account's installation tells the two apart when it covers all repos
+        # (https://docs.github.com/en/rest/apps/apps#get-a-user-installation-for-the-authenticated-app).
+        account: Installation | None = None
+        for route in ("/users/{owner}/installation", "/orgs/{owner}/installation"):
+            try:
+                account = Installation.from_json(self.request("GET", route, params={"owner": owner}).body)
+                break
+            except GitHubNotFound:
+                continue
+        if account is None:
+            raise AppNotInstalled(
+                f"the GitHub App is not installed on the account {owner!r}",
+                status=404,
+                method="GET",
+                route="/repos/{owner}/{repo}/installation",
+            )
+        if account.repository_selection == "all":
+            raise RepositoryNotFound(
+                f"repository {owner}/{repo} not found",
+                status=404,
+                method="GET",
+                route="/repos/{owner}/{repo}/installation",
+            )
+        raise AppNotInstalled(
+            f"repository {owner}/{repo} is not among the repositories selected for the GitHub App's "
+            f"installation on {owner!r} (or does not exist)",
+            status=404,
+            method="GET",
+            route="/repos/{owner}/{repo}/installation",
+        )
+
+    def get_installation(self, installation_id: int) -> Installation:
+        body = self.request(
+            "GET", "/app/installations/{installation_id}", params={"installation_id": installation_id}
+        ).body
+        return Installation.from_json(body)
+
+    def get_repository(self, installation_id: int, owner: str, repo: str) -> Repository:
+        """The repository (following GitHub's redirect when it was renamed or transferred)."""
+        body = self.request(
+            "GET",
+            "/repos/{owner}/{repo}",
+            params={"owner": owner, "repo": repo},
+            installation_id=installation_id,
+            etag=True,
+        ).body
+        return Repository.from_json(body)
+
+    def get_repository_by_id(self, installation_id: int, repo_id: int) -> Repository:
+        body = self.request(
+            "GET",
+            "/repositories/{repo_id}",
+            params={"repo_id": repo_id},
+            installation_id=installation_id,
+            etag=True,
+        ).body
+        return Repository.from_json(body)
+
+    def get_branch(self, installation_id: int, owner: str, repo: str, branch: str) -> Branch | None:
+        """The branch (head SHA and `protected`), or None when it does not exist."""
+        try:
+            body = self.request(
+                "GET",
+                "/repos/{owner}/{repo}/branches/{branch}",
+                params={"owner": owner, "repo": repo, "branch": branch},
+                installation_id=installation_id,
+                etag=True,
+            ).body
+        except GitHubNotFound as exc:
+            if "branch not found" in exc.message.lower():
+                return None
+            raise
+        return Branch.from_json(body)
+
+    def is_branch_protected(self, installation_id: int, owner: str, repo: str, branch: str) -> bool:
+        """Whether `branch` is protected. A branch that does not exist yet is not.
+
+        Reads the branch's `protected` flag (needs only the metadata permission), not
+        GET .../branches/{branch}/protection, which needs Administration read
+        (https://docs.github.com/en/rest/branches/branches#get-a-branch).
+        """
+        found = self.get_branch(installation_id, owner, repo, branch)
+        return bool(found and found.protected)
+
+    def get_branch_head(self, installation_id: int, owner: str, repo: str, branch: str) -> str | None:
+        """The commit SHA `branch` points at; None when the branch (or any commit) does not exist."""
+        try:
+            body = self.request(
+                "GET",
+                "/repos/{owner}/{repo}/git/ref/{ref}",
+                params={"owner": owner, "repo": repo, "ref": f"heads/{branch}"},
+                installation_id=installation_id,
+                etag=True,
+            ).body
+        except GitHubNotFound:
+            return None
+        except GitHubConflict:
+            return None  # 409 "Git Repository is empty."
+        return str(body["object"]["sha"])
+
+    def rate_limit(self, installation_id: int) -> RateLimitState | None:
+        """The last quota seen for the installation (no request is made)."""
+        state = self._states.get(str(installation_id))
+        if state is None:
+            return None
+        with state.lock:
+            return state.rate
+
+    # ---- the request path ------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        route: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        installation_id: int | None = None,
+        query: Mapping[str, str | int] | None = None,
+        json: Any = None,
+        etag: bool = False,
+        accept: str = ACCEPT,
+        priority: Priority | None = None,
+    ) -> GitHubResponse:
+        """One API call. `route` is a template (`/repos/{owner}/{repo}/git/ref/{ref}`) filled from
+        `params`; `installation_id` None authenticates as the App (JWT). Raises `GitHubError`s."""
+        method = method.upper()
+        url = self._base + _expand(route, params or {})
+        inst_label = "app" if installation_id is None else str(installation_id)
+        state = self._state(inst_label)
+        prio: Priority = priority or _PRIORITY.get()
+        is_write = method not in _SAFE_METHODS
+        etag_key: EtagKey | None = None
+        if etag and method == "GET":
+            etag_key = (inst_label, url + ("?" + str(httpx.QueryParams(query)) if query else ""), accept)
+        retry = 0
+        reauthorized = False
+        while True:
+            self._admit(state, prio, method, route)
+            try:
+                credential = (
+                    self._jwt.token() if installation_id is None else self._tokens.token(installation_id)
+                )
+                headers = {"Accept": accept, "Authorization": f"Bearer {credential}"}
+                cached = self._etags.get(etag_key) if etag_key else None
+                if cached is not None:
+                    headers["If-None-Match"] = cached.etag
+                started = time.monotonic()
+                with self._slot(state, is_write):
+                    resp = self._http.request(method, url, params=query, json=json, headers=headers)
+            except httpx.TransportError as exc:
+                elapsed = time.monotonic() - started
+                self._record(
+                    method, route, "error", elapsed, inst_label, state, retry, None, error=type(exc).__name__
+                )
+                if retry < self.config.max_retries and _retryable_transport(exc, method):
+                    retry += 1
+                    metrics.RETRIES.labels("connection").inc()
+                    self._sleep(self._backoff(retry))
+                    continue
+                raise GitHubConnectionError(
+                    f"no response from GitHub ({type(exc).__name__})", method=method, route=route
+                ) from None
+            finally:
+                with state.lock:
+                    state.in_flight -= 1
+            elapsed = time.monotonic() - started
+            body = _body(resp)
+            now = self._now()
+            remaining = self._observe_quota(state, resp.headers, now, inst_label)
+            self._record(
+                method,
+                route,
+                str(resp.status_code),
+                elapsed,
+                inst_label,
+                state,
+                retry,
+                resp.headers.get("x-github-request-id"),
+                remaining=remaining,
+                cached=resp.status_code == 304,
+            )
+
+            if resp.status_code == 304 and cached is not None:
+                self._clear_strikes(state)
+                return GitHubResponse(200, cached.body, resp.headers, from_cache=True)
+            if resp.status_code == 401 and not reauthorized:
+                # An expired or revoked token: drop it (only if nobody replaced it yet), fetch a new
+                # one and try once more.
+                reauthorized = True
+                if installation_id is None:
+                    self._jwt.invalidate()
+                else:
+                    self._tokens.invalidate(installation_id, credential)
+                metrics.RETRIES.labels("unauthorized").inc()
+                continue
+
+            strikes = self._count_secondary(state, resp.status_code, body)
+            decision = policy.classify(
+                resp.status_code,
+                resp.headers,
+                body,
+                now=now,
+                secondary_strikes=strikes,
+                secondary_min_wait=self.config.secondary_rate_limit_min_wait,
+                secondary_max_wait=self.config.secondary_rate_limit_max_wait,
+                retry=retry + 1,
+                base_delay=self.config.retry_base_delay,
+                max_delay=self.config.retry_max_delay,
+                rng=self._rng,
+            )
+            if decision is None:
+                self._clear_strikes(state)
+                if etag_key is not None and resp.status_code == 200 and resp.headers.get("etag"):
+                    self._etags.put(etag_key, EtagEntry(resp.headers["etag"], body))
+                return GitHubResponse(resp.status_code, body, resp.headers)
+            if isinstance(decision, policy.Fail):
+                error = decision.error
+                error.method, error.route = method, route
+                raise error
+            request_id = resp.headers.get("x-github-request-id")
+            if decision.rate_limit_kind is not None:
+                # Held per installation, so every caller waits (or reschedules), not just this one.
+                self._block(state, now + timedelta(seconds=decision.delay), decision.rate_limit_kind)
+                if retry >= self.config.max_retries:
+                    metrics.RATE_LIMIT_WAITS.labels(decision.rate_limit_kind).inc()
+                    message, doc = policy.error_message(body, resp.status_code)
+                    raise RetryAt(
+                        now + timedelta(seconds=decision.delay),
+                        message,
+                        kind=decision.rate_limit_kind,
+                        status=resp.status_code,
+                        documentation_url=doc,
+                        request_id=request_id,
+                        method=method,
+                        route=route,
+                    )
+                retry += 1
+                metrics.RETRIES.labels(decision.reason).inc()
+                continue  # _admit waits inline or raises RetryAt
+            if retry >= self.config.max_retries:
+                message, doc = policy.error_message(body, resp.status_code)
+                raise GitHubServerError(
+                    message,
+                    status=resp.status_code,
+                    documentation_url=doc,
+                    request_id=request_id,
+                    method=method,
+                    route=route,
+                )
+            retry += 1
+            metrics.RETRIES.labels(decision.reason).inc()
+            self._sleep(decision.delay)
+
+    # ---- internals -----------------------------------------------------------------------------
+
+    def _state(self, label: str) -> _InstallationState:
+        with self._states_lock:
+            state = self._states.get(label)
+            if state is None:
+                state = self._states[label] = _InstallationState(self.config.max_concurrency_per_installation)
+            return state
+
+    def _admit(self, state: _InstallationState, prio: Priority, method: str, route: str) -> None:
+        """Wait (inline, when short) until the installation may send one more request, or raise RetryAt.
+
+        Counts the request as in flight, so concurrent callers don't all spend the last requests.
+        """
+        while True:
+            now = self._now()
+            with state.lock:
+                wait: tuple[float, RetryKind] | None = None
+                if state.blocked_until is not None and state.blocked_until > now:
+                    wait = ((state.blocked_until - now).total_seconds(), state.blocked_kind)
+                else:
+                    rate = state.rate
+                    if rate is not None and state.in_flight:
+                        rate = RateLimitState(
+                            rate.limit,
+                            rate.remaining - state.in_flight,
+                            rate.reset_at,
+                            rate.used,
+                            rate.resource,
+                        )
+                    wait = policy.admission_wait(
+                        rate, buffer=self.config.rate_limit_buffer, priority=prio, now=now
+                    )
+                if wait is None:
+                    state.in_flight += 1
+                    return
+            seconds, kind = wait
+            metrics.RATE_LIMIT_WAITS.labels(kind).inc()
+            if seconds > self.config.max_inline_wait:
+                log.warning(
+                    "github.rate_limited",
+                    kind=kind,
+                    method=method,
+                    route=route,
+                    retry_in_seconds=round(seconds, 1),
+                    priority=prio,
+                )
+                raise RetryAt(
+                    now + timedelta(seconds=seconds),
+                    f"GitHub {kind} rate limit",
+                    kind=kind,
+                    method=method,
+                    route=route,
+                )
+            self._sleep(seconds)
+
+    @contextlib.contextmanager
+    def _slot(self, state: _InstallationState, is_write: bool) -> Iterator[None]:
+        # Writes of one installation go one at a time ("make requests serially instead of
+        # concurrently" - GitHub's best practices); all requests share a bounded semaphore.
+        write_lock = state.write_lock if is_write else contextlib.nullcontext()
+        with write_lock:
+            if is_write and self.config.min_write_interval > 0:
+                pause = state.last_write + self.config.min_write_interval - time.monotonic()
+                if pause > 0:
+                    self._sleep(pause)
+            with state.semaphore:
+                try:
+                    yield
+                finally:
+                    if is_write:
+                        state.last_write = time.monotonic()
+
+    def _observe_quota(
+        self, state: _InstallationState, headers: httpx.Headers, now: datetime, label: str
+    ) -> int | None:
+        seen = policy.parse_rate_limit(headers, now)
+        if seen is None:
+            return None
+        with state.lock:
+            state.rate = policy.merge_rate_limit(state.rate, seen)
+            remaining = state.rate.remaining
+        metrics.RATE_LIMIT_REMAINING.labels(label).set(remaining)
+        return remaining
+
+    def _count_secondary(self, state: _InstallationState, status: int, body: Any) -> int:
+        message, _ = policy.error_message(body, status)
+        with state.lock:
+            if policy.is_secondary_rate_limit(status, message):
+                state.secondary_strikes += 1
+            return state.secondary_strikes
+
+    def _clear_strikes(self, state: _InstallationState) -> None:
+        with state.lock:
+            state.secondary_strikes = 0
+
+    def _block(self, state: _InstallationState, until: datetime, kind: RetryKind) -> None:
+        with state.lock:
+            if state.blocked_until is None or until > state.blocked_until:
+                state.blocked_until = until
+                state.blocked_kind = kind
+
+    def _backoff(self, retry: int) -> float:
+        return policy.backoff_delay(
+            retry, base=self.config.retry_base_delay, cap=self.config.retry_max_delay, rng=self._rng
+        )
+
+    def _record(
+        self,
+        method: str,
+        route: str,
+        status: str,
+        elapsed: float,
+        installation: str,
+        state: _InstallationState,
+        retry: int,
+        request_id: str | None,
+        *,
+        remaining: int | None = None,
+        cached: bool = False,
+        error: str | None = None,
+    ) -> None:
+        metrics.REQUESTS.labels(method, route, status).inc()
+        metrics.DURATION.labels(method, route).observe(elapsed)
+        fields: dict[str, Any] = {
+            "method": method,
+            "route": route,
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 1),
+            "installation": installation,
+            "rate_remaining": remaining,
+            "attempt": retry + 1,
+        }
+        if request_id:
+            fields["request_id"] = request_id
+        if cached:
+            fields["not_modified"] = True
+        if error:
+            fields["error"] = error
+        log.info("github.request", **fields)
+
+    def _create_installation_token(self, installation_id: int) -> CachedToken:
+        # App-level (JWT) quota is separate from the installation's, so no reserve applies here.
+        resp = self.request(
+            "POST",
+            "/app/installations/{installation_id}/access_tokens",
+            params={"installation_id": installation_id},
+            priority="user",
+        )
+        metrics.TOKEN_REQUESTS.inc()
+        fallback = time.time() + 3600
+        return CachedToken(
+            token=str(resp.body["token"]), expires_at=parse_expires_at(resp.body.get("expires_at"), fallback)
+        )
+
+
+def _retryable_transport(exc: httpx.TransportError, method: str) -> bool:
+    # A connect failure never reached GitHub: safe to resend anything. Other failures may have been
+    # processed, so only idempotent methods are resent (POSTs creating git objects are content-
+    # addressed, but a POST creating a pull request is not).
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return True
+    return method in _SAFE_METHODS or method in ("PUT", "DELETE")
+
+
+def _body(resp: httpx.Response) -> Any:
+    if not resp.content:
+        return None
+    try:
+        return resp.json()
+    except ValueError:
+        return resp.text
+
+
+__all__ = ["ACCEPT", "API_VERSION", "GitHubAppClient", "GitHubResponse"]
