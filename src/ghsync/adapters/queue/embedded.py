@@ -15,7 +15,8 @@ How the port's promises are kept:
 - Finishing a job checks that this worker still owns it (status running, our worker id): a worker
   that was presumed dead and comes back does not overwrite what happened since.
 - Periodic tasks are an in-memory schedule of the worker process (not persisted): each worker
-  process runs each registered function at start-up and then every `every_seconds`.
+  process runs each registered function at start-up and then every `every_seconds` (one registered
+  after the worker started first runs within `sweep_interval`).
 - Times come from this process's clock (UTC); with several hosts on one PostgreSQL, keep clocks in sync.
 """
 
@@ -36,7 +37,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Engine, delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
 from ghsync.adapters.db.base import utcnow
@@ -327,7 +328,11 @@ class EmbeddedQueue(JobQueue):
                     if not stop_event.is_set():
                         self._wakeup.wait(self._settings.poll_interval)
                 continue
-            self._execute(job)
+            try:
+                self._execute(job)
+            except Exception:
+                # Never lose the thread; the job, if still marked running, is recovered by a sweep.
+                log.exception("running job %s failed outside its handler", job.id)
 
     def _wake(self) -> None:
         with self._wakeup:
@@ -339,12 +344,16 @@ class EmbeddedQueue(JobQueue):
         lock_busy = (
             select(running.id).where(running.lock == JobRow.lock, running.status == "running").exists()
         )
-        query = (
-            select(JobRow)
-            .where(JobRow.status == "queued", JobRow.run_at <= now, or_(JobRow.lock.is_(None), ~lock_busy))
-            .order_by(JobRow.run_at, JobRow.id)
-            .limit(1)
+        claimable = (
+            JobRow.status == "queued",
+            JobRow.run_at <= now,
+            or_(JobRow.lock.is_(None), ~lock_busy),
         )
+        # A plain read first: idle polls then take no write lock (SQLite has one for the whole file).
+        with self._sessions() as session:
+            if session.scalar(select(JobRow.id).where(*claimable).limit(1)) is None:
+                return None
+        query = select(JobRow).where(*claimable).order_by(JobRow.run_at, JobRow.id).limit(1)
         if not self._sqlite:
             query = query.with_for_update(skip_locked=True, of=JobRow)
         try:
@@ -425,7 +434,7 @@ class EmbeddedQueue(JobQueue):
                     assert status is not None
                     row.status = status
                     row.finished_at = utcnow()
-        except (OperationalError, IntegrityError):
+        except SQLAlchemyError:
             # The database is away: the job stays `running`, stops heartbeating, and a sweep requeues it.
             log.exception("recording the outcome of job %s failed", job.id)
 
