@@ -316,13 +316,18 @@ def _template_regex(template: str, multi: set[str], *, loose: bool) -> re.Patter
     return re.compile("".join(out))
 
 
+# GitHub serves every ``/repos/{owner}/{repo}/...`` route under ``/repositories/{id}/...`` too
+# (the target of its 301s for renamed repositories); the description documents only the former.
+_BY_ID = re.compile(r"^/repositories/(\d+)(?=/|$)")
+
+
 def _normalise_path(path: str) -> str:
     parts = urlsplit(path)
     result = parts.path if (parts.scheme or parts.netloc) else path.split("?", 1)[0]
     for prefix in API_PREFIXES:
         if result == prefix or result.startswith(prefix + "/"):
             result = result[len(prefix) :] or "/"
-    return result
+    return _BY_ID.sub(r"/repos/_by_id/\1", result)
 
 
 def find_operation(method: str, path: str) -> _Route:

@@ -100,6 +100,8 @@ def ping_payload() -> dict[str, Any]:
         ("POST", "/app/installations/3/access_tokens", "apps/create-installation-access-token"),
         ("GET", "http://127.0.0.1:8000/api/v3/repos/o/r/installation", "apps/get-repo-installation"),
         ("GET", "/", "meta/root"),
+        ("GET", "/repositories/42", "repos/get"),
+        ("PATCH", "/api/v3/repositories/42/git/refs/heads/x", "git/update-ref"),
     ],
 )
 def test_find_operation(method: str, path: str, operation_id: str) -> None:
