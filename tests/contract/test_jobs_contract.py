@@ -297,11 +297,14 @@ def test_retry_later_reschedules_without_using_an_attempt(queues: QueueHarness) 
     queue = queues.make(rate_limited, retry=RetryPolicy(max_attempts=1, base_delay=0.01))
     queue.request_reconcile("p1", "go")
     with worker(queue):
+        wait_for(lambda: bool(times) and queue.stats().queued == 1, "the job waits for its time")
+        queue.request_reconcile("p1", "webhook")  # joins the job; must not cut the wait short
         wait_for(lambda: queue.counts()["succeeded"] == 1, "the job succeeded")
     assert len(times) == 2
     assert times[1] - times[0] >= 0.4 - CLOCK_SLACK
     [job] = queue.jobs()
     assert job.attempts == 1
+    assert job.args["reasons"] == ["go", "webhook"]
 
 
 def test_retry_later_needs_an_aware_time() -> None:

@@ -50,6 +50,7 @@ from ghsync.adapters.queue.port import (
     JobQueue,
     JobStats,
     JobStatus,
+    LockState,
     PeriodicFn,
     ReconcileHandler,
     RetryLater,
@@ -208,8 +209,9 @@ class EmbeddedQueue(JobQueue):
         if row.task != task:
             raise ValueError(f"queueing lock {queueing_lock!r} is held by a {row.task!r} job, not {task!r}")
         row.args = merge_args(row.args, payload)
-        # A retry's run_at is its backoff (or RetryLater) and stands; a fresh job runs at the earliest time.
-        if row.attempts == 0 and run_at < row.run_at:
+        # A job that ran before and was put back (backoff, RetryLater) keeps its time: the runner chose it.
+        # A job that never ran takes the earliest requested time.
+        if row.started_at is None and run_at < row.run_at:
             row.run_at = run_at
         return True
 
@@ -242,6 +244,15 @@ class EmbeddedQueue(JobQueue):
             failed=counts.get("failed", 0),
             oldest_due_age_seconds=(now - oldest_due).total_seconds() if oldest_due is not None else None,
         )
+
+    def lock_state(self, lock: str) -> LockState:
+        with self._sessions() as session:
+            statuses = set(
+                session.scalars(
+                    select(JobRow.status).where(JobRow.lock == lock, JobRow.status.in_(("queued", "running")))
+                )
+            )
+        return LockState(queued="queued" in statuses, running="running" in statuses)
 
     def jobs(self, status: JobStatus | None = None, limit: int = 100) -> list[JobInfo]:
         if status is not None and status not in JOB_STATUSES:

@@ -5,8 +5,8 @@ Semantics every adapter keeps (the contract suite in tests/contract/test_jobs_co
 - `defer` is durable when it returns: the job is committed to the database.
 - `lock`: at most one job per lock value runs at a time (reconcile uses the project id).
 - `queueing_lock`: at most one *queued* job per value. A further request merges into it (see
-  `merge_args`) and the job keeps the earliest `run_at`, unless the queued job is a retry waiting out
-  its backoff (or a `RetryLater`), whose `run_at` is a floor that new requests don't lower.
+  `merge_args`) and the job keeps the earliest `run_at`, unless the queued job has run before and was
+  put back (a retry waiting out its backoff, a `RetryLater`): its `run_at` is a floor requests don't lower.
   A request while the job is running creates one new queued job, which runs after it.
 - A handler that raises is retried with exponential backoff (`RetryPolicy`) until `max_attempts`;
   then the job is `failed` with `last_error`. `RetryLater(at)` reschedules without counting an attempt.
@@ -119,6 +119,14 @@ class JobStats:
             "failed": self.failed,
             "oldest_due_age_seconds": self.oldest_due_age_seconds,
         }
+
+
+@dataclass(frozen=True)
+class LockState:
+    """Whether jobs holding one lock (a project's reconciles) are waiting or running now."""
+
+    queued: bool = False
+    running: bool = False
 
 
 def merge_args(queued: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
@@ -240,6 +248,13 @@ class JobQueue(abc.ABC):
             "succeeded": stats.succeeded,
             "failed": stats.failed,
         }
+
+    @abc.abstractmethod
+    def lock_state(self, lock: str) -> LockState:
+        """Queued/running jobs of one lock; `reconcile_state` is the per-project form."""
+
+    def reconcile_state(self, project_id: str) -> LockState:
+        return self.lock_state(reconcile_locks(project_id)[0])
 
     @abc.abstractmethod
     def jobs(self, status: JobStatus | None = None, limit: int = 100) -> list[JobInfo]:
