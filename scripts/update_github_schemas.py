@@ -68,6 +68,7 @@ OPERATIONS: list[str] = [
     "repos/list-commits",
     "repos/compare-commits",
     "repos/get-content",
+    "repos/get-collaborator-permission-level",
     # repository webhooks
     "repos/list-webhooks",
     "repos/create-webhook",
@@ -97,6 +98,7 @@ OPERATIONS: list[str] = [
     "pulls/update",
     "pulls/merge",
     "pulls/check-if-merged",
+    "pulls/list-commits",
     # GitHub Apps
     "apps/get-authenticated",
     "apps/list-installations",
