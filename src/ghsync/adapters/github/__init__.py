@@ -45,6 +45,8 @@ from ghsync.adapters.github.token_cache import (
     TokenCache,
 )
 
+GitHubClient = GitHubAppClient  # the short name the services use
+
 __all__ = [
     "ACCEPT",
     "API_VERSION",
@@ -54,6 +56,7 @@ __all__ = [
     "CachedToken",
     "GitHubAppClient",
     "GitHubAppConfig",
+    "GitHubClient",
     "GitHubConflict",
     "GitHubConnectionError",
     "GitHubError",

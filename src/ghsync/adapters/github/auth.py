@@ -30,7 +30,9 @@ def load_private_key(value: str) -> str:
     Raises ValueError without echoing the value (it may be the key itself).
     """
     text = value.strip()
-    if "-----BEGIN" not in text:
+    if "-----BEGIN" in text:
+        text = text.replace("\\n", "\n").strip()
+    else:
         path = Path(text).expanduser()
         try:
             text = path.read_text(encoding="utf-8").strip()
@@ -38,7 +40,6 @@ def load_private_key(value: str) -> str:
             raise ValueError(
                 f"the GitHub App private key is neither PEM text nor a readable file ({exc.strerror})"
             ) from None
-    text = text.replace("\\n", "\n")
     try:
         serialization.load_pem_private_key(text.encode(), password=None)
     except (ValueError, TypeError):

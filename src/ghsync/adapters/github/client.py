@@ -170,12 +170,13 @@ class GitHubAppClient:
         # installed on; the account's installation tells the two apart when it covers all repos
         # (https://docs.github.com/en/rest/apps/apps#get-a-user-installation-for-the-authenticated-app).
         account: Installation | None = None
-        for route in ("/users/{owner}/installation", "/orgs/{owner}/installation"):
-            try:
-                account = Installation.from_json(self.request("GET", route, params={"owner": owner}).body)
-                break
-            except GitHubNotFound:
-                continue
+        try:
+            body = self.request("GET", "/users/{owner}/installation", params={"owner": owner}).body
+            account = Installation.from_json(body)
+        except GitHubNotFound:
+            # A GitHub without that endpoint (older GHES) or no installation on the account:
+            # the App's own list settles it.
+            account = next((i for i in self.list_installations() if i.account.lower() == owner.lower()), None)
         if account is None:
             raise AppNotInstalled(
                 f"the GitHub App is not installed on the account {owner!r}",
@@ -197,6 +198,18 @@ class GitHubAppClient:
             method="GET",
             route="/repos/{owner}/{repo}/installation",
         )
+
+    def list_installations(self) -> list[Installation]:
+        """Every installation of the App (`GET /app/installations`, all pages)."""
+        found: list[Installation] = []
+        page = 1
+        while True:
+            body = self.request("GET", "/app/installations", query={"per_page": 100, "page": page}).body
+            items = body if isinstance(body, list) else []
+            found.extend(Installation.from_json(item) for item in items)
+            if len(items) < 100:
+                return found
+            page += 1
 
     def get_installation(self, installation_id: int) -> Installation:
         body = self.request(
