@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 
 from ghsync.domain.errors import InvalidInput
@@ -89,3 +90,21 @@ def derive_state(
     if last_operation_failed:
         return SyncState.FAILED
     return SyncState.IN_SYNC
+
+
+# Permission levels of a GitHub App installation, weakest first.
+_LEVELS = {"read": 1, "write": 2, "admin": 3}
+
+
+def missing_permissions(granted: Mapping[str, str], required: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The (permission, level) pairs `required` asks for that `granted` does not reach."""
+    return [
+        (name, level)
+        for name, level in required.items()
+        if _LEVELS.get(granted.get(name, ""), 0) < _LEVELS[level]
+    ]
+
+
+def pr_branch_name(project_id: str) -> str:
+    """The branch that carries a project's pull request (protected_pr and hybrid modes)."""
+    return f"ghsync/{project_id}"

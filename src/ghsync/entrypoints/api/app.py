@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ghsync import __version__
 from ghsync.bootstrap import Container
 from ghsync.domain.errors import GhsyncError, Unauthorized
-from ghsync.entrypoints.api import health, projects
+from ghsync.entrypoints.api import github, health, projects
 from ghsync.observability.logging import get_logger
 from ghsync.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
@@ -62,6 +62,7 @@ def create_app(container: Container) -> FastAPI:
 
     app.include_router(health.router)
     app.include_router(projects.router, dependencies=[Depends(require_token)])
+    app.include_router(github.router, dependencies=[Depends(require_token)])
 
     @app.exception_handler(GhsyncError)
     async def _ghsync_error(_request: Request, exc: GhsyncError) -> JSONResponse:
@@ -75,7 +76,7 @@ def create_app(container: Container) -> FastAPI:
             {"loc": [str(part) for part in error["loc"]], "message": error["msg"]} for error in exc.errors()
         ]
         first = details[0] if details else {"loc": [], "message": "invalid request"}
-        where = ".".join(str(part) for part in first["loc"])  # type: ignore[attr-defined]
+        where = ".".join(str(part) for part in first["loc"])
         return error_response(422, "invalid_request", f"{where}: {first['message']}", details=details)
 
     @app.exception_handler(StarletteHTTPException)
