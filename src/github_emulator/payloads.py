@@ -139,6 +139,29 @@ def private_user(user: UserRecord, urls: Urls) -> JSON:
     return body
 
 
+_ROLE_PERMISSIONS = {
+    "admin": {"admin": True, "maintain": True, "push": True, "triage": True, "pull": True},
+    "maintain": {"admin": False, "maintain": True, "push": True, "triage": True, "pull": True},
+    "write": {"admin": False, "maintain": False, "push": True, "triage": True, "pull": True},
+    "triage": {"admin": False, "maintain": False, "push": False, "triage": True, "pull": True},
+    "read": {"admin": False, "maintain": False, "push": False, "triage": False, "pull": True},
+}
+
+
+def collaborator_permission(user: UserRecord, role: str, urls: Urls) -> JSON:
+    """``GET /repos/{o}/{r}/collaborators/{u}/permission`` (``repository-collaborator-permission``).
+
+    ``role`` is ``admin``/``maintain``/``write``/``triage``/``read``; ``permission`` is the legacy
+    name (``write`` for maintain/write, ``read`` for triage/read). ``user`` is the
+    ``nullable-collaborator`` schema, which requires ``role_name`` and carries ``permissions``.
+    """
+    legacy = {"maintain": "write", "triage": "read"}.get(role, role)
+    collaborator = simple_user(user, urls)
+    collaborator["permissions"] = dict(_ROLE_PERMISSIONS[role])
+    collaborator["role_name"] = role
+    return {"permission": legacy, "role_name": role, "user": collaborator}
+
+
 def bot_user(app: AppRecord, urls: Urls) -> UserRecord:
     """The ``<slug>[bot]`` account an app acts as (sender of events it causes)."""
     return UserRecord(

@@ -494,11 +494,16 @@ def validate_response(method: str, path: str, status: int, body: Any) -> Checked
     ``path`` is the concrete request path or URL (``/api/v3`` prefix and query string allowed).
     ``body`` is the raw body (``bytes``/``str``, empty meaning no body) or already-parsed JSON
     (``None`` meaning no body). Statuses the operation does not list are held to GitHub's generic
-    error body (``basic-error``) when >= 300, and to "no body" for 204/304.
+    error body (``basic-error``) when >= 300, and to "no body" for 204/304; an error status listed
+    without content may have no body or the generic error body.
     """
     route, pointer = response_schema_pointer(method, path, status)
     instance = _parse_body(body)
     where = f"{route.method} {path} -> {status} ({route.operation_id})"
+    if pointer is None and instance is not _NO_BODY and status >= 400:
+        # An error status documented without content (e.g. check-if-merged's 404, delete-ref's
+        # 422): the description is silent about the body, and GitHub sends its generic error.
+        pointer = GENERIC_ERROR_POINTER
     if pointer is None:
         if instance is not _NO_BODY:
             snippet = json.dumps(instance, default=str)[:300]

@@ -173,6 +173,14 @@ def test_documented_and_generic_errors() -> None:
         )
 
 
+def test_error_documented_without_content_allows_the_generic_error_body() -> None:
+    validate_response("GET", "/repos/o/r/pulls/1/merge", 404, b"")
+    validate_response("GET", "/repos/o/r/pulls/1/merge", 404, {"message": "Not Found"})
+    validate_response("DELETE", "/repos/o/r/git/refs/heads/main", 422, b"")
+    with pytest.raises(SchemaMismatch):
+        validate_response("GET", "/repos/o/r/pulls/1/merge", 404, {"message": 1})
+
+
 def test_undocumented_success_status_fails() -> None:
     with pytest.raises(SchemaMismatch, match="status 200 is not documented"):
         validate_response("POST", "/repos/o/r/git/refs", 200, git_ref())
