@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
@@ -26,6 +29,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate-limit", type=int, default=5000, help="requests/hour per installation")
     parser.add_argument("--tree-entry-limit", type=int, default=100_000)
     return parser.parse_args(argv)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM/SIGINT after shutting down (exit status -15); we exit 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    def _stop(self) -> None:
+        self.should_exit = True
 
 
 async def _serve(server: uvicorn.Server, host: str) -> None:
@@ -50,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         tree_entry_limit=args.tree_entry_limit,
     )
     app = create_app(config)
-    server = uvicorn.Server(
+    server = _Server(
         uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     )
     asyncio.run(_serve(server, args.host))

@@ -170,15 +170,9 @@ class Emulator:
                 created_at=created,
                 updated_at=created,
                 events=events
-                or [
-                    "create",
-                    "delete",
-                    "installation",
-                    "installation_repositories",
-                    "pull_request",
-                    "push",
-                    "repository",
-                ],
+                # installation and installation_repositories reach every App unsubscribed
+                # (https://docs.github.com/en/apps/creating-github-apps/registering-a-github-app/using-webhooks-with-github-apps).
+                or ["create", "delete", "pull_request", "push", "repository"],
                 permissions=permissions
                 or {
                     "administration": "write",
@@ -502,9 +496,9 @@ class Emulator:
             if not rules.get("allow_deletions"):
                 raise GitHubError(422, "Cannot delete this protected branch", PROTECTION_DOCS)
             return
-        if old is not None and not rules.get("allow_force_pushes"):
-            if not gitrepo.is_ancestor(git, old, new):
-                raise GitHubError(422, "Cannot force-push to this branch", PROTECTION_DOCS)
+        forced = old is not None and not gitrepo.is_ancestor(git, old, new)
+        if forced and not rules.get("allow_force_pushes"):
+            raise GitHubError(422, "Cannot force-push to this branch", PROTECTION_DOCS)
         if rules.get("lock_branch"):
             raise GitHubError(422, "Cannot update this protected ref.", PROTECTION_DOCS)
         reviews = rules.get("required_pull_request_reviews")
@@ -645,11 +639,13 @@ class Emulator:
                 head = payloads.push_commit(
                     head_obj, repo, urls, after not in other_reach, _file_changes(git, head_obj)
                 )
-        compare = (
-            f"{urls.web}/{repo.full_name}/compare/{before[:12]}...{after[:12]}"
-            if before != zero and after != zero
-            else f"{urls.web}/{repo.full_name}/{'compare/' + ref.split('/', 2)[-1] if after != zero else 'commit/' + before[:12]}"
-        )
+        web = f"{urls.web}/{repo.full_name}"
+        if before != zero and after != zero:
+            compare = f"{web}/compare/{before[:12]}...{after[:12]}"
+        elif after != zero:
+            compare = f"{web}/compare/{ref.split('/', 2)[-1]}"
+        else:
+            compare = f"{web}/commit/{before[:12]}"
         base_ref = None
         if before == zero and after != zero:
             for name, sha in gitrepo.list_refs(git).items():
@@ -855,7 +851,7 @@ class Emulator:
 def _file_changes(git: pygit2.Repository, c: pygit2.Commit) -> dict[str, list[str]]:
     """added/removed/modified paths of ``c`` against its first parent (push payload lists)."""
     parent_tree = c.parents[0].tree if c.parents else None
-    diff = git.diff(parent_tree, c.tree) if parent_tree is not None else c.tree.diff_to_tree(swap=True)
+    diff = gitrepo.tree_diff(parent_tree, c.tree)
     out: dict[str, list[str]] = {"added": [], "removed": [], "modified": []}
     for delta in diff.deltas:
         if delta.status == pygit2.enums.DeltaStatus.ADDED:

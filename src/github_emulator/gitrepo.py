@@ -162,8 +162,8 @@ def resolve_commit(repo: pygit2.Repository, ref_or_sha: str) -> pygit2.Commit | 
     candidates = [ref_or_sha, f"refs/heads/{ref_or_sha}", f"refs/tags/{ref_or_sha}"]
     for name in candidates:
         if name.startswith("refs/") and name in repo.references:
-            obj = repo.references[name].peel(pygit2.Commit)
-            return obj
+            target = repo.references[name].peel(pygit2.Commit)
+            return target if isinstance(target, pygit2.Commit) else None
     try:
         obj = repo.revparse_single(ref_or_sha)
     except (KeyError, ValueError, pygit2.GitError):
@@ -172,7 +172,7 @@ def resolve_commit(repo: pygit2.Repository, ref_or_sha: str) -> pygit2.Commit | 
         peeled = obj.peel(pygit2.Commit)
     except (pygit2.GitError, ValueError):
         return None
-    return peeled
+    return peeled if isinstance(peeled, pygit2.Commit) else None
 
 
 def get_object(repo: pygit2.Repository, sha: str) -> pygit2.Object | None:
@@ -222,6 +222,13 @@ def commits_between(
     if limit is not None:
         commits = commits[:limit]
     return commits
+
+
+def tree_diff(old: pygit2.Tree | None, new: pygit2.Tree) -> pygit2.Diff:
+    """Diff from ``old`` (None: the empty tree) to ``new``."""
+    if old is None:
+        return new.diff_to_tree(swap=True)
+    return old.diff_to_tree(new)
 
 
 def walk_tree(

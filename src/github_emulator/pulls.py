@@ -6,6 +6,7 @@ Rules follow https://docs.github.com/en/rest/pulls/pulls (405 when a PR cannot b
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 import pygit2
@@ -13,7 +14,7 @@ import pygit2
 from github_emulator import gitrepo, payloads
 from github_emulator.auth import Principal
 from github_emulator.payloads import JSON, PullStats, Urls
-from github_emulator.store import PullRecord, RepoRecord, now_iso
+from github_emulator.store import PullRecord, RepoRecord, UserRecord, now_iso
 
 if TYPE_CHECKING:
     from github_emulator.core import Emulator
@@ -36,7 +37,7 @@ def stats(git: pygit2.Repository, pr: PullRecord) -> PullStats:
     mb = git.merge_base(base.id, head.id)
     commits = len(gitrepo.commits_between(git, pr.head_sha, [str(mb)] if mb else []))
     base_tree = git.get(mb).tree if mb else None  # type: ignore[union-attr]
-    diff = git.diff(base_tree, head.tree) if base_tree is not None else head.tree.diff_to_tree(swap=True)
+    diff = gitrepo.tree_diff(base_tree, head.tree)
     additions = deletions = 0
     for patch in diff:
         if patch is None:
@@ -63,7 +64,7 @@ def pull_json(emu: Emulator, repo: RepoRecord, pr: PullRecord, urls: Urls, full:
     return payloads.pull_request(pr, repo, owner, author, merged_by, st, urls)
 
 
-def _bot(emu: Emulator, login: str, urls: Urls) -> payloads.UserRecord:
+def _bot(emu: Emulator, login: str, urls: Urls) -> UserRecord:
     slug = login[: -len("[bot]")]
     for app in emu.store.data.apps.values():
         if app.slug == slug:
@@ -326,7 +327,8 @@ def merge(emu: Emulator, repo: RepoRecord, pr: PullRecord, body: JSON, actor: Pr
     emu.on_refs_changed(repo, {f"refs/heads/{pr.base_ref}": (base_sha, str(new))}, actor, urls)
     _fire(emu, repo, pr, "closed", actor, urls)
     if repo.delete_branch_on_merge:
-        try:
+        # The head branch may already be gone.
+        with contextlib.suppress(Exception):
             emu.update_ref(
                 repo,
                 f"refs/heads/{pr.head_ref}",
@@ -336,8 +338,6 @@ def merge(emu: Emulator, repo: RepoRecord, pr: PullRecord, body: JSON, actor: Pr
                 urls=urls,
                 skip_protection=True,
             )
-        except Exception:
-            pass
     return str(new)
 
 

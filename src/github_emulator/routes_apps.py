@@ -140,7 +140,8 @@ def installation_repositories(
     if who.kind != "installation":
         raise GitHubError(
             403,
-            "You must authenticate with an installation access token in order to list repositories for an installation.",
+            "You must authenticate with an installation access token in order to list "
+            "repositories for an installation.",
         )
     inst = emu.store.data.installations[who.installation_id or -1]
     ids = inst.repository_ids

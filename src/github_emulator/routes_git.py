@@ -437,9 +437,14 @@ def delete_ref(
 ) -> Response:
     r = repo_access(emu, who, owner, repo, write=True)
     name = _full_ref(ref)
+    # GitHub documents this 422 (deleting the default branch or a missing ref) without a body
+    # (https://docs.github.com/rest/git/refs#delete-a-reference), so none is sent.
     if name == f"refs/heads/{r.default_branch}":
-        # GitHub refuses to delete the default branch
-        # (https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-branches-in-your-repository/deleting-and-restoring-branches-in-a-pull-request).
-        raise _invalid("Cannot delete the default branch", REFS_DOCS + "#delete-a-reference")
-    emu.update_ref(r, name, None, force=True, actor=who, urls=urls(request))
+        return Response(status_code=422)
+    try:
+        emu.update_ref(r, name, None, force=True, actor=who, urls=urls(request))
+    except GitHubError as exc:
+        if exc.status == 422:
+            return Response(status_code=422)
+        raise
     return Response(status_code=204)

@@ -38,7 +38,7 @@ def list_pulls(
     emu: Emulator = Depends(emulator),
     who: Principal = Depends(principal),
 ) -> Response:
-    """Filters: ``state`` (open/closed/all), ``head`` (``owner:branch``), ``base``, ``sort``, ``direction``."""
+    """Filters: ``state``, ``head`` (``owner:branch``), ``base``, ``sort``, ``direction``."""
     r = repo_access(emu, who, owner, repo)
     q = request.query_params
     state = q.get("state", "open")

@@ -61,7 +61,7 @@ def diff_files(
     u: Urls,
 ) -> list[JSON]:
     """``files`` of compare/commit: status, blob SHA (the old one for removed files), line counts."""
-    diff = git.diff(old, new) if old is not None else new.diff_to_tree(swap=True)
+    diff = gitrepo.tree_diff(old, new)
     diff.find_similar()
     out: list[JSON] = []
     for patch in diff:
@@ -150,7 +150,8 @@ def patch_repo(
                         "resource": "Repository",
                         "code": "invalid",
                         "field": "default_branch",
-                        "message": f"Cannot update default branch for this repository to {body['default_branch']}",
+                        "message": "Cannot update default branch for this repository to "
+                        f"{body['default_branch']}",
                     }
                 ],
             )

@@ -215,7 +215,8 @@ class EmulatorHandle:
         self._call("DELETE", "/requests")
 
     def deliveries(self) -> list[dict[str, Any]]:
-        """Webhook deliveries, oldest first (``event``, ``action``, ``guid``, ``status_code``, ``payload``...)."""
+        """Webhook deliveries, oldest first: ``event``, ``action``, ``guid``, ``status_code``,
+        ``status``, ``redelivery``, ``headers``, ``payload`` (parsed)..."""
         result: list[dict[str, Any]] = self._call("GET", "/deliveries")
         return result
 

@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Installed
 
+from conftest import Installed
 from support.github_schemas import validate_webhook
 
 ZERO = "0" * 40
