@@ -306,7 +306,8 @@ def make_client(fake: FakeGitHub, sleeps: list[float] | None = None, **cfg: Any)
             sleeps.append(seconds)
         clock[0] += timedelta(seconds=seconds)
 
-    return GitHubAppClient(config, transport=httpx.MockTransport(fake.handler), sleep=sleep, now=lambda: clock[0])
+    transport = httpx.MockTransport(fake.handler)
+    return GitHubAppClient(config, transport=transport, sleep=sleep, now=lambda: clock[0])
 
 
 def test_concurrency_per_installation_is_bounded_and_writes_are_serial() -> None:

@@ -403,8 +403,16 @@ class GitHubAppClient:
             if decision.rate_limit_kind is not None:
                 # Held per installation, so every caller waits (or reschedules), not just this one.
                 self._block(state, now + timedelta(seconds=decision.delay), decision.rate_limit_kind)
-                if retry >= self.config.max_retries:
+                if retry >= self.config.max_retries or decision.delay > self.config.max_inline_wait:
                     metrics.RATE_LIMIT_WAITS.labels(decision.rate_limit_kind).inc()
+                    log.warning(
+                        "github.rate_limited",
+                        kind=decision.rate_limit_kind,
+                        method=method,
+                        route=route,
+                        retry_in_seconds=round(decision.delay, 1),
+                        installation=inst_label,
+                    )
                     message, doc = policy.error_message(body, resp.status_code)
                     raise RetryAt(
                         now + timedelta(seconds=decision.delay),
