@@ -189,11 +189,15 @@ class RedisTokenCache(TokenCache):
         self._delete_if_token = client.register_script(_DELETE_IF_TOKEN)
 
     @classmethod
-    def from_url(cls, url: str, **kw: float | str) -> RedisTokenCache:
+    def from_url(
+        cls, url: str, *, prefix: str = "ghsync:github:token:", lock_timeout: float = 30.0
+    ) -> RedisTokenCache:
         import redis as redis_lib
 
-        client = redis_lib.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
-        return cls(client, **kw)  # type: ignore[arg-type]
+        client: redis.Redis[bytes] = redis_lib.Redis.from_url(
+            url, socket_connect_timeout=5, socket_timeout=10
+        )
+        return cls(client, prefix=prefix, lock_timeout=lock_timeout)
 
     def get(self, key: str) -> CachedToken | None:
         raw = self._redis.get(self._prefix + key)
