@@ -349,3 +349,31 @@ def test_linking_needs_a_configured_app(tmp_path: Path) -> None:
         status = api.get(f"/v1/projects/{pid}/github/status").json()
         assert status["linked"] is False and status["state"] == "disabled"
     container.close()
+
+
+def test_key_rotation_re_encrypts_link_secrets(world: World) -> None:
+    from ghsync.adapters.secrets import SecretBox
+
+    pid = world.project()
+    assert link(world, pid).status_code == 201
+    new_key = "k2:" + base64.b64encode(os.urandom(32)).decode()
+    settings = world.container.settings.model_copy(update={"ghsync_encryption_keys": [new_key, KEY]})
+    rotated_container = build_container(settings)
+    try:
+        assert rotated_container.links.rotate_secrets() == 1
+        assert rotated_container.links.rotate_secrets() == 0
+    finally:
+        rotated_container.close()
+    with Session(world.container.engine) as session:
+        project = session.get(ProjectRow, uuid.UUID(pid))
+        assert project is not None and project.github_webhook_secret is not None
+        envelope = project.github_webhook_secret
+    assert envelope.startswith("v1:k2:")
+    assert (
+        len(
+            SecretBox.from_setting([new_key]).decrypt(
+                envelope, context=webhook_secret_context(uuid.UUID(pid))
+            )
+        )
+        == 64
+    )

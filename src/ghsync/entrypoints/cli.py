@@ -6,7 +6,7 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -15,11 +15,16 @@ from rich.table import Table
 from ghsync.config import Settings, load_settings
 from ghsync.domain.errors import GhsyncError
 
+if TYPE_CHECKING:  # the CLI imports the heavy wiring only for commands that need it
+    from ghsync.bootstrap import Container
+
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 projects_app = typer.Typer(help="Manage projects.", no_args_is_help=True)
 versions_app = typer.Typer(help="Inspect versions.", no_args_is_help=True)
+admin_app = typer.Typer(help="Administration.", no_args_is_help=True)
 app.add_typer(projects_app, name="projects")
 app.add_typer(versions_app, name="versions")
+app.add_typer(admin_app, name="admin")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -37,7 +42,7 @@ def _settings() -> Settings:
         _fail(exc.message)
 
 
-def _container(settings: Settings, *, require_migrated: bool = True):  # type: ignore[no-untyped-def]
+def _container(settings: Settings, *, require_migrated: bool = True) -> Container:
     from ghsync.bootstrap import build_container
 
     try:
@@ -177,6 +182,17 @@ def versions_list(project_id: str, limit: Annotated[int, typer.Option(min=1, max
             version.created_at.isoformat(timespec="seconds"),
         )
     console.print(table)
+
+
+@admin_app.command("rotate-keys")
+def rotate_keys() -> None:
+    """Re-encrypt stored secrets under the first key of GHSYNC_ENCRYPTION_KEYS."""
+    container = _container(_settings())
+    try:
+        rotated = container.links.rotate_secrets()
+    except GhsyncError as exc:
+        _fail(exc.message)
+    console.print(f"re-encrypted {rotated} secret(s) under the primary key", highlight=False)
 
 
 def main() -> None:

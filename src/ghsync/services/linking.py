@@ -390,6 +390,26 @@ class LinkService:
         log.info("link_followed", project_id=str(project.id), before=before, after=changed)
         return self._project(project.id)
 
+    def rotate_secrets(self, *, actor: str = "cli") -> int:
+        """Re-encrypt every stored secret under the primary key; returns how many changed.
+
+        Run after putting a new key first in GHSYNC_ENCRYPTION_KEYS; once it reports 0, the old
+        keys can be removed.
+        """
+        rotated = 0
+        with Session(self._engine) as session, session.begin():
+            rows = session.scalars(select(ProjectRow).where(ProjectRow.github_webhook_secret.is_not(None)))
+            for project in rows:
+                assert project.github_webhook_secret is not None
+                if not self._secrets.needs_rotation(project.github_webhook_secret):
+                    continue
+                project.github_webhook_secret = self._secrets.rotate(
+                    project.github_webhook_secret, context=webhook_secret_context(project.id)
+                )
+                rotated += 1
+            session.add(AuditLogRow(actor=actor, action="secrets.rotate", details={"rotated": rotated}))
+        return rotated
+
     def _project(self, project_id: uuid.UUID) -> ProjectRow:
         with Session(self._engine, expire_on_commit=False) as session:
             project = session.get(ProjectRow, project_id)
