@@ -314,6 +314,25 @@ def test_repository_edited_and_renamed(env: Env) -> None:
     env.wait("repository", "renamed", count=2)
 
 
+def test_redelivery_keeps_the_delivery_guid(env: Env) -> None:
+    env.emu.wait_for_deliveries()
+    jwt_headers = {"Authorization": f"Bearer {env.emu.app_jwt(env.app)}"}
+    listed = env.gh.get("/app/hook/deliveries", headers=jwt_headers, params={"per_page": 100})
+    assert listed.status_code == 200
+    push = next(d for d in listed.json() if d["event"] == "push")
+    detail = env.gh.get(f"/app/hook/deliveries/{push['id']}", headers=jwt_headers)
+    assert detail.status_code == 200
+    validate_webhook("push", detail.json()["request"]["payload"])
+    before = [r for r in env.rx.received if r.headers.get("x-github-delivery") == push["guid"]]
+    again = env.gh.post(f"/app/hook/deliveries/{push['id']}/attempts", headers=jwt_headers)
+    assert again.status_code == 202
+    env.rx.wait_for(
+        lambda items: (
+            len([r for r in items if r.headers.get("x-github-delivery") == push["guid"]]) > len(before)
+        )
+    )
+
+
 def test_installation_deleted(env: Env) -> None:
     env.emu.delete_installation(env.installation_id)
     (deleted,) = env.wait("installation", "deleted")
