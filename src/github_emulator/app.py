@@ -52,7 +52,8 @@ class GitHubMiddleware:
             return
         scope = dict(scope)
         path: str = scope["path"]
-        if path == "/api/v3" or path.startswith("/api/v3/"):
+        v3 = path == "/api/v3" or path.startswith("/api/v3/")
+        if v3:
             path = path[len("/api/v3") :] or "/"
             scope["path"] = path
             scope["raw_path"] = scope.get("raw_path", b"")[len(b"/api/v3") :] or b"/"
@@ -79,7 +80,12 @@ class GitHubMiddleware:
                     send,
                     fault.status,
                     raw,
-                    {**base_headers, "Content-Type": "application/json; charset=utf-8", **fault.headers},
+                    {
+                        **base_headers,
+                        **self._early_rate_headers(headers, scope),
+                        "Content-Type": "application/json; charset=utf-8",
+                        **fault.headers,
+                    },
                 )
                 self._log(method, path, fault.status, None)
                 return
@@ -104,7 +110,7 @@ class GitHubMiddleware:
             if moved is not None:
                 host = headers.get("host", "localhost")
                 scheme = scope.get("scheme", "http")
-                prefix = "/api/v3" if scope["path"] != path else ""
+                prefix = "/api/v3" if v3 else ""
                 location = f"{scheme}://{host}{prefix}/repositories/{moved.id}{m.group(3) or ''}"
                 qs = scope.get("query_string", b"").decode()
                 if qs:
@@ -114,7 +120,12 @@ class GitHubMiddleware:
                     send,
                     status,
                     json.dumps(payloads.moved_permanently(location)).encode(),
-                    {**base_headers, "Location": location, "Content-Type": "application/json; charset=utf-8"},
+                    {
+                        **base_headers,
+                        **self._early_rate_headers(headers, scope),
+                        "Location": location,
+                        "Content-Type": "application/json; charset=utf-8",
+                    },
                 )
                 self._log(method, path, status, None)
                 return
@@ -129,11 +140,17 @@ class GitHubMiddleware:
             )
         except AuthError as exc:
             body = payloads.error_body(exc.message, 401, exc.documentation_url)
+            # A failed authentication is counted against the client's anonymous budget.
+            anon = Principal(kind="anonymous", remote=str(remote))
             await _send_simple(
                 send,
                 401,
                 json.dumps(body).encode(),
-                {**base_headers, "Content-Type": "application/json; charset=utf-8"},
+                {
+                    **base_headers,
+                    **_rate_headers(*self._charge(anon)),
+                    "Content-Type": "application/json; charset=utf-8",
+                },
             )
             self._log(method, path, 401, None)
             return
@@ -183,6 +200,20 @@ class GitHubMiddleware:
         await send({"type": "http.response.start", "status": status, "headers": out})
         await send({"type": "http.response.body", "body": body_bytes})
         self._log(method, path, status, who.installation_id, who.user_login)
+
+    def _early_rate_headers(self, headers: dict[str, str], scope: Scope) -> dict[str, str]:
+        """Rate-limit headers for answers given before the request reaches a route."""
+        remote = str((scope.get("client") or ("unknown", 0))[0])
+        try:
+            who = principal_from_header(
+                headers.get("authorization"),
+                self.emu.store,
+                self.emu.config.max_jwt_lifetime_seconds,
+                remote,
+            )
+        except AuthError:
+            who = Principal(kind="anonymous", remote=remote)
+        return _rate_headers(*self._rate_status(who))
 
     def _take_fault(self, method: str, path: str) -> Any:
         with self.emu.runtime_lock:

@@ -250,10 +250,5 @@ def collaborator_permission(
 ) -> Response:
     r = repo_access(emu, who, owner, repo)
     user = emu.account(username)
-    return json_response(
-        {
-            "permission": "admin" if user.login == r.owner else "write",
-            "role_name": "admin" if user.login == r.owner else "write",
-            "user": payloads.simple_user(user, urls(request)),
-        }
-    )
+    permission = "admin" if user.login == r.owner else "write"
+    return json_response(payloads.collaborator_permission(user, permission, urls(request)))
