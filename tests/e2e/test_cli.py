@@ -68,4 +68,5 @@ def test_the_demo_runs_for_real(tmp_path: Path) -> None:
     result = run(tmp_path, "demo")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "version 2" in result.stdout and "renamed" in result.stdout
+    assert "linked to GitHub repository octo/demo-site" in result.stdout and "trunk" in result.stdout
     assert "done" in result.stdout

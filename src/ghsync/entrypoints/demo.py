@@ -6,6 +6,8 @@ import base64
 import secrets
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -24,6 +26,7 @@ from ghsync.adapters.db.engine import make_engine
 from ghsync.bootstrap import build_container
 from ghsync.config import load_settings
 from ghsync.entrypoints.api.app import create_app
+from ghsync.observability.logging import configure_logging
 
 
 def _free_port() -> int:
@@ -34,10 +37,38 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_service(data_dir: Path, token: str) -> Iterator[str]:
+def running_emulator(data_dir: Path) -> Iterator[str]:
+    """The built-in GitHub emulator as its own process (ghsync never imports it); yields its URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "github_emulator", "--port", "0", "--data", str(data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        if not url.startswith("http"):
+            raise RuntimeError("the GitHub emulator did not start")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@contextmanager
+def running_service(data_dir: Path, token: str, **github: Any) -> Iterator[str]:
     """The service (API + embedded worker) on a free loopback port; yields its base URL."""
     settings = load_settings(
-        {}, ghsync_data_dir=data_dir, ghsync_api_tokens=[token], github_sync_polling_enabled=False
+        {},
+        ghsync_data_dir=data_dir,
+        ghsync_api_tokens=[token],
+        ghsync_encryption_keys=["demo:" + base64.b64encode(secrets.token_bytes(32)).decode()],
+        github_sync_polling_enabled=False,
+        **github,
     )
     engine = make_engine(settings.effective_database_url)
     migrate.upgrade(engine)
@@ -78,16 +109,28 @@ def _check(response: httpx.Response) -> Any:
 
 
 def run_demo(console: Console, *, keep: bool = False) -> int:
+    configure_logging("warning")  # the narration is the output; warnings and errors still show
     data_dir = Path(tempfile.mkdtemp(prefix="ghsync-demo-"))
     token = secrets.token_urlsafe(16)
     say = console.print
     try:
         say("[bold]ghsync demo[/]: the service on embedded SQLite, in a temporary data dir", highlight=False)
         say(f"  data dir: {data_dir}", highlight=False)
-        with running_service(data_dir, token) as url:
-            say(f"  service:  {url} (API + embedded worker; OpenAPI at {url}/docs)\n", highlight=False)
-            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as api:
-                _narrate_local_versions(api, say, data_dir)
+        with running_emulator(data_dir / "emulator") as github_url:
+            say(f"  GitHub:   {github_url} (the built-in emulator, a separate process)", highlight=False)
+            app = _github_setup(github_url)
+            with running_service(
+                data_dir / "ghsync",
+                token,
+                github_app_id=str(app["id"]),
+                github_app_private_key=app["private_key"],
+                github_api_url=github_url,
+            ) as url:
+                say(f"  service:  {url} (API + embedded worker; OpenAPI at {url}/docs)\n", highlight=False)
+                headers = {"Authorization": f"Bearer {token}"}
+                with httpx.Client(base_url=url, headers=headers, timeout=30) as api:
+                    pid = _narrate_local_versions(api, say, data_dir / "ghsync")
+                    _narrate_link(api, say, pid)
         say("\n[bold green]done[/]: every step above was a real HTTP call to the running service.")
         return 0
     except Exception as exc:  # the demo reports any failure plainly and exits non-zero
@@ -100,7 +143,60 @@ def run_demo(console: Console, *, keep: bool = False) -> int:
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def _narrate_local_versions(api: httpx.Client, say: Any, data_dir: Path) -> None:
+def _github_setup(github_url: str) -> dict[str, Any]:
+    """On the emulator: a user, a repository whose default branch is not `main`, an App installed on it."""
+    with httpx.Client(base_url=f"{github_url}/_emulator", timeout=30, trust_env=False) as control:
+        _check(control.post("/users", json={"login": "octo"}))
+        _check(
+            control.post(
+                "/repos",
+                json={
+                    "owner": "octo",
+                    "name": "demo-site",
+                    "default_branch": "trunk",
+                    "files": {"README.md": "# demo-site on GitHub\n"},
+                },
+            )
+        )
+        permissions = {"contents": "write", "pull_requests": "write", "metadata": "read"}
+        app: dict[str, Any] = _check(
+            control.post("/apps", json={"slug": "ghsync-demo", "permissions": permissions})
+        )
+        _check(
+            control.post(
+                "/installations",
+                json={"app_id": app["id"], "account": "octo", "repositories": ["octo/demo-site"]},
+            )
+        )
+    return app
+
+
+def _narrate_link(api: httpx.Client, say: Any, pid: str) -> None:
+    status = _check(api.post(f"/v1/projects/{pid}/github/link", json={"owner": "octo", "repo": "demo-site"}))
+    say(
+        f"7. linked to GitHub repository {status['owner']}/{status['repo']}: default branch "
+        f"[cyan]{status['default_branch']}[/] (read from the API), mode {status['sync_mode']}, "
+        f"GitHub head {status['last_remote_main_sha'][:12]}",
+        highlight=False,
+    )
+    deadline = time.monotonic() + 10
+    while status["state"] != "in_sync" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        status = _check(api.get(f"/v1/projects/{pid}/github/status"))
+    operation = status["last_operation"]
+    say(
+        f"8. status: state [cyan]{status['state']}[/], last operation {operation['operation_type']} "
+        f"({operation['status']}), API quota left {status['rate_limit']['remaining']}",
+        highlight=False,
+    )
+    say(
+        "   (moving commits between the two sides comes with the sync issues; so far the link records "
+        "both heads and the worker runs a no-op reconcile)",
+        highlight=False,
+    )
+
+
+def _narrate_local_versions(api: httpx.Client, say: Any, data_dir: Path) -> str:
     project = _check(api.post("/v1/projects", json={"name": "demo-site"}))
     say(f"1. created project [cyan]{project['name']}[/] ({project['id']})", highlight=False)
     pid = project["id"]
@@ -175,3 +271,4 @@ def _narrate_local_versions(api: httpx.Client, say: Any, data_dir: Path) -> None
 
     readme = api.get(f"/v1/projects/{pid}/versions/latest/files/README.md")
     say(f"6. README.md at latest: {readme.content.decode().splitlines()[-1]!r}", highlight=False)
+    return str(pid)
