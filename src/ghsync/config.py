@@ -114,9 +114,7 @@ class Settings(BaseSettings):
         description="Comma-separated `key_id:base64(32 bytes)`; the first one encrypts.",
     )
 
-    _split_tokens = field_validator("ghsync_api_tokens", "ghsync_encryption_keys", mode="before")(
-        _split_csv
-    )
+    _split_tokens = field_validator("ghsync_api_tokens", "ghsync_encryption_keys", mode="before")(_split_csv)
 
     @field_validator("ghsync_encryption_keys")
     @classmethod
@@ -147,9 +145,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check_file_limits(self) -> Settings:
         if self.github_sync_warn_file_size > self.github_sync_max_file_size:
-            raise ValueError(
-                "GITHUB_SYNC_WARN_FILE_SIZE must not exceed GITHUB_SYNC_MAX_FILE_SIZE"
-            )
+            raise ValueError("GITHUB_SYNC_WARN_FILE_SIZE must not exceed GITHUB_SYNC_MAX_FILE_SIZE")
         return self
 
     @property

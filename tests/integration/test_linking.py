@@ -22,8 +22,8 @@ from ghsync.adapters.db.engine import make_engine
 from ghsync.adapters.db.models import AuditLogRow, ProjectRow, SyncOperationRow
 from ghsync.bootstrap import Container, build_container
 from ghsync.config import load_settings
-from ghsync.services.linking import webhook_secret_context
 from ghsync.entrypoints.api.app import create_app
+from ghsync.services.linking import webhook_secret_context
 from github_emulator.testing import EmulatorHandle, run_emulator
 
 TOKEN = "link-test-token"

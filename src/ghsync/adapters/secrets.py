@@ -62,7 +62,7 @@ class SecretBox:
         return f"{VERSION}:{self._primary}:{payload}"
 
     def decrypt(self, envelope: str, *, context: str) -> str:
-        version, key_id, payload = self._split(envelope)
+        _, key_id, payload = self._split(envelope)
         aead = self._keys.get(key_id)
         if aead is None:
             raise SecretError(f"secret was encrypted with key {key_id!r}, which is not configured")

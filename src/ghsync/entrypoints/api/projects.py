@@ -162,28 +162,24 @@ def _decode_file(path: str, content_base64: str, mode: str) -> FileWrite:
 def files_from_tar(raw: bytes) -> list[FileWrite]:
     """Regular files and symlinks of a tar archive; anything else (hard links, devices) is refused."""
     try:
-        archive = tarfile.open(fileobj=io.BytesIO(raw), mode="r:*")
+        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:*") as archive:
+            return [_tar_member(archive, member) for member in archive if not member.isdir()]
     except tarfile.TarError as exc:
         raise InvalidInput(f"not a readable tar archive: {exc}", code="invalid_archive") from None
-    writes: list[FileWrite] = []
-    with archive:
-        for member in archive:
-            name = member.name.removeprefix("./")
-            if member.isdir():
-                continue
-            if member.issym():
-                writes.append(FileWrite(name, member.linkname.encode(), FileMode.SYMLINK))
-            elif member.isfile():
-                extracted = archive.extractfile(member)
-                assert extracted is not None
-                mode = FileMode.EXECUTABLE if member.mode & 0o111 else FileMode.REGULAR
-                writes.append(FileWrite(name, extracted.read(), mode))
-            else:
-                raise InvalidInput(
-                    f"{name}: only regular files and symlinks are accepted in an archive",
-                    code="invalid_archive",
-                )
-    return writes
+
+
+def _tar_member(archive: tarfile.TarFile, member: tarfile.TarInfo) -> FileWrite:
+    name = member.name.removeprefix("./")
+    if member.issym():
+        return FileWrite(name, member.linkname.encode(), FileMode.SYMLINK)
+    if member.isfile():
+        extracted = archive.extractfile(member)
+        assert extracted is not None
+        mode = FileMode.EXECUTABLE if member.mode & 0o111 else FileMode.REGULAR
+        return FileWrite(name, extracted.read(), mode)
+    raise InvalidInput(
+        f"{name}: only regular files and symlinks are accepted in an archive", code="invalid_archive"
+    )
 
 
 @router.post("/{project_id}/versions/snapshot", response_model=SnapshotOut)

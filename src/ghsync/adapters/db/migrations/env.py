@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from ghsync.adapters.db.models import Base
+import ghsync.adapters.db.models  # noqa: F401  (registers every table on Base.metadata)
+from ghsync.adapters.db.base import Base
 
 config = context.config
 connection = config.attributes["connection"]
