@@ -251,6 +251,11 @@ def test_version_input_errors(api: TestClient, project: dict[str, Any]) -> None:
         api, pid, files=[{"path": "big", "content_base64": b64(b"x" * (1024 * 1024 + 1))}]
     )
     assert_error(too_big, 413, "file_too_large")
+    warned = create_version(
+        api, pid, files=[{"path": "large.bin", "content_base64": b64(b"x" * (600 * 1024))}]
+    )
+    assert warned.status_code == 201
+    assert len(warned.json()["warnings"]) == 1 and "large.bin" in warned.json()["warnings"][0]
     assert_error(create_version(api, pid, message=""), 422, "invalid_request")
     assert_error(
         create_version(api, pid, files=[{"path": "a", "content_base64": "", "mode": "777"}]),
@@ -278,7 +283,7 @@ def test_version_input_errors(api: TestClient, project: dict[str, Any]) -> None:
         422,
         "invalid_archive",
     )
-    assert api.get(f"/v1/projects/{pid}/versions").json()["items"] == []
+    assert [v["message"] for v in api.get(f"/v1/projects/{pid}/versions").json()["items"]] == ["change"]
 
 
 def test_read_errors(api: TestClient, project: dict[str, Any]) -> None:

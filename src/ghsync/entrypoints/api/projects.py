@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from ghsync.adapters.db.models import ProjectRow, VersionRow
 from ghsync.bootstrap import Container
 from ghsync.domain.errors import InvalidInput
+from ghsync.domain.limits import large_file_warnings
 from ghsync.domain.models import Author, FileDiff, FileMode, FileWrite
 from ghsync.entrypoints.api.schemas import (
     AuthorIn,
@@ -28,6 +29,7 @@ from ghsync.entrypoints.api.schemas import (
     SnapshotCreate,
     SnapshotOut,
     VersionCreate,
+    VersionCreated,
     VersionOut,
     VersionPage,
 )
@@ -104,7 +106,7 @@ _VERSION_BODY_DOC = {
 @router.post(
     "/{project_id}/versions",
     status_code=201,
-    response_model=VersionOut,
+    response_model=VersionCreated,
     openapi_extra=_VERSION_BODY_DOC,
 )
 async def create_version(
@@ -112,8 +114,11 @@ async def create_version(
     request: Request,
     message: str | None = None,
     replace_all: bool = False,
-) -> VersionOut:
-    """Create a version from files: JSON with base64 contents, or a tar upload."""
+) -> VersionCreated:
+    """Create a version from files: JSON with base64 contents, or a tar upload.
+
+    `warnings` lists files over GITHUB_SYNC_WARN_FILE_SIZE (stored, but GitHub warns about them).
+    """
     container = _container(request)
     pid = parse_project_id(project_id)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -148,7 +153,8 @@ async def create_version(
         replace_all=replace_all,
         author=author,
     )
-    return version_out(row)
+    warnings = large_file_warnings(writes, container.settings.github_sync_warn_file_size)
+    return VersionCreated(**version_out(row).model_dump(), warnings=warnings)
 
 
 def _decode_file(path: str, content_base64: str, mode: str) -> FileWrite:

@@ -73,6 +73,10 @@ class VersionOut(BaseModel):
     created_at: datetime
 
 
+class VersionCreated(VersionOut):
+    warnings: list[str] = Field(default_factory=list)
+
+
 class VersionPage(BaseModel):
     items: list[VersionOut]
     next_cursor: str | None

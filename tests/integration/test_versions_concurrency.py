@@ -1,0 +1,64 @@
+"""Concurrent version creation through the service: every version lands in the store and the index."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ghsync.adapters.db.models import VersionRow
+from ghsync.bootstrap import build_container
+from ghsync.config import load_settings
+from ghsync.domain.models import FileWrite
+
+THREADS = 20
+
+
+def test_twenty_threads_create_twenty_versions(tmp_path: Path, database_url: str) -> None:
+    from ghsync.adapters.db import migrate
+    from ghsync.adapters.db.engine import make_engine
+
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    container = build_container(load_settings({}, ghsync_data_dir=tmp_path, database_url=database_url))
+    try:
+        project = container.projects.create_project("busy")
+        barrier = threading.Barrier(THREADS)
+        errors: list[BaseException] = []
+
+        def write(index: int) -> None:
+            try:
+                barrier.wait()
+                container.versions.create_version(
+                    project.id,
+                    message=f"writer {index}",
+                    writes=[FileWrite(f"writers/{index}.txt", f"{index}\n".encode())],
+                )
+            except BaseException as exc:  # collected and asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=write, args=(i,)) for i in range(THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert errors == []
+        with Session(container.engine) as session:
+            rows = list(
+                session.scalars(
+                    select(VersionRow).where(VersionRow.project_id == project.id).order_by(VersionRow.number)
+                )
+            )
+        assert [row.number for row in rows] == list(range(1, THREADS + 1))
+        assert {row.message for row in rows} == {f"writer {i}" for i in range(THREADS)}
+        assert len({row.commit_sha for row in rows}) == THREADS
+        files = {entry.path for entry in container.versions.list_files(project.id, "latest")}
+        assert files == {f"writers/{i}.txt" for i in range(THREADS)}
+        assert all(isinstance(row.id, uuid.UUID) for row in rows)
+    finally:
+        container.close()
