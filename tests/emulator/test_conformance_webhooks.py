@@ -269,6 +269,15 @@ def test_git_smart_http_push_force_push_new_and_deleted_branch(env: Env) -> None
     where(env, "delete", ref="git/topic")
     where(env, "push", ref="refs/heads/git/topic", deleted=True)
 
+    for n in (1, 2):  # two commits in one push
+        (work / f"multi{n}.txt").write_text(f"{n}\n")
+        git(work, "add", f"multi{n}.txt")
+        git(work, "commit", "-q", "-m", f"multi {n}")
+    multi = git(work, "rev-parse", "HEAD")
+    git(work, "push", "-q", "origin", "main")
+    (pushed,) = where(env, "push", ref="refs/heads/main", after=multi)
+    assert [c["message"].rstrip("\n") for c in pushed["commits"]] == ["multi 1", "multi 2"]
+
 
 def test_pull_request_lifecycle(env: Env) -> None:
     main = env.sha()
@@ -312,6 +321,28 @@ def test_repository_edited_and_renamed(env: Env) -> None:
     assert event.json["changes"]["repository"]["name"]["from"] == REPO
     assert env.gh.patch(f"/repos/{OWNER}/hooks-renamed", json={"name": REPO}).status_code == 200
     env.wait("repository", "renamed", count=2)
+
+
+def test_tags_over_git_smart_http(env: Env) -> None:
+    """Lightweight and annotated tags: create (ref_type tag) and push events, then a deletion."""
+    work = env.tmp / "tags"
+    git(env.tmp, "clone", "-q", env.emu.git_url(OWNER, REPO, env.user.token, user=OWNER), str(work))
+    git(work, "tag", "v1.0")
+    git(work, "tag", "-a", "v1.1", "-m", "annotated")
+    git(work, "push", "-q", "origin", "v1.0", "v1.1")
+    for tag in ("v1.0", "v1.1"):
+        (created,) = where(env, "create", ref=tag)
+        assert created["ref_type"] == "tag"
+        where(env, "push", ref=f"refs/tags/{tag}", created=True)
+    git(work, "push", "-q", "origin", "--delete", "v1.0")
+    (deleted,) = where(env, "delete", ref="v1.0")
+    assert deleted["ref_type"] == "tag"
+    # A later branch push still works with an annotated tag in the repository.
+    (work / "after-tags.txt").write_text("x\n")
+    git(work, "add", "after-tags.txt")
+    git(work, "commit", "-q", "-m", "after tags")
+    git(work, "push", "-q", "origin", "HEAD:refs/heads/after-tags")
+    where(env, "push", ref="refs/heads/after-tags", created=True)
 
 
 def test_redelivery_keeps_the_delivery_guid(env: Env) -> None:
