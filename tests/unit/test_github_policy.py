@@ -401,3 +401,23 @@ def test_tokens_and_keys_never_reach_the_logs() -> None:
     text = repr(logs)
     assert logs and "ghs_secret_token_value" not in text and "PRIVATE KEY" not in text
     assert {"method", "route", "status", "duration_ms", "installation", "rate_remaining"} <= set(logs[-1])
+
+
+def test_a_401s_anonymous_quota_headers_are_not_the_installations() -> None:
+    # GitHub answers a bad token with the unauthenticated bucket's headers (limit 60).
+    fake = FakeGitHub()
+    reset = str(int(time.time()) + 3000)
+    anonymous = {"x-ratelimit-limit": "60", "x-ratelimit-remaining": "59", "x-ratelimit-reset": reset}
+    mine = {
+        "x-ratelimit-limit": "5000",
+        "x-ratelimit-remaining": "4000",
+        "x-ratelimit-reset": str(int(time.time()) + 60),
+    }
+    fake.scripts["/api/v3/z"] = [
+        httpx.Response(401, headers=anonymous, json={"message": "Bad credentials"}),
+        httpx.Response(200, headers=mine, json={}),
+    ]
+    client = make_client(fake)
+    client.request("GET", "/z", installation_id=3)
+    state = client.rate_limit(3)
+    assert state is not None and (state.limit, state.remaining) == (5000, 4000)

@@ -348,7 +348,11 @@ class GitHubAppClient:
             elapsed = time.monotonic() - started
             body = _body(resp)
             now = self._now()
-            remaining = self._observe_quota(state, resp.headers, now, inst_label)
+            # A 401's X-RateLimit-* describe the unauthenticated bucket (60/hour), not this
+            # installation's quota, so they must not be recorded as its state.
+            remaining = (
+                None if resp.status_code == 401 else self._observe_quota(state, resp.headers, now, inst_label)
+            )
             self._record(
                 method,
                 route,
