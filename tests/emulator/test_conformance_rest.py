@@ -131,7 +131,11 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             files={"README.md": "# hello\n", "src/app.py": "print('hi')\n", "docs/a.md": "a\n"},
             description="conformance",
         )
-        installation_id = emu.create_installation(app.id, OWNER, [f"{OWNER}/{REPO}"])
+        emu.create_repo(OWNER, "secret", private=True, files={"a.txt": "a\n"})
+        emu.create_repo(OWNER, "empty")
+        installation_id = emu.create_installation(
+            app.id, OWNER, [f"{OWNER}/{REPO}", f"{OWNER}/secret", f"{OWNER}/empty"]
+        )
         token = emu.installation_token(app, installation_id)
         with (
             client(emu, f"token {token}") as gh,
@@ -162,7 +166,11 @@ def test_app_endpoints(env: Env) -> None:
         assert app.get("/app/hook/config").status_code == 200
     repos = env.gh.get("/installation/repositories")
     assert repos.status_code == 200
-    assert [r["full_name"] for r in repos.json()["repositories"]] == [f"{OWNER}/{REPO}"]
+    assert {r["full_name"] for r in repos.json()["repositories"]} == {
+        f"{OWNER}/{REPO}",
+        f"{OWNER}/secret",
+        f"{OWNER}/empty",
+    }
     assert env.gh.get("/rate_limit").status_code == 200
     assert env.person.get("/user").status_code == 200
 
@@ -207,6 +215,29 @@ def test_repository_get_patch_etag_and_404(env: Env) -> None:
     with client(env.emu, env.gh.headers["Authorization"], prefix="/api/v3") as ghes:
         assert ghes.get(R).status_code == 200
         assert ghes.get(f"{R}/git/ref/heads/main").status_code == 200
+
+
+def test_private_and_empty_repositories(env: Env) -> None:
+    secret = env.gh.get(f"/repos/{OWNER}/secret")
+    assert secret.status_code == 200
+    assert (secret.json()["private"], secret.json()["visibility"]) == (True, "private")
+    with client(env.emu) as anonymous:
+        assert anonymous.get(f"/repos/{OWNER}/secret").status_code == 404
+        assert anonymous.get(R).status_code == 200
+    empty = f"/repos/{OWNER}/empty"
+    assert env.gh.get(empty).status_code == 200
+    assert env.gh.get(f"{empty}/branches").json() == []
+    # GitHub answers 409 "Git Repository is empty." on an empty repository's git data.
+    assert env.gh.get(f"{empty}/git/ref/heads/main").status_code in (404, 409)
+    assert env.gh.get(f"{empty}/git/matching-refs/heads/").status_code in (200, 409)
+    assert env.gh.get(f"{empty}/contents/").status_code == 404
+    blob = env.gh.post(f"{empty}/git/blobs", json={"content": "first\n"})
+    assert blob.status_code in (201, 409)
+    empty_commits = env.gh.get(f"{empty}/commits")
+    assert (empty_commits.status_code, empty_commits.json()["message"]) == (
+        409,
+        "Git Repository is empty.",
+    )
 
 
 def test_rename_answers_301_from_the_old_name(env: Env) -> None:
