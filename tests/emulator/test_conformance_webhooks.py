@@ -401,6 +401,11 @@ def _check_delivery(env: Env, delivery: ReceivedWebhook) -> list[str]:
         if h.get("x-hub-signature") != sha1:
             problems.append("x-hub-signature does not verify")
     app_hook = hook_id == str(env.app.hook_id)
+    target_id = h.get("x-github-hook-installation-target-id")
+    if app_hook and (target, target_id) != ("integration", str(env.app.id)):
+        problems.append(f"App hook target {target}/{target_id}, expected integration/{env.app.id}")
+    if not app_hook and target != "repository":
+        problems.append(f"repository hook target {target}")
     payload: Any = delivery.json
     if app_hook and delivery.event not in ("ping",) and "installation" not in payload:
         problems.append("App delivery without `installation`")
