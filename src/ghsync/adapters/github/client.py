@@ -524,6 +524,9 @@ class GitHubAppClient:
         seen = policy.parse_rate_limit(headers, now)
         if seen is None:
             return None
+        if seen.resource != "core":
+            # Other buckets (search, graphql, ...) have their own quotas; the reserve guards "core".
+            return seen.remaining
         with state.lock:
             state.rate = policy.merge_rate_limit(state.rate, seen)
             remaining = state.rate.remaining
