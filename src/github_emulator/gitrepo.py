@@ -202,21 +202,50 @@ def list_refs(repo: pygit2.Repository) -> dict[str, str]:
     return out
 
 
+def has_no_refs(repo: pygit2.Repository) -> bool:
+    """GitHub's "empty repository": no branch or tag yet (loose objects such as blobs don't count).
+
+    libgit2's ``is_empty`` is not this: it is False once HEAD names an unborn branch other than
+    its configured initial one (e.g. ``trunk``), and repositories here are born that way.
+    """
+    return not list_refs(repo)
+
+
+def peel_to_commit(repo: pygit2.Repository, sha: str) -> str | None:
+    """The commit an object names: itself, or what an annotated tag (chain) points at; else None."""
+    obj = repo.get(sha)
+    while isinstance(obj, pygit2.Tag):
+        obj = repo.get(obj.target)
+    return str(obj.id) if isinstance(obj, pygit2.Commit) else None
+
+
 def is_ancestor(repo: pygit2.Repository, old: str, new: str) -> bool:
-    """True when ``new`` contains ``old`` (a fast-forward from old to new)."""
+    """True when ``new`` contains ``old`` (a fast-forward from old to new); tags are peeled."""
     if old == new:
         return True
-    return bool(repo.descendant_of(pygit2.Oid(hex=new), pygit2.Oid(hex=old)))
+    old_commit, new_commit = peel_to_commit(repo, old), peel_to_commit(repo, new)
+    if old_commit is None or new_commit is None:
+        return False
+    if old_commit == new_commit:
+        return True
+    return bool(repo.descendant_of(pygit2.Oid(hex=new_commit), pygit2.Oid(hex=old_commit)))
 
 
 def commits_between(
     repo: pygit2.Repository, tip: str, hide: list[str], limit: int | None = None
 ) -> list[pygit2.Commit]:
-    """Commits reachable from ``tip`` but not from ``hide``, oldest first (as GitHub lists them)."""
-    walker = repo.walk(pygit2.Oid(hex=tip), pygit2.enums.SortMode.TOPOLOGICAL)
+    """Commits reachable from ``tip`` but not from ``hide``, oldest first (as GitHub lists them).
+
+    Annotated tags are peeled to their commits; objects that are no commits are skipped.
+    """
+    tip_commit = peel_to_commit(repo, tip)
+    if tip_commit is None:
+        return []
+    walker = repo.walk(pygit2.Oid(hex=tip_commit), pygit2.enums.SortMode.TOPOLOGICAL)
     for sha in hide:
-        if sha and sha != ZERO_SHA:
-            walker.hide(pygit2.Oid(hex=sha))
+        hidden = peel_to_commit(repo, sha) if sha and sha != ZERO_SHA else None
+        if hidden is not None:
+            walker.hide(pygit2.Oid(hex=hidden))
     commits = list(walker)
     commits.reverse()
     if limit is not None:

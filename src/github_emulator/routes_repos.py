@@ -306,7 +306,7 @@ def list_commits(
     start = request.query_params.get("sha") or r.default_branch
     c = gitrepo.resolve_commit(git, start)
     if c is None:
-        if git.is_empty:
+        if gitrepo.has_no_refs(git):
             raise GitHubError(
                 409, "Git Repository is empty.", "https://docs.github.com/rest/commits/commits#list-commits"
             )
@@ -420,7 +420,7 @@ def get_contents(
     ref = request.query_params.get("ref") or r.default_branch
     c = gitrepo.resolve_commit(git, ref)
     if c is None:
-        if git.is_empty:
+        if gitrepo.has_no_refs(git):
             raise GitHubError(404, "This repository is empty.", CONTENTS_DOCS)
         raise GitHubError(404, f"No commit found for the ref {ref}", CONTENTS_DOCS)
     path = path.strip("/")
