@@ -26,7 +26,6 @@ from ghsync.adapters.github import (
     GitHubServerError,
     GitHubUnauthorized,
     GitHubValidation,
-    Installation,
     NotFastForward,
     RetryAt,
     policy,
@@ -210,11 +209,6 @@ def test_retry_at_is_the_job_queues_retry_later() -> None:
     assert "retry at" in str(err) and "GET /x" in str(err)
     with pytest.raises(ValueError):
         RetryAt(datetime(2025, 1, 1), "naive", kind="primary")
-
-
-def test_missing_permissions() -> None:
-    inst = Installation(1, "octo", {"metadata": "read", "contents": "read"}, "all")
-    assert inst.missing_permissions() == {"contents": "write", "pull_requests": "write"}
 
 
 # ---- auth helpers ------------------------------------------------------------------------------

@@ -92,6 +92,10 @@ def derive_state(
     return SyncState.IN_SYNC
 
 
+# What ghsync needs of an installation to sync a repository both ways (the plan's minimal scopes):
+# https://docs.github.com/en/rest/authentication/permissions-required-for-github-apps
+REQUIRED_PERMISSIONS: Mapping[str, str] = {"contents": "write", "pull_requests": "write", "metadata": "read"}
+
 # Permission levels of a GitHub App installation, weakest first.
 _LEVELS = {"read": 1, "write": 2, "admin": 3}
 

@@ -22,6 +22,7 @@ from ghsync.adapters.secrets import SecretBox
 from ghsync.adapters.store.git_store import GitStore
 from ghsync.domain.errors import Conflict, GhsyncError, NotFound
 from ghsync.domain.sync import (
+    REQUIRED_PERMISSIONS,
     derive_state,
     missing_permissions,
     parse_conflict_strategy,
@@ -32,10 +33,6 @@ from ghsync.domain.sync import (
 from ghsync.observability.logging import get_logger
 
 log = get_logger(__name__)
-
-# What ghsync needs of the App's installation (the plan's minimal scopes):
-# https://docs.github.com/en/rest/authentication/permissions-required-for-github-apps
-REQUIRED_PERMISSIONS = {"contents": "write", "pull_requests": "write", "metadata": "read"}
 
 
 class RepositoryNotFound(NotFound):

@@ -31,7 +31,6 @@ from ghsync.adapters.github.errors import (
     RetryKind,
 )
 from ghsync.adapters.github.models import (
-    REQUIRED_PERMISSIONS,
     Branch,
     Installation,
     RateLimitState,
@@ -50,7 +49,6 @@ GitHubClient = GitHubAppClient  # the short name the services use
 __all__ = [
     "ACCEPT",
     "API_VERSION",
-    "REQUIRED_PERMISSIONS",
     "AppNotInstalled",
     "Branch",
     "CachedToken",

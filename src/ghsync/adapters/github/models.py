@@ -7,11 +7,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-# What ghsync needs of an installation to sync a repository both ways
-# (https://docs.github.com/en/rest/authentication/permissions-required-for-github-apps).
-REQUIRED_PERMISSIONS: Mapping[str, str] = {"metadata": "read", "contents": "write", "pull_requests": "write"}
-_LEVELS = {"read": 1, "write": 2, "admin": 3}
-
 
 @dataclass(frozen=True)
 class Installation:
@@ -20,15 +15,6 @@ class Installation:
     permissions: dict[str, str]
     repository_selection: str  # "all" or "selected"
     suspended: bool = False
-
-    def missing_permissions(self, required: Mapping[str, str] = REQUIRED_PERMISSIONS) -> dict[str, str]:
-        """The required permissions this installation lacks (or has at a lower level), name -> level."""
-        missing: dict[str, str] = {}
-        for name, level in required.items():
-            have = _LEVELS.get(self.permissions.get(name, ""), 0)
-            if have < _LEVELS.get(level, 1):
-                missing[name] = level
-        return missing
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> Installation:
