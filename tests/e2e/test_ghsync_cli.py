@@ -70,3 +70,28 @@ def test_the_demo_runs_for_real(tmp_path: Path) -> None:
     assert "version 2" in result.stdout and "renamed" in result.stdout
     assert "linked to GitHub repository octo/demo-site" in result.stdout and "trunk" in result.stdout
     assert "done" in result.stdout
+
+
+def test_ghsync_emulator_prints_its_url_and_serves(tmp_path: Path) -> None:
+    import httpx
+
+    process = subprocess.Popen(
+        [GHSYNC, "emulator", "--port", "0", "--data", str(tmp_path / "emulator")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        repo = httpx.post(f"{url}/_emulator/repos", json={"owner": "octo", "name": "r"}, trust_env=False)
+        assert repo.status_code in (200, 201) and repo.json()["full_name"] == "octo/r"
+        assert httpx.get(f"{url}/repos/octo/r", trust_env=False).json()["default_branch"] == "main"
+    finally:
+        process.terminate()
+        assert process.wait(10) == 0
+        if process.stdout:
+            process.stdout.close()
+        if process.stderr:
+            process.stderr.close()
