@@ -76,7 +76,7 @@ def test_ghsync_emulator_prints_its_url_and_serves(tmp_path: Path) -> None:
     import httpx
 
     process = subprocess.Popen(
-        [GHSYNC, "emulator", "--port", "0", "--data", str(tmp_path / "emulator")],
+        [GHSYNC, "emulator", "--port", "0", "--data", str(tmp_path / "emulator"), "--rate-limit", "77"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -87,7 +87,12 @@ def test_ghsync_emulator_prints_its_url_and_serves(tmp_path: Path) -> None:
         assert url.startswith("http://127.0.0.1:")
         repo = httpx.post(f"{url}/_emulator/repos", json={"owner": "octo", "name": "r"}, trust_env=False)
         assert repo.status_code in (200, 201) and repo.json()["full_name"] == "octo/r"
-        assert httpx.get(f"{url}/repos/octo/r", trust_env=False).json()["default_branch"] == "main"
+        user = httpx.post(f"{url}/_emulator/users", json={"login": "octo"}, trust_env=False).json()
+        got = httpx.get(
+            f"{url}/repos/octo/r", headers={"Authorization": f"token {user['token']}"}, trust_env=False
+        )
+        assert got.json()["default_branch"] == "main"
+        assert got.headers["x-ratelimit-limit"] == "77"  # extra flags reach the emulator
     finally:
         process.terminate()
         assert process.wait(10) == 0

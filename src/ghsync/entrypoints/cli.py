@@ -115,18 +115,22 @@ def migrate() -> None:
     console.print(f"database migrated: {before or 'empty'} -> {after}", highlight=False)
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def emulator(
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 9100,
+    ctx: typer.Context,
+    port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 9100,
     data: Annotated[Path, typer.Option(help="State directory (kept across restarts).")] = Path(
         "./emulator-data"
     ),
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
 ) -> None:
-    """Run the built-in GitHub emulator (prints its base URL when ready)."""
+    """Run the built-in GitHub emulator (prints its base URL when ready).
+
+    Further flags go to the emulator: --token-ttl, --rate-limit, --tree-entry-limit (see docs/emulator.md).
+    """
     # A separate process image: ghsync never imports the emulator package.
-    args = [sys.executable, "-m", "github_emulator", "--port", str(port), "--data", str(data)]
-    os.execv(sys.executable, [*args[:1], *args[1:], "--host", host])
+    args = ["-m", "github_emulator", "--port", str(port), "--data", str(data), "--host", host, *ctx.args]
+    os.execv(sys.executable, [sys.executable, *args])
 
 
 @app.command()
