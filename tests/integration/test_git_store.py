@@ -698,3 +698,11 @@ def test_apply_changes_is_pure_and_checks_clashes() -> None:
         apply_changes(base, [("d", item)], [], replace_all=False)
     assert apply_changes(base, [("a/b", item)], [], replace_all=True) == {"a/b": item}
     assert stat.S_ISREG(FileMode.REGULAR.git_mode)
+
+
+def test_versions_after_reads_only_the_newer_versions(store: GitStore) -> None:
+    for index in range(5):
+        put(store, FileWrite("f", str(index).encode()), message=f"v{index + 1}")
+    assert [v.number for v in store.versions_after(P, 2)] == [5, 4, 3]
+    assert store.versions_after(P, 5) == []
+    assert store.versions_after(P, 0) == store.list_versions(P)

@@ -176,7 +176,7 @@ class VersionService:
             known = session.scalar(
                 select(func.max(VersionRow.number)).where(VersionRow.project_id == project_id)
             )
-        missing = [v for v in self._store.list_versions(str(project_id)) if v.number > (known or 0)]
+        missing = self._store.versions_after(str(project_id), known or 0)
         if not missing:
             return 0
         insert = sqlite_insert if is_sqlite(self._engine) else pg_insert

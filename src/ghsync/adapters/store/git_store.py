@@ -168,6 +168,27 @@ class GitStore:
         total = len(commits)
         return [_version_info(c, fallback_number=total - i) for i, c in enumerate(commits)]
 
+    def versions_after(self, project_id: str, number: int) -> list[VersionInfo]:
+        """Versions numbered above `number`, newest first, reading only those commits.
+
+        Indexing the newest versions after each change must not cost a walk of the whole history.
+        """
+        repo = self._open(project_id)
+        head = _head_sha(repo)
+        if head is None:
+            return []
+        walker = repo.walk(pygit2.Oid(hex=head), pygit2.enums.SortMode.TOPOLOGICAL)
+        walker.simplify_first_parent()
+        found: list[VersionInfo] = []
+        for commit in walker:
+            info = _version_info(commit, fallback_number=0)
+            if info.number == 0:  # no number trailer (a foreign history): count the whole branch
+                return [version for version in self.list_versions(project_id) if version.number > number]
+            if info.number <= number:
+                break
+            found.append(info)
+        return found
+
     def get_version(self, project_id: str, commit_sha: str) -> VersionInfo:
         """The version whose commit is `commit_sha` (a full SHA); `NotFound` unless it is on the branch."""
         repo = self._open(project_id)
