@@ -1,4 +1,4 @@
-"""Concurrent version creation through the service: every version lands in the store and the index."""
+"""Version creation through the service: concurrent writers, and crash recovery of the index."""
 
 from __future__ import annotations
 
@@ -60,5 +60,31 @@ def test_twenty_threads_create_twenty_versions(tmp_path: Path, database_url: str
         files = {entry.path for entry in container.versions.list_files(project.id, "latest")}
         assert files == {f"writers/{i}.txt" for i in range(THREADS)}
         assert all(isinstance(row.id, uuid.UUID) for row in rows)
+    finally:
+        container.close()
+
+
+def test_a_version_committed_before_a_crash_is_indexed_at_start_up(tmp_path: Path, sqlite_url: str) -> None:
+    from ghsync.adapters.db import migrate
+    from ghsync.adapters.db.engine import make_engine
+
+    engine = make_engine(sqlite_url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    container = build_container(load_settings({}, ghsync_data_dir=tmp_path, database_url=sqlite_url))
+    try:
+        project = container.projects.create_project("crashy")
+        container.versions.create_version(project.id, message="indexed", writes=[FileWrite("a", b"1")])
+        # The process dies after the store's commit, before the row insert: only git has it.
+        orphan = container.store.create_version(
+            str(project.id), version_id=str(uuid.uuid4()), message="orphan", writes=[FileWrite("a", b"2")]
+        )
+        assert [v.number for v in container.versions.list_versions(project.id).items] == [1]
+
+        assert container.versions.reindex_all() == 1
+
+        latest = container.versions.resolve(project.id, "latest")
+        assert (latest.number, latest.commit_sha, latest.message) == (2, orphan.commit_sha, "orphan")
+        assert container.versions.reindex_all() == 0
     finally:
         container.close()

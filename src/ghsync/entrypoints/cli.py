@@ -68,6 +68,7 @@ def serve(
     settings = _settings()
     configure_logging(log_level)
     container = _container(settings)
+    container.versions.reindex_all()  # versions committed just before a crash get their rows
     if worker:
         container.queue.start(threads=worker_threads)
     try:

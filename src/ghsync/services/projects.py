@@ -170,7 +170,7 @@ class VersionService:
         """Record in the database every store version it does not know yet; returns how many.
 
         Run after each store change, so a crash between the store's commit and the row insert
-        heals on the next change (and at start-up through `reindex`).
+        heals on the next change, and at start-up through `reindex_all`.
         """
         with Session(self._engine) as session:
             known = session.scalar(
@@ -199,6 +199,12 @@ class VersionService:
             # Concurrent writers index the same versions; the first insert wins.
             session.execute(insert(VersionRow).values(values).on_conflict_do_nothing())
         return len(missing)
+
+    def reindex_all(self) -> int:
+        """Index every project's unrecorded versions (run when the service starts); returns how many."""
+        with Session(self._engine) as session:
+            project_ids = list(session.scalars(select(ProjectRow.id)))
+        return sum(self.index_versions(project_id) for project_id in project_ids)
 
     def _row(self, project_id: uuid.UUID, version_id: str) -> VersionRow:
         with Session(self._engine, expire_on_commit=False) as session:
