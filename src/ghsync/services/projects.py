@@ -255,9 +255,10 @@ class VersionService:
             raise NotFound("project has no versions yet" if ref == LATEST else f"version {ref!r} not found")
         return row
 
-    def list_files(self, project_id: uuid.UUID, ref: str) -> list[FileEntry]:
+    def list_files(self, project_id: uuid.UUID, ref: str) -> tuple[VersionRow, list[FileEntry]]:
+        """The version `ref` names and its files."""
         version = self.resolve(project_id, ref)
-        return self._store.list_files(str(project_id), version.commit_sha)
+        return version, self._store.list_files(str(project_id), version.commit_sha)
 
     def read_file(self, project_id: uuid.UUID, ref: str, path: str) -> bytes:
         version = self.resolve(project_id, ref)

@@ -224,8 +224,7 @@ def get_version(project_id: str, version_id: str, request: Request) -> VersionOu
 def list_files(project_id: str, version_id: str, request: Request) -> FileList:
     versions = _container(request).versions
     pid = parse_project_id(project_id)
-    version = versions.resolve(pid, version_id)
-    entries = versions.list_files(pid, str(version.id))
+    version, entries = versions.list_files(pid, version_id)
     return FileList(
         version_id=str(version.id),
         items=[FileOut(path=e.path, mode=e.mode.value, size=e.size, sha=e.sha) for e in entries],
