@@ -29,11 +29,12 @@ class Settings(BaseSettings):
 
     # GitHub App authentication
     github_app_id: str | None = Field(default=None, description="The GitHub App's numeric id.")
+    # Secrets are kept out of repr(), so logging the settings cannot leak them.
     github_app_private_key: str | None = Field(
-        default=None, description="The App's private key: PEM text, or a path to a PEM file."
+        default=None, description="The App's private key: PEM text, or a path to a PEM file.", repr=False
     )
     github_webhook_secret: str | None = Field(
-        default=None, description="Secret of the App-level webhook (POST /v1/webhooks/github)."
+        default=None, description="Secret of the App-level webhook (POST /v1/webhooks/github).", repr=False
     )
     github_api_url: str = Field(
         default="https://api.github.com",
@@ -107,11 +108,12 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; default sqlite:///<GHSYNC_DATA_DIR>/ghsync.db.",
     )
     ghsync_api_tokens: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Comma-separated bearer tokens accepted by the API."
+        default_factory=list, description="Comma-separated bearer tokens accepted by the API.", repr=False
     )
     ghsync_encryption_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated `key_id:base64(32 bytes)`; the first one encrypts.",
+        repr=False,
     )
 
     _split_tokens = field_validator("ghsync_api_tokens", "ghsync_encryption_keys", mode="before")(_split_csv)
@@ -192,7 +194,7 @@ def describe_validation_error(exc: ValidationError) -> str:
         expects = f" ({field.description})" if field is not None and field.description else ""
         got = error.get("input")
         shown = "" if isinstance(got, dict) or got is None else f"; got {got!r}"
-        if variable in ("GHSYNC_ENCRYPTION_KEYS", "GITHUB_APP_PRIVATE_KEY"):
+        if field is not None and not field.repr:
             shown = ""  # never echo secrets
         lines.append(f"  {variable}: {error['msg']}{expects}{shown}")
     return "\n".join(lines)

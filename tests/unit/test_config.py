@@ -90,3 +90,18 @@ def test_secrets_are_not_echoed_in_errors() -> None:
 def test_warning_limit_cannot_exceed_block_limit() -> None:
     with pytest.raises(ConfigError, match="GITHUB_SYNC_WARN_FILE_SIZE"):
         load_settings({"GITHUB_SYNC_MAX_FILE_SIZE": "10", "GITHUB_SYNC_WARN_FILE_SIZE": "20"})
+
+
+def test_secrets_stay_out_of_repr() -> None:
+    settings = load_settings(
+        {
+            "GITHUB_APP_PRIVATE_KEY": "-----BEGIN RSA PRIVATE KEY-----secret",
+            "GITHUB_WEBHOOK_SECRET": "hook-secret",
+            "GHSYNC_API_TOKENS": "api-token",
+            "GHSYNC_ENCRYPTION_KEYS": f"k1:{KEY}",
+        }
+    )
+    shown = repr(settings) + str(settings)
+    for secret in ("PRIVATE KEY", "hook-secret", "api-token", KEY):
+        assert secret not in shown
+    assert settings.github_webhook_secret == "hook-secret"
