@@ -368,3 +368,19 @@ def test_every_version_is_indexed_in_the_database(
 def test_unknown_routes_answer_json_errors(api: TestClient) -> None:
     assert_error(api.get("/v1/nothing-here"), 404, "not_found")
     assert_error(api.delete("/v1/projects"), 405, "method_not_allowed")
+
+
+def test_health_is_degraded_when_the_database_is_unreachable(container: Container) -> None:
+    from ghsync.adapters.db.engine import make_engine
+
+    healthy_engine = container.engine
+    container.engine = make_engine("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
+    try:
+        with TestClient(create_app(container)) as client:
+            response = client.get("/healthz")
+        assert response.status_code == 503
+        assert response.json()["status"] == "degraded"
+        assert response.json()["database"].startswith("unreachable")
+    finally:
+        container.engine.dispose()
+        container.engine = healthy_engine
