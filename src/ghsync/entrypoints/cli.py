@@ -59,7 +59,7 @@ def serve(
     worker_threads: Annotated[int, typer.Option(min=1, help="Worker threads.")] = 2,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
 ) -> None:
-    """Serve the REST API and webhooks, with the embedded worker (refuses an un-migrated database)."""
+    """Serve the REST API with the embedded job worker (refuses an un-migrated database)."""
     import uvicorn
 
     from ghsync.entrypoints.api.app import create_app
