@@ -16,7 +16,7 @@ from ghsync.config import Settings
 from ghsync.domain.errors import ConfigError
 from ghsync.services.linking import LinkService
 from ghsync.services.projects import ProjectService, VersionService
-from ghsync.services.reconcile import record_noop_reconcile
+from ghsync.services.reconcile import NoopReconciler
 
 
 @dataclass
@@ -67,14 +67,10 @@ def build_container(settings: Settings, *, require_migrated: bool = True) -> Con
             "run `ghsync migrate` first"
         )
     store = GitStore(settings.ghsync_data_dir / "projects", max_file_size=settings.github_sync_max_file_size)
-
-    def reconcile(project_id: str, reasons: list[str]) -> None:
-        record_noop_reconcile(engine, project_id, reasons)
-
-    queue = EmbeddedQueue(engine, reconcile_handler=reconcile)
+    queue = EmbeddedQueue(engine, reconcile_handler=NoopReconciler(engine))
     projects = ProjectService(engine, store)
     versions = VersionService(engine, store, projects, queue)
     github = build_github_client(settings)
     secret_box = SecretBox.from_setting(settings.ghsync_encryption_keys)
-    links = LinkService(engine, store, github, secret_box, queue)
+    links = LinkService(engine, store, projects, github, secret_box, queue)
     return Container(settings, engine, store, queue, projects, versions, github, links)

@@ -31,6 +31,7 @@ from ghsync.domain.sync import (
     validate_repository_name,
 )
 from ghsync.observability.logging import get_logger
+from ghsync.services.projects import ProjectService
 
 log = get_logger(__name__)
 
@@ -102,12 +103,14 @@ class LinkService:
         self,
         engine: Engine,
         store: GitStore,
+        projects: ProjectService,
         github: GitHubClient | None,
         secret_box: SecretBox,
         queue: JobQueue,
     ) -> None:
         self._engine = engine
         self._store = store
+        self._projects = projects
         self._github = github
         self._secrets = secret_box
         self._queue = queue
@@ -133,7 +136,7 @@ class LinkService:
         mode = parse_sync_mode(sync_mode)
         strategy = parse_conflict_strategy(conflict_strategy)
         validate_repository_name(owner, repo)
-        project = self._project(project_id)
+        project = self._projects.get_project(project_id)
         if project.github_sync_enabled:
             raise AlreadyLinked(
                 f"project is already linked to {project.github_repo_owner}/{project.github_repo_name}; "
@@ -229,7 +232,7 @@ class LinkService:
 
     def unlink(self, project_id: uuid.UUID, *, actor: str = "api") -> LinkStatus:
         """Stop syncing. Versions, sync pairs, operations and the audit log are kept."""
-        project = self._project(project_id)
+        project = self._projects.get_project(project_id)
         if not project.github_sync_enabled:
             raise Conflict("project is not linked to a GitHub repository", code="not_linked")
         now = utcnow()
@@ -279,7 +282,7 @@ class LinkService:
 
     def status(self, project_id: uuid.UUID, *, refresh: bool = True) -> LinkStatus:
         """The link and sync state; with `refresh`, first follow a rename or default-branch change."""
-        project = self._project(project_id)
+        project = self._projects.get_project(project_id)
         if refresh and project.github_sync_enabled:
             project = self.refresh_link(project)
         with Session(self._engine) as session:
@@ -385,7 +388,7 @@ class LinkService:
                 )
             )
         log.info("link_followed", project_id=str(project.id), before=before, after=changed)
-        return self._project(project.id)
+        return self._projects.get_project(project.id)
 
     def rotate_secrets(self, *, actor: str = "cli") -> int:
         """Re-encrypt every stored secret under the primary key; returns how many changed.
@@ -406,13 +409,6 @@ class LinkService:
                 rotated += 1
             session.add(AuditLogRow(actor=actor, action="secrets.rotate", details={"rotated": rotated}))
         return rotated
-
-    def _project(self, project_id: uuid.UUID) -> ProjectRow:
-        with Session(self._engine, expire_on_commit=False) as session:
-            project = session.get(ProjectRow, project_id)
-        if project is None:
-            raise NotFound(f"project {project_id} not found")
-        return project
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from ghsync import __version__
-from ghsync.bootstrap import Container
+from ghsync.entrypoints.api.deps import container_of
 from ghsync.entrypoints.api.schemas import Health
 
 router = APIRouter(tags=["health"])
@@ -17,7 +17,7 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": Health}})
 def healthz(request: Request) -> Response:
-    container: Container = request.app.state.container
+    container = container_of(request)
     try:
         with container.engine.connect() as connection:
             connection.execute(text("SELECT 1"))

@@ -10,13 +10,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from ghsync.adapters.db.models import ProjectRow, VersionRow
-from ghsync.bootstrap import Container
 from ghsync.domain.errors import InvalidInput
 from ghsync.domain.limits import large_file_warnings
 from ghsync.domain.models import Author, FileDiff, FileMode, FileWrite
+from ghsync.entrypoints.api.deps import container_of
 from ghsync.entrypoints.api.schemas import (
     AuthorIn,
     DiffOut,
@@ -38,11 +39,6 @@ from ghsync.services.projects import parse_project_id
 router = APIRouter(prefix="/v1/projects", tags=["projects"])
 
 TAR_TYPES = ("application/x-tar", "application/tar", "application/gzip", "application/x-gzip")
-
-
-def _container(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
 
 
 def project_out(row: ProjectRow) -> ProjectOut:
@@ -69,7 +65,7 @@ def version_out(row: VersionRow) -> VersionOut:
 
 @router.post("", status_code=201, response_model=ProjectOut)
 def create_project(body: ProjectCreate, request: Request) -> ProjectOut:
-    return project_out(_container(request).projects.create_project(body.name))
+    return project_out(container_of(request).projects.create_project(body.name))
 
 
 @router.get("", response_model=ProjectPage)
@@ -78,13 +74,13 @@ def list_projects(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> ProjectPage:
-    page = _container(request).projects.list_projects(limit=limit, cursor=cursor)
+    page = container_of(request).projects.list_projects(limit=limit, cursor=cursor)
     return ProjectPage(items=[project_out(p) for p in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/{project_id}", response_model=ProjectOut)
 def get_project(project_id: str, request: Request) -> ProjectOut:
-    container = _container(request)
+    container = container_of(request)
     return project_out(container.projects.get_project(parse_project_id(project_id)))
 
 
@@ -119,7 +115,7 @@ async def create_version(
 
     `warnings` lists files over GITHUB_SYNC_WARN_FILE_SIZE (stored, but GitHub warns about them).
     """
-    container = _container(request)
+    container = container_of(request)
     pid = parse_project_id(project_id)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     raw = await request.body()
@@ -133,9 +129,8 @@ async def create_version(
         try:
             body = VersionCreate.model_validate_json(raw)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
-            raise InvalidInput(f"{where}: {first['msg']}", code="invalid_request") from None
+            # The same answer as a JSON body FastAPI validates itself (the app's handler formats it).
+            raise RequestValidationError(exc.errors()) from None
         message, replace_all, deletes = body.message, body.replace_all, body.delete
         writes = [_decode_file(f.path, f.content_base64, f.mode) for f in body.files]
         author = Author(body.author.name, body.author.email) if body.author else None
@@ -193,7 +188,7 @@ def snapshot(
     project_id: str, request: Request, response: Response, body: SnapshotCreate | None = None
 ) -> SnapshotOut:
     """Commit the project's working directory as it is; 201 when it changed, 200 when not."""
-    container = _container(request)
+    container = container_of(request)
     body = body or SnapshotCreate()
     author = Author(body.author.name, body.author.email) if body.author else None
     row = container.versions.snapshot(parse_project_id(project_id), message=body.message, author=author)
@@ -208,7 +203,7 @@ def list_versions(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> VersionPage:
-    page = _container(request).versions.list_versions(
+    page = container_of(request).versions.list_versions(
         parse_project_id(project_id), limit=limit, cursor=cursor
     )
     return VersionPage(items=[version_out(v) for v in page.items], next_cursor=page.next_cursor)
@@ -217,12 +212,12 @@ def list_versions(
 @router.get("/{project_id}/versions/{version_id}", response_model=VersionOut)
 def get_version(project_id: str, version_id: str, request: Request) -> VersionOut:
     """A version by id, or `latest`."""
-    return version_out(_container(request).versions.resolve(parse_project_id(project_id), version_id))
+    return version_out(container_of(request).versions.resolve(parse_project_id(project_id), version_id))
 
 
 @router.get("/{project_id}/versions/{version_id}/files", response_model=FileList)
 def list_files(project_id: str, version_id: str, request: Request) -> FileList:
-    versions = _container(request).versions
+    versions = container_of(request).versions
     pid = parse_project_id(project_id)
     version, entries = versions.list_files(pid, version_id)
     return FileList(
@@ -238,7 +233,7 @@ def list_files(project_id: str, version_id: str, request: Request) -> FileList:
 )
 def read_file(project_id: str, version_id: str, path: str, request: Request) -> Response:
     """The raw bytes of one file (a symlink's bytes are its target)."""
-    content = _container(request).versions.read_file(parse_project_id(project_id), version_id, path)
+    content = container_of(request).versions.read_file(parse_project_id(project_id), version_id, path)
     return Response(content=content, media_type="application/octet-stream")
 
 
@@ -250,7 +245,7 @@ def diff(
     from_: Annotated[str | None, Query(alias="from")] = None,
 ) -> DiffOut:
     """What changed between two versions (`from` omitted: since the empty project)."""
-    from_version, to_version, files = _container(request).versions.diff(
+    from_version, to_version, files = container_of(request).versions.diff(
         parse_project_id(project_id), from_, to
     )
     return DiffOut(
