@@ -160,10 +160,6 @@ class Settings(BaseSettings):
     def polling_interval_seconds(self) -> float:
         return self.github_sync_polling_interval / 1000
 
-    @property
-    def tree_size_bytes(self) -> int:
-        return self.github_sync_tree_size_mb * 1_000_000
-
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Read the settings, turning a validation failure into a ConfigError naming each variable.

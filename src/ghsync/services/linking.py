@@ -310,11 +310,7 @@ class LinkService:
         if self._github is not None and project.github_installation_id is not None:
             seen = self._github.rate_limit(project.github_installation_id)
             if seen is not None:
-                rate = {
-                    "limit": seen.limit,
-                    "remaining": seen.remaining,
-                    "reset_at": seen.reset_at.isoformat(),
-                }
+                rate = seen.as_dict()
         linked = project.github_sync_enabled
         return LinkStatus(
             linked=linked,

@@ -39,11 +39,3 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
-
-
-def revision(engine: Engine, message: str) -> None:
-    """Autogenerate a new migration from the models (developers only: `ghsync migrate --new`)."""
-    config = _config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.revision(config, message=message, autogenerate=True)

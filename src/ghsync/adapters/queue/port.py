@@ -111,15 +111,6 @@ class JobStats:
     failed: int = 0
     oldest_due_age_seconds: float | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "queued": self.queued,
-            "running": self.running,
-            "succeeded": self.succeeded,
-            "failed": self.failed,
-            "oldest_due_age_seconds": self.oldest_due_age_seconds,
-        }
-
 
 @dataclass(frozen=True)
 class LockState:
