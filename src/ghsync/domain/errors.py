@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class GhsyncError(Exception):
     """Base of every ghsync error; `code` is stable and machine-readable, the message is for people."""
@@ -67,3 +69,19 @@ class ConfigError(GhsyncError):
     """The service's configuration is invalid; raised at start-up, naming each bad variable."""
 
     code = "config_error"
+
+
+class RetryLater(Exception):
+    """Raised by a job handler to run the job again at `at` (UTC-aware) without counting a failed attempt.
+
+    For waits the handler knows about (a GitHub rate limit's reset time): the worker thread is freed
+    instead of sleeping, and the attempt budget is kept for real failures. It lives in the domain so
+    that adapters (GitHub) can raise it without importing the jobs adapter.
+    """
+
+    def __init__(self, at: datetime, reason: str = "") -> None:
+        if at.tzinfo is None:
+            raise ValueError("RetryLater needs a timezone-aware datetime (UTC)")
+        super().__init__(f"retry at {at.isoformat()}" + (f": {reason}" if reason else ""))
+        self.at = at
+        self.reason = reason

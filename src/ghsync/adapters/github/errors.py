@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from ghsync.adapters.queue.port import RetryLater
+from ghsync.domain.errors import RetryLater
 
 RetryKind = Literal["primary", "secondary", "reserve"]
 

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from ghsync.domain.errors import RetryLater  # re-exported: handlers raise it
+
 JobStatus = Literal["queued", "running", "succeeded", "failed"]
 JOB_STATUSES: tuple[JobStatus, ...] = ("queued", "running", "succeeded", "failed")
 
@@ -37,21 +39,6 @@ PeriodicFn = Callable[[], None]
 
 # Coalesced list arguments (reasons) stop growing here, so a storm of webhooks can't bloat one row.
 MAX_MERGED_LIST_ITEMS = 100
-
-
-class RetryLater(Exception):
-    """Raised by a handler to run the job again at `at` (UTC-aware) without counting a failed attempt.
-
-    For waits the handler knows about (a GitHub rate limit's reset time): the worker thread is
-    freed instead of sleeping, and the attempt budget is kept for real failures.
-    """
-
-    def __init__(self, at: datetime, reason: str = "") -> None:
-        if at.tzinfo is None:
-            raise ValueError("RetryLater needs a timezone-aware datetime (UTC)")
-        super().__init__(f"retry at {at.isoformat()}" + (f": {reason}" if reason else ""))
-        self.at = at
-        self.reason = reason
 
 
 @dataclass(frozen=True)

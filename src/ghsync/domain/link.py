@@ -1,0 +1,75 @@
+"""A project's link to a repository, the pairs of identical trees, and what `decide()` reads (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ghsync.domain.github import PullRequest
+from ghsync.domain.sync import ConflictStrategy, SyncMode
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """Where a project syncs to, and how. `repository_id` survives renames and transfers."""
+
+    project_id: str
+    owner: str
+    repo: str
+    repository_id: int
+    installation_id: int
+    default_branch: str
+    protected: bool
+    mode: SyncMode
+    strategy: ConflictStrategy
+    enabled: bool
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.repo}"
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPair:
+    """A local version and a GitHub commit whose trees are identical; the newest is the next base."""
+
+    version_id: str
+    local_commit_sha: str
+    github_commit_sha: str
+    tree_sha: str
+    repository_id: int
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """A side's current commit and its tree (None fields: the side has no commit yet)."""
+
+    commit_sha: str | None
+    tree_sha: str | None
+
+    @property
+    def empty(self) -> bool:
+        return self.commit_sha is None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenConflict:
+    """An unresolved divergence recorded earlier: which heads it was about."""
+
+    id: str
+    local_commit_sha: str | None
+    github_commit_sha: str | None
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSnapshot:
+    """Everything `decide()` reads, loaded once per reconcile: link, base pair, both heads, PR, conflict."""
+
+    link: Link
+    base: SyncPair | None
+    local: Head
+    github: Head
+    open_pr: PullRequest | None = None
+    open_conflict: OpenConflict | None = None
