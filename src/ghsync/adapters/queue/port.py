@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from ghsync.domain.errors import RetryLater  # re-exported: handlers raise it
+from ghsync.domain.errors import RetryLater as RetryLater  # re-exported: handlers raise it
 
 JobStatus = Literal["queued", "running", "succeeded", "failed"]
 JOB_STATUSES: tuple[JobStatus, ...] = ("queued", "running", "succeeded", "failed")
