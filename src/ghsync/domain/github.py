@@ -83,3 +83,36 @@ class Comparison:
     behind_by: int
     merge_base_sha: str
     commits: tuple[str, ...] = field(default=())  # oldest first, as GitHub lists them
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitState:
+    """The last `X-RateLimit-*` values seen for one installation (or the App itself)."""
+
+    limit: int
+    remaining: int
+    reset_at: datetime
+    used: int | None = None
+    resource: str = "core"
+    observed_at: datetime = field(default_factory=lambda: datetime.now().astimezone())
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "limit": self.limit,
+            "remaining": self.remaining,
+            "used": self.used,
+            "reset_at": self.reset_at.isoformat(),
+            "resource": self.resource,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Cooldown:
+    """ "No requests of this kind for this installation until `until`": a rate limit GitHub imposed.
+
+    `kind` is "primary" (the hourly quota ran out) or "secondary" (GitHub's abuse limits; writes wait).
+    https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api
+    """
+
+    until: datetime
+    kind: str
