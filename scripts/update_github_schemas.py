@@ -68,6 +68,7 @@ OPERATIONS: list[str] = [
     "repos/list-commits",
     "repos/compare-commits",
     "repos/get-content",
+    "repos/create-or-update-file-contents",
     "repos/get-collaborator-permission-level",
     # repository webhooks
     "repos/list-webhooks",
