@@ -234,3 +234,30 @@ class JobRow(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     worker_id: Mapped[str | None] = mapped_column(String(64))
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class PeriodicRunRow(Base):
+    """One claimed period of a periodic task: the primary key lets exactly one process run each period."""
+
+    __tablename__ = "periodic_runs"
+
+    task: Mapped[str] = mapped_column(String(64), primary_key=True)
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    worker_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class ThrottleStateRow(Base):
+    """Per-installation rate-limit facts shared by every process: the cool-down and the last quota seen."""
+
+    __tablename__ = "throttle_state"
+
+    installation_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    cooldown_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cooldown_kind: Mapped[str | None] = mapped_column(String(20))  # primary | secondary
+    quota_limit: Mapped[int | None] = mapped_column(Integer)
+    quota_remaining: Mapped[int | None] = mapped_column(Integer)
+    quota_used: Mapped[int | None] = mapped_column(Integer)
+    quota_resource: Mapped[str | None] = mapped_column(String(64))
+    quota_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    quota_observed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
