@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from ghsync.domain.models import DiffStatus, FileMode
@@ -93,3 +94,17 @@ class MergeResult:
     @property
     def clean(self) -> bool:
         return self.tree_sha is not None and not self.conflicts
+
+
+@dataclass(frozen=True, slots=True)
+class GitIdentity:
+    """A commit's author or committer exactly as git records it: name, email, and the time with its offset.
+
+    The UTC offset is part of the commit object, so it must be kept to rebuild a commit with the same SHA
+    (GitHub's REST API reports dates in UTC, which reproduces only commits made at offset +00:00:
+    https://docs.github.com/en/rest/git/commits#get-a-commit-object).
+    """
+
+    name: str
+    email: str
+    time: datetime  # timezone-aware
