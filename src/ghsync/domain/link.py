@@ -73,3 +73,37 @@ class SyncSnapshot:
     github: Head
     open_pr: PullRequest | None = None
     open_conflict: OpenConflict | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tracking:
+    """The plan's SHA columns of a linked project (what the status API shows), written with each pair."""
+
+    last_remote_main_sha: str | None = None
+    last_synced_main_sha: str | None = None
+    last_outbound_base_sha: str | None = None
+    last_github_sync_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenPullRequest:
+    """The project's ghsync/<project> pull request, while one is open."""
+
+    number: int
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    """A platform project; `link` is None until it is linked to a repository.
+
+    `webhook_secret` is the sealed envelope (never the secret itself): only the secret box opens it.
+    """
+
+    id: str
+    name: str
+    created_at: datetime
+    link: Link | None = None
+    tracking: Tracking = Tracking()
+    pull_request: OpenPullRequest | None = None
+    webhook_secret: str | None = None

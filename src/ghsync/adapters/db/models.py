@@ -39,7 +39,7 @@ class ProjectRow(Base):
     github_repo_owner: Mapped[str | None] = mapped_column(String(255))
     github_repo_name: Mapped[str | None] = mapped_column(String(255))
     github_repository_id: Mapped[int | None] = mapped_column(BigInteger)  # survives renames
-    github_branch: Mapped[str | None] = mapped_column(String(255), server_default="main")
+    github_branch: Mapped[str | None] = mapped_column(String(255))  # read from GitHub, never assumed
     github_installation_id: Mapped[int | None] = mapped_column(BigInteger)
     github_sync_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     github_sync_mode: Mapped[str] = mapped_column(String(20), server_default="protected_pr")
@@ -145,6 +145,19 @@ class AuditLogRow(Base):
     action: Mapped[str] = mapped_column(String(64))
     project_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class ReconcileRequestRow(Base):
+    """The outbox: a reconcile request, written in the requester's transaction, pending until served."""
+
+    __tablename__ = "reconcile_requests"
+    __table_args__ = (Index("ix_reconcile_requests_pending", "project_id", "operation_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    operation_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # the operation that served it
 
 
 class SyncOperationRow(Base):

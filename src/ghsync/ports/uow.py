@@ -1,0 +1,186 @@
+"""The unit-of-work port: one atomic transaction over every table a use case touches, and the outbox.
+
+A service does its work inside `with uow_factory() as uow:` and calls `uow.commit()`; leaving the block
+without committing rolls everything back. Each outcome is one commit: "record this delivery and request
+a reconcile", or "store the pair, the operation, the audit row and the SHA columns".
+
+`uow.request_reconcile(project_id, reason)` writes an outbox row in the caller's transaction; the queue
+is told after the commit (and a periodic relay re-tells it about requests still pending, so a crash
+between the commit and the queue can't lose one). The reconcile marks the requests it served with its
+operation id, so a trigger's request id leads to the operation that served it.
+
+Adapters: SQLAlchemy (SQLite, PostgreSQL) in `ghsync.adapters.db.uow`, in memory in
+`ghsync.adapters.memory_uow`; tests/contract/test_uow_contract.py holds all three to this contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from ghsync.domain.link import Link, OpenPullRequest, Project, SyncPair, Tracking
+from ghsync.domain.models import VersionInfo
+from ghsync.domain.operations import (
+    AuditEntry,
+    ConflictRecord,
+    DeliveryStatus,
+    ReconcileRequest,
+    SyncOperation,
+    WebhookDelivery,
+)
+
+
+class Projects(Protocol):
+    def add(self, project: Project) -> None:
+        """Insert a new project (with no link)."""
+
+    def get(self, project_id: str) -> Project | None: ...
+
+    def page(self, *, limit: int, after: tuple[datetime, str] | None = None) -> list[Project]:
+        """Newest first; `after` is the (created_at, id) of the last project of the previous page."""
+
+    def ids(self) -> list[str]: ...
+
+    def link(self, project_id: str, link: Link, *, webhook_secret: str, tracking: Tracking) -> bool:
+        """Link an unlinked project (compare-and-set): False when it is linked already (or unknown)."""
+
+    def save_link(self, project_id: str, link: Link) -> None:
+        """Replace a linked project's link settings (a rename followed, a mode changed, ...)."""
+
+    def unlink(self, project_id: str) -> bool:
+        """Clear the link, its secret, its PR and its SHA columns; False when it was not linked."""
+
+    def set_tracking(self, project_id: str, tracking: Tracking) -> None: ...
+
+    def set_pull_request(self, project_id: str, pull_request: OpenPullRequest | None) -> None: ...
+
+    def sealed_secrets(self) -> list[tuple[str, str]]:
+        """(project id, sealed webhook secret) of every project that has one."""
+
+    def set_webhook_secret(self, project_id: str, sealed: str) -> None: ...
+
+
+class Versions(Protocol):
+    """An index of the store's versions (the store's commits are the truth)."""
+
+    def max_number(self, project_id: str) -> int:
+        """The highest version number recorded, 0 when none is."""
+
+    def add_all(self, project_id: str, versions: Sequence[VersionInfo]) -> int:
+        """Record versions, skipping those recorded already (concurrent indexers); returns how many new."""
+
+    def get(self, project_id: str, version_id: str) -> VersionInfo | None: ...
+
+    def by_commit(self, project_id: str, commit_sha: str) -> VersionInfo | None: ...
+
+    def latest(self, project_id: str) -> VersionInfo | None: ...
+
+    def page(self, project_id: str, *, limit: int, before_number: int | None = None) -> list[VersionInfo]:
+        """Newest first; `before_number` continues after the last version of the previous page."""
+
+
+class Pairs(Protocol):
+    def add(self, project_id: str, pair: SyncPair) -> None: ...
+
+    def latest(self, project_id: str, repository_id: int) -> SyncPair | None:
+        """The base of the next decision: the newest pair of this repository (pairs of an earlier link
+        to another repository never count)."""
+
+    def all(self, project_id: str) -> list[SyncPair]:
+        """Oldest first."""
+
+    def delete_all(self, project_id: str) -> int: ...
+
+
+class Operations(Protocol):
+    def add(self, operation: SyncOperation) -> str:
+        """Record an operation; returns its id."""
+
+    def get(self, operation_id: str) -> SyncOperation | None: ...
+
+    def latest(self, project_id: str) -> SyncOperation | None: ...
+
+    def recent(
+        self, *, limit: int, project_id: str | None = None, status: str | None = None
+    ) -> list[SyncOperation]:
+        """Newest first."""
+
+
+class Conflicts(Protocol):
+    def add(self, conflict: ConflictRecord) -> str: ...
+
+    def open_for(self, project_id: str) -> ConflictRecord | None: ...
+
+    def resolve(self, conflict_id: str, *, resolution: str, at: datetime) -> bool:
+        """Close an open conflict; False when it was not open."""
+
+
+class Audit(Protocol):
+    def add(self, entry: AuditEntry) -> None: ...
+
+    def for_project(self, project_id: str, *, limit: int = 100) -> list[AuditEntry]:
+        """Newest first."""
+
+
+class Deliveries(Protocol):
+    def record(self, delivery: WebhookDelivery) -> bool:
+        """Record a delivery; False when its id was seen and not failed (a duplicate to acknowledge).
+
+        A delivery whose processing failed is recorded again (GitHub reuses the id when it redelivers).
+        """
+
+    def get(self, delivery_id: str) -> WebhookDelivery | None: ...
+
+    def set_status(self, delivery_id: str, status: DeliveryStatus) -> None: ...
+
+    def purge_expired(self, now: datetime) -> int: ...
+
+
+class ReconcileRequests(Protocol):
+    """The outbox: reconcile requests, pending until an operation serves them."""
+
+    def get(self, request_id: str) -> ReconcileRequest | None: ...
+
+    def pending(self, project_id: str) -> list[ReconcileRequest]:
+        """Oldest first."""
+
+    def pending_projects(self) -> list[str]:
+        """Projects with at least one pending request (what the relay re-tells the queue)."""
+
+    def mark_served(self, project_id: str, request_ids: Sequence[str], operation_id: str) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    projects: Projects
+    versions: Versions
+    pairs: Pairs
+    operations: Operations
+    conflicts: Conflicts
+    audit: Audit
+    deliveries: Deliveries
+    requests: ReconcileRequests
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Roll back whatever was not committed."""
+
+    def commit(self) -> None:
+        """Make every change of this unit of work durable at once, then tell the queue of requests."""
+
+    def rollback(self) -> None: ...
+
+    def request_reconcile(self, project_id: str, reason: str) -> ReconcileRequest:
+        """Write an outbox row in this transaction; the queue hears of it after `commit()`."""
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+# What the unit of work tells after a commit that requested reconciles (bootstrap: the job queue).
+ReconcileNotifier = Callable[[str], None]
