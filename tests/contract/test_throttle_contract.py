@@ -13,8 +13,11 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import Engine
 
-from ghsync.adapters.throttle import InMemoryThrottleState
+from ghsync.adapters.db import migrate
+from ghsync.adapters.db.engine import make_engine
+from ghsync.adapters.throttle import DatabaseThrottleState, InMemoryThrottleState
 from ghsync.domain.github import Cooldown, RateLimitState
 from ghsync.ports.throttle import ThrottleState
 
@@ -24,14 +27,37 @@ Factory = Callable[[], ThrottleState]
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory"])
+@pytest.fixture(
+    params=[
+        "memory",
+        "database-sqlite",
+        pytest.param("database-postgresql", marks=pytest.mark.postgres),
+    ]
+)
 def make_state(request: pytest.FixtureRequest) -> Iterator[Factory]:
-    shared = InMemoryThrottleState()
+    if request.param == "memory":
+        shared = InMemoryThrottleState()
 
-    def factory() -> ThrottleState:
-        return shared
+        def memory() -> ThrottleState:
+            return shared
 
-    yield factory
+        yield memory
+        return
+
+    url = str(request.getfixturevalue("sqlite_url" if request.param == "database-sqlite" else "postgres_url"))
+    setup = make_engine(url)
+    migrate.upgrade(setup)
+    setup.dispose()
+    engines: list[Engine] = []
+
+    def database() -> ThrottleState:
+        engine = make_engine(url)  # its own engine and pool: another process, as far as the database knows
+        engines.append(engine)
+        return DatabaseThrottleState(engine)
+
+    yield database
+    for engine in engines:
+        engine.dispose()
 
 
 def quota(
