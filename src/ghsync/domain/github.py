@@ -72,6 +72,7 @@ class PullRequest:
     merged: bool = False
     merge_commit_sha: str | None = None
     mergeable: bool | None = None  # None while GitHub computes it
+    body: str = ""
 
 
 @dataclass(frozen=True, slots=True)
