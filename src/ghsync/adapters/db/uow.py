@@ -349,8 +349,10 @@ class SqlVersions(_Repo):
         ]
         insert = sqlite_insert if is_sqlite(self._s.get_bind()) else pg_insert  # type: ignore[arg-type]
         # Concurrent indexers record the same versions; the first insert wins.
-        result = self._s.execute(insert(VersionRow).values(values).on_conflict_do_nothing())
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        inserted = self._s.scalars(
+            insert(VersionRow).values(values).on_conflict_do_nothing().returning(VersionRow.id)
+        )
+        return len(list(inserted))
 
     def get(self, project_id: str, version_id: str) -> VersionInfo | None:
         key, vid = _uuid(project_id), _uuid(version_id)

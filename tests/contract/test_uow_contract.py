@@ -1,0 +1,402 @@
+"""The unit-of-work contract: every adapter (SQLAlchemy on SQLite and PostgreSQL, in memory) behaves alike.
+
+The services' unit tests run on the in-memory adapter; this suite is what makes that honest.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ghsync.adapters.db import migrate
+from ghsync.adapters.db.engine import make_engine
+from ghsync.adapters.db.uow import SqlUnitOfWorkFactory
+from ghsync.adapters.memory_uow import MemoryUnitOfWorkFactory
+from ghsync.domain.link import Link, OpenPullRequest, Project, SyncPair, Tracking
+from ghsync.domain.models import Author, VersionInfo
+from ghsync.domain.operations import AuditEntry, ConflictRecord, SyncOperation, WebhookDelivery
+from ghsync.domain.sync import ConflictStrategy, SyncMode
+from ghsync.ports.uow import UnitOfWork
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+class Harness:
+    """A unit-of-work factory on one adapter, and what it told the queue."""
+
+    def __init__(self, make: Callable[[Callable[[str], None]], Callable[[], UnitOfWork]]) -> None:
+        self.told: list[str] = []
+        self.factory = make(self.told.append)
+
+    def __call__(self) -> UnitOfWork:
+        return self.factory()
+
+
+@pytest.fixture(params=["sql-sqlite", pytest.param("sql-postgresql", marks=pytest.mark.postgres), "memory"])
+def uow(request: pytest.FixtureRequest) -> Iterator[Harness]:
+    if request.param == "memory":
+        yield Harness(lambda notify: MemoryUnitOfWorkFactory(notify=notify))
+        return
+    url = str(request.getfixturevalue("sqlite_url" if request.param == "sql-sqlite" else "postgres_url"))
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    try:
+        yield Harness(lambda notify: SqlUnitOfWorkFactory(engine, notify))
+    finally:
+        engine.dispose()
+
+
+def _project(name: str = "site", at: datetime = NOW) -> Project:
+    return Project(id=str(uuid.uuid4()), name=name, created_at=at)
+
+
+def _link(project_id: str, **changes: object) -> Link:
+    link = Link(
+        project_id=project_id,
+        owner="octo",
+        repo="site",
+        repository_id=42,
+        installation_id=7,
+        default_branch="trunk",
+        protected=False,
+        mode=SyncMode.DIRECT_COMMIT,
+        strategy=ConflictStrategy.MANUAL,
+        enabled=True,
+    )
+    return replace(link, **changes)  # type: ignore[arg-type]
+
+
+def _version(number: int, sha: str = "a") -> VersionInfo:
+    return VersionInfo(
+        id=str(uuid.uuid4()),
+        number=number,
+        commit_sha=(sha * 40)[:40],
+        tree_sha=("t" + sha * 39)[:40].replace("t", "f"),
+        message=f"v{number}",
+        source="local",
+        author=Author("Ada", "ada@example.com"),
+        created_at=NOW + timedelta(seconds=number),
+    )
+
+
+def _added(uow: Harness, *projects: Project) -> None:
+    with uow() as work:
+        for project in projects:
+            work.projects.add(project)
+        work.commit()
+
+
+# --- projects and links -----------------------------------------------------------------------------
+
+
+def test_projects_are_added_read_and_paged_newest_first(uow: Harness) -> None:
+    older, newer = _project("old", NOW), _project("new", NOW + timedelta(seconds=1))
+    _added(uow, older, newer)
+    with uow() as work:
+        assert work.projects.get(older.id) == older
+        assert work.projects.get(str(uuid.uuid4())) is None
+        assert work.projects.get("not-a-uuid") is None
+        assert [p.id for p in work.projects.page(limit=10)] == [newer.id, older.id]
+        first = work.projects.page(limit=1)
+        assert [p.id for p in first] == [newer.id]
+        rest = work.projects.page(limit=10, after=(first[0].created_at, first[0].id))
+        assert [p.id for p in rest] == [older.id]
+        assert sorted(work.projects.ids()) == sorted([older.id, newer.id])
+
+
+def test_link_is_a_compare_and_set_and_unlink_clears_everything(uow: Harness) -> None:
+    project = _project()
+    _added(uow, project)
+    tracking = Tracking(last_remote_main_sha="c" * 40)
+    with uow() as work:
+        assert work.projects.link(project.id, _link(project.id), webhook_secret="sealed", tracking=tracking)
+        assert not work.projects.link(
+            project.id, _link(project.id), webhook_secret="other", tracking=Tracking()
+        )
+        work.commit()
+    with uow() as work:
+        stored = work.projects.get(project.id)
+        assert stored is not None and stored.link == _link(project.id)
+        assert stored.tracking == tracking and stored.webhook_secret == "sealed"
+        assert work.projects.sealed_secrets() == [(project.id, "sealed")]
+
+        work.projects.save_link(project.id, _link(project.id, repo="renamed", mode=SyncMode.HYBRID))
+        later = Tracking("d" * 40, "e" * 40, "f" * 40, NOW)
+        work.projects.set_tracking(project.id, later)
+        work.projects.set_pull_request(project.id, OpenPullRequest(3, "https://example/pull/3"))
+        work.projects.set_webhook_secret(project.id, "rotated")
+        work.commit()
+    with uow() as work:
+        stored = work.projects.get(project.id)
+        assert stored is not None and stored.link is not None
+        assert (stored.link.repo, stored.link.mode) == ("renamed", SyncMode.HYBRID)
+        assert stored.tracking == later
+        assert stored.pull_request == OpenPullRequest(3, "https://example/pull/3")
+        assert stored.webhook_secret == "rotated"
+
+        assert work.projects.unlink(project.id)
+        assert not work.projects.unlink(project.id)
+        work.commit()
+    with uow() as work:
+        stored = work.projects.get(project.id)
+        assert stored is not None
+        assert (stored.link, stored.tracking, stored.pull_request, stored.webhook_secret) == (
+            None,
+            Tracking(),
+            None,
+            None,
+        )
+        with pytest.raises(LookupError):
+            work.projects.set_tracking(project.id, later)
+
+
+def test_of_two_concurrent_links_exactly_one_wins(uow: Harness) -> None:
+    project = _project()
+    _added(uow, project)
+    results: list[bool] = []
+    barrier = threading.Barrier(2)
+
+    def attempt(repository_id: int) -> None:
+        barrier.wait()
+        with uow() as work:
+            won = work.projects.link(
+                project.id,
+                _link(project.id, repository_id=repository_id),
+                webhook_secret="s",
+                tracking=Tracking(),
+            )
+            work.commit()
+        results.append(won)
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(results) == [False, True]
+
+
+# --- versions, pairs ------------------------------------------------------------------------------------
+
+
+def test_versions_are_indexed_once_and_paged(uow: Harness) -> None:
+    project = _project()
+    _added(uow, project)
+    v1, v2, v3 = _version(1, "a"), _version(2, "b"), _version(3, "c")
+    with uow() as work:
+        assert work.versions.max_number(project.id) == 0
+        assert work.versions.latest(project.id) is None
+        assert work.versions.add_all(project.id, [v1, v2]) == 2
+        assert work.versions.add_all(project.id, [v2, v3]) == 1  # a concurrent indexer's duplicate
+        assert work.versions.add_all(project.id, []) == 0
+        work.commit()
+    with uow() as work:
+        assert work.versions.max_number(project.id) == 3
+        assert work.versions.latest(project.id) == v3
+        assert work.versions.get(project.id, v2.id) == v2
+        assert work.versions.get(project.id, "nope") is None
+        assert work.versions.by_commit(project.id, v1.commit_sha) == v1
+        assert work.versions.page(project.id, limit=2) == [v3, v2]
+        assert work.versions.page(project.id, limit=2, before_number=2) == [v1]
+
+
+def test_the_base_pair_is_the_newest_of_the_linked_repository(uow: Harness) -> None:
+    project = _project()
+    _added(uow, project)
+    v1, v2 = _version(1, "a"), _version(2, "b")
+    pairs = [
+        SyncPair(v1.id, v1.commit_sha, "1" * 40, v1.tree_sha, repository_id=42),
+        SyncPair(v2.id, v2.commit_sha, "2" * 40, v2.tree_sha, repository_id=42),
+        SyncPair(v2.id, v2.commit_sha, "3" * 40, v2.tree_sha, repository_id=99),  # an earlier link
+    ]
+    with uow() as work:
+        work.versions.add_all(project.id, [v1, v2])
+        assert work.pairs.latest(project.id, 42) is None
+        for pair in pairs:
+            work.pairs.add(project.id, pair)
+        work.commit()
+    with uow() as work:
+        latest = work.pairs.latest(project.id, 42)
+        assert latest is not None and latest.github_commit_sha == "2" * 40
+        assert [p.github_commit_sha for p in work.pairs.all(project.id)] == ["1" * 40, "2" * 40, "3" * 40]
+        assert work.pairs.delete_all(project.id) == 3
+        assert work.pairs.all(project.id) == []
+
+
+# --- operations, conflicts, audit -----------------------------------------------------------------------
+
+
+def test_operations_keep_every_field(uow: Harness) -> None:
+    project = _project()
+    _added(uow, project)
+    operation = SyncOperation(
+        project_id=project.id,
+        operation_type="push",
+        status="success",
+        direction="to_github",
+        github_commit_sha="1" * 40,
+        github_commit_message="Add page",
+        github_author_name="Ada",
+        github_author_email="ada@example.com",
+        local_version_id="v-1",
+        local_commit_sha="2" * 40,
+        files_changed=3,
+        insertions=10,
+        deletions=2,
+        conflicts_detected=0,
+        retry_count=1,
+        started_at=NOW,
+        completed_at=NOW + timedelta(seconds=1),
+        metadata={"transport": "git_data_api", "requests": {"total": 4, "content_creating": 3}},
+    )
+    with uow() as work:
+        first = work.operations.add(replace(operation, status="failed", error_code="x", error_message="y"))
+        second = work.operations.add(operation)
+        work.commit()
+    with uow() as work:
+        stored = work.operations.get(second)
+        assert stored is not None
+        assert replace(stored, id=None, created_at=None) == operation
+        assert stored.id == second and stored.created_at is not None
+        latest = work.operations.latest(project.id)
+        assert latest is not None and latest.id == second
+        assert [op.id for op in work.operations.recent(limit=10, status="failed")] == [first]
+        assert [op.id for op in work.operations.recent(limit=10, project_id=project.id)] == [second, first]
+        assert work.operations.get(str(uuid.uuid4())) is None
+
+
+def test_a_conflict_is_open_until_resolved_once(uow: Harness) -> None:
+    project = _project()
+    _added(uow, project)
+    with uow() as work:
+        assert work.conflicts.open_for(project.id) is None
+        conflict_id = work.conflicts.add(
+            ConflictRecord(project_id=project.id, paths=("a.txt", "b.txt"), local_commit_sha="1" * 40)
+        )
+        work.commit()
+    with uow() as work:
+        conflict = work.conflicts.open_for(project.id)
+        assert conflict is not None and conflict.id == conflict_id and conflict.paths == ("a.txt", "b.txt")
+        assert work.conflicts.resolve(conflict_id, resolution="github_wins", at=NOW)
+        assert not work.conflicts.resolve(conflict_id, resolution="local_wins", at=NOW)
+        work.commit()
+    with uow() as work:
+        assert work.conflicts.open_for(project.id) is None
+
+
+def test_audit_entries_are_listed_newest_first(uow: Harness) -> None:
+    project = _project()
+    _added(uow, project)
+    with uow() as work:
+        work.audit.add(AuditEntry("api", "github.link", project.id, {"repo": "site"}))
+        work.audit.add(AuditEntry("api", "github.unlink", project.id))
+        work.audit.add(AuditEntry("cli", "secrets.rotate", None, {"rotated": 1}))
+        work.commit()
+    with uow() as work:
+        entries = work.audit.for_project(project.id)
+        assert [e.action for e in entries] == ["github.unlink", "github.link"]
+        assert entries[1].details == {"repo": "site"} and entries[1].at is not None
+
+
+# --- deliveries and the outbox --------------------------------------------------------------------------
+
+
+def _delivery(delivery_id: str, status: str = "queued") -> WebhookDelivery:
+    return WebhookDelivery(
+        delivery_id=delivery_id,
+        event="push",
+        status=status,  # type: ignore[arg-type]
+        expires_at=NOW + timedelta(days=7),
+        installation_id=7,
+    )
+
+
+def test_deliveries_are_deduplicated_unless_their_processing_failed(uow: Harness) -> None:
+    with uow() as work:
+        assert work.deliveries.record(_delivery("d1"))
+        assert not work.deliveries.record(_delivery("d1"))  # a duplicate delivery
+        assert work.deliveries.record(_delivery("d2"))
+        work.deliveries.set_status("d2", "failed")
+        work.commit()
+    with uow() as work:
+        assert work.deliveries.record(_delivery("d2", "received"))  # a redelivery after a failure
+        stored = work.deliveries.get("d2")
+        assert stored is not None and stored.status == "received"
+        assert work.deliveries.get("missing") is None
+        assert work.deliveries.purge_expired(NOW + timedelta(days=8)) == 2
+        work.commit()
+    with uow() as work:
+        assert work.deliveries.get("d1") is None
+
+
+def test_a_delivery_and_its_reconcile_request_commit_together_or_not_at_all(uow: Harness) -> None:
+    project = _project()
+    _added(uow, project)
+    with pytest.raises(RuntimeError, match="crash"), uow() as work:
+        work.deliveries.record(_delivery("d1"))
+        work.request_reconcile(project.id, "webhook")
+        raise RuntimeError("crash before commit")
+    with uow() as work:
+        assert work.deliveries.get("d1") is None
+        assert work.requests.pending(project.id) == []
+    assert uow.told == []  # nothing uncommitted reaches the queue
+
+    with uow() as work:
+        work.deliveries.record(_delivery("d1"))
+        first = work.request_reconcile(project.id, "webhook")
+        second = work.request_reconcile(project.id, "polling")
+        assert uow.told == []  # only after the commit
+        work.commit()
+    assert uow.told == [project.id]  # one notification per project, however many requests
+    with uow() as work:
+        assert work.deliveries.get("d1") is not None
+        assert [(r.id, r.reason) for r in work.requests.pending(project.id)] == [
+            (first.id, "webhook"),
+            (second.id, "polling"),
+        ]
+        assert work.requests.pending_projects() == [project.id]
+
+
+def test_served_requests_name_their_operation(uow: Harness) -> None:
+    project = _project()
+    _added(uow, project)
+    with uow() as work:
+        request = work.request_reconcile(project.id, "api")
+        work.commit()
+    with uow() as work:
+        operation_id = work.operations.add(
+            SyncOperation(project_id=project.id, operation_type="reconcile", status="success", direction="none")
+        )
+        work.requests.mark_served(project.id, [request.id], operation_id)
+        work.commit()
+    with uow() as work:
+        served = work.requests.get(request.id)
+        assert served is not None and served.operation_id == operation_id
+        assert work.requests.pending(project.id) == []
+        assert work.requests.pending_projects() == []
+        assert work.requests.get(str(uuid.uuid4())) is None
+
+
+def test_rollback_discards_and_the_unit_of_work_goes_on(uow: Harness) -> None:
+    first, second = _project("a"), _project("b")
+    with uow() as work:
+        work.projects.add(first)
+        work.rollback()
+        work.projects.add(second)
+        work.commit()
+    with uow() as work:
+        assert work.projects.get(first.id) is None
+        assert work.projects.get(second.id) == second
+
+
+def test_a_closed_unit_of_work_refuses_work(uow: Harness) -> None:
+    work = uow()
+    with work:
+        pass
+    with pytest.raises(RuntimeError, match="not open"):
+        work.commit()
