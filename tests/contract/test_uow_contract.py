@@ -370,7 +370,9 @@ def test_served_requests_name_their_operation(uow: Harness) -> None:
         work.commit()
     with uow() as work:
         operation_id = work.operations.add(
-            SyncOperation(project_id=project.id, operation_type="reconcile", status="success", direction="none")
+            SyncOperation(
+                project_id=project.id, operation_type="reconcile", status="success", direction="none"
+            )
         )
         work.requests.mark_served(project.id, [request.id], operation_id)
         work.commit()
