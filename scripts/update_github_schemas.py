@@ -5,6 +5,7 @@ Sources (both MIT-licensed, fetched from the npm registry with ``npm pack`` into
 
 * ``@octokit/openapi`` -> ``generated/api.github.com.json`` (GitHub's REST description, OpenAPI 3.0.3)
 * ``@octokit/webhooks-schemas`` -> ``schema.json`` (JSON Schema draft-07, one schema per event/action)
+* ``@octokit/graphql-schema`` -> ``schema.graphql`` (GitHub's public GraphQL schema, SDL)
 
 Output, in ``tests/data/github/`` (committed):
 
@@ -12,13 +13,17 @@ Output, in ``tests/data/github/`` (committed):
   ``$ref``, transitively (media-type examples and operation metadata dropped to keep it small).
 * ``webhooks-trimmed.json``: only the event/action schemas in :data:`WEBHOOKS` plus every definition
   they ``$ref``, transitively.
-* ``LICENSE-octokit.md``: the MIT licence notices of both packages.
+* ``graphql-schema.graphql.gz``: the whole GraphQL schema, gzipped (deterministically, ``mtime=0``):
+  a GraphQL schema cannot be trimmed by reachability the way the REST description can (every
+  type is reachable from ``Repository``), and the whole file gzips to about 170 kB.
+* ``LICENSE-octokit.md``: the MIT licence notices of the packages.
 * ``sources.json``: package names, versions and integrity hashes used, and what was kept.
 
 Usage::
 
     python scripts/update_github_schemas.py                      # latest versions
-    python scripts/update_github_schemas.py --openapi-version 23.0.2 --webhooks-version 7.6.1
+    python scripts/update_github_schemas.py --openapi-version 23.0.2 --webhooks-version 7.6.1 \
+        --graphql-version 15.26.1
 
 To cover a new endpoint or event, add it to :data:`OPERATIONS` / :data:`WEBHOOKS` and re-run.
 """
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gzip
 import json
 import re
 import subprocess
@@ -44,11 +50,14 @@ OPENAPI_PACKAGE = "@octokit/openapi"
 OPENAPI_FILE = "package/generated/api.github.com.json"
 WEBHOOKS_PACKAGE = "@octokit/webhooks-schemas"
 WEBHOOKS_FILE = "package/schema.json"
+GRAPHQL_PACKAGE = "@octokit/graphql-schema"
+GRAPHQL_FILE = "package/schema.graphql"
 
 # operationIds of every REST operation the emulator serves (or may serve). Extend freely.
 OPERATIONS: list[str] = [
     # meta, users, rate limit
     "meta/root",
+    "meta/get",
     "rate-limit/get",
     "users/get-authenticated",
     "users/get-by-username",
@@ -69,6 +78,9 @@ OPERATIONS: list[str] = [
     "repos/compare-commits",
     "repos/get-content",
     "repos/create-or-update-file-contents",
+    "repos/download-tarball-archive",
+    "repos/download-zipball-archive",
+    "repos/transfer",
     "repos/get-collaborator-permission-level",
     # repository webhooks
     "repos/list-webhooks",
@@ -105,6 +117,8 @@ OPERATIONS: list[str] = [
     "apps/list-installations",
     "apps/get-installation",
     "apps/delete-installation",
+    "apps/suspend-installation",
+    "apps/unsuspend-installation",
     "apps/create-installation-access-token",
     "apps/revoke-installation-access-token",
     "apps/get-repo-installation",
@@ -131,6 +145,9 @@ WEBHOOKS: list[tuple[str, str | None]] = [
     ("repository", "deleted"),
     ("repository", "renamed"),
     ("repository", "edited"),
+    ("repository", "archived"),
+    ("repository", "unarchived"),
+    ("repository", "transferred"),
     ("installation", "created"),
     ("installation", "deleted"),
     ("installation", "suspend"),
@@ -287,8 +304,9 @@ LICENSE_TEMPLATE = """\
 # Licence notices for the files in this directory
 
 `openapi-trimmed.json` and `webhooks-trimmed.json` are trimmed copies of files from two npm
-packages, produced by `scripts/update_github_schemas.py`. Both packages are published under the
-MIT licence; their notices follow.
+packages, and `graphql-schema.graphql.gz` a gzipped copy of a file from a third, produced by
+`scripts/update_github_schemas.py`. All three packages are published under the MIT licence; their
+notices follow.
 
 ## {openapi_package} {openapi_version}
 
@@ -303,6 +321,12 @@ Source: https://github.com/octokit/webhooks (file `schema.json`). The npm packag
 `"license": "MIT"` in its package.json but ships no LICENSE file; the repository's notice is:
 
 {webhooks_license}
+
+## {graphql_package} {graphql_version}
+
+Source: https://github.com/octokit/graphql-schema (file `schema.graphql`, GitHub's public schema)
+
+{graphql_license}
 """
 
 # The npm tarball of @octokit/webhooks-schemas has no LICENSE file; this is octokit/webhooks' own.
@@ -338,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--openapi-version", help=f"{OPENAPI_PACKAGE} version (default: latest)")
     parser.add_argument("--webhooks-version", help=f"{WEBHOOKS_PACKAGE} version (default: latest)")
+    parser.add_argument("--graphql-version", help=f"{GRAPHQL_PACKAGE} version (default: latest)")
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="output directory")
     args = parser.parse_args(argv)
 
@@ -348,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
         spec = json.loads(read_member(openapi_tgz, OPENAPI_FILE))
         hooks = json.loads(read_member(webhooks_tgz, WEBHOOKS_FILE))
         openapi_license = read_member(openapi_tgz, "package/LICENSE").decode().strip()
+        graphql_tgz, graphql_info = npm_pack(GRAPHQL_PACKAGE, args.graphql_version, tmpdir)
+        graphql_sdl = read_member(graphql_tgz, GRAPHQL_FILE)
+        graphql_license = read_member(graphql_tgz, "package/LICENSE.md").decode().strip()
 
     if spec.get("openapi") != "3.0.3":
         print(f"warning: expected OpenAPI 3.0.3, got {spec.get('openapi')}", file=sys.stderr)
@@ -358,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     trimmed_hooks = trim_webhooks(hooks, WEBHOOKS)
     write_json(out / "openapi-trimmed.json", trimmed_openapi)
     write_json(out / "webhooks-trimmed.json", trimmed_hooks)
+    (out / "graphql-schema.graphql.gz").write_bytes(gzip.compress(graphql_sdl, 9, mtime=0))
     (out / "LICENSE-octokit.md").write_text(
         LICENSE_TEMPLATE.format(
             openapi_package=OPENAPI_PACKAGE,
@@ -366,6 +395,9 @@ def main(argv: list[str] | None = None) -> int:
             webhooks_package=WEBHOOKS_PACKAGE,
             webhooks_version=webhooks_info["version"],
             webhooks_license=WEBHOOKS_LICENSE,
+            graphql_package=GRAPHQL_PACKAGE,
+            graphql_version=graphql_info["version"],
+            graphql_license=graphql_license,
         ),
         encoding="utf-8",
     )
@@ -385,12 +417,17 @@ def main(argv: list[str] | None = None) -> int:
                     "integrity": webhooks_info.get("integrity"),
                     "file": WEBHOOKS_FILE.removeprefix("package/"),
                 },
+                GRAPHQL_PACKAGE: {
+                    "version": graphql_info["version"],
+                    "integrity": graphql_info.get("integrity"),
+                    "file": GRAPHQL_FILE.removeprefix("package/"),
+                },
             },
             "operations": OPERATIONS,
             "webhooks": [webhook_definition_name(event, action) for event, action in WEBHOOKS],
         },
     )
-    sizes = {p.name: p.stat().st_size for p in sorted(out.iterdir()) if p.suffix in {".json", ".md"}}
+    sizes = {p.name: p.stat().st_size for p in sorted(out.iterdir()) if p.suffix in {".json", ".md", ".gz"}}
     print(
         f"{OPENAPI_PACKAGE} {openapi_info['version']}: {len(OPERATIONS)} operations, "
         f"{sum(len(v) for v in trimmed_openapi['components'].values())} components; "

@@ -12,6 +12,7 @@ import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import quote
 
 import pygit2
 
@@ -80,15 +81,23 @@ def moved_permanently(url: str) -> JSON:
 
 
 def simple_user(user: UserRecord, urls: Urls) -> JSON:
-    api = f"{urls.api}/users/{user.login}"
+    # A bot's login has brackets, which GitHub percent-encodes in its URLs (they are not allowed
+    # in an RFC 3986 path), and its html_url is the App's page, as GitHub's own recordings show:
+    # "url": "https://api.github.com/users/github-actions%5Bbot%5D",
+    # "html_url": "https://github.com/apps/github-actions", "node_id" "MDM6Qm90..." ("03:Bot<id>").
+    bot = user.type == "Bot"
+    api = f"{urls.api}/users/{quote(user.login, safe='')}"
+    kind = {"Organization": "Organization", "Bot": "Bot"}.get(user.type, "User")
     return {
         "login": user.login,
         "id": user.id,
-        "node_id": node_id("Organization" if user.type == "Organization" else "User", user.id),
+        "node_id": node_id(kind, user.id),
         "avatar_url": f"{urls.web}/avatars/u/{user.id}?v=4",
         "gravatar_id": "",
         "url": api,
-        "html_url": f"{urls.web}/{user.login}",
+        "html_url": f"{urls.web}/apps/{user.login.removesuffix('[bot]')}"
+        if bot
+        else f"{urls.web}/{user.login}",
         "followers_url": f"{api}/followers",
         "following_url": f"{api}/following{{/other_user}}",
         "gists_url": f"{api}/gists{{/gist_id}}",

@@ -136,41 +136,103 @@ def _translate_openapi_schema(node: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------------
-# Formats (jsonschema only checks formats it has a checker for; these need no extra packages)
+# Formats, checked strictly (jsonschema checks only the formats it has a checker for, and its own
+# ``email`` check is just "contains @"): RFC 3339 ``date-time``, RFC 3986 ``uri`` (absolute, every
+# character from the grammar, percent-escapes well formed, a valid authority), and an RFC 5321
+# mailbox for ``email`` (dot-atom local part, a domain of LDH labels). GitHub's values pass all
+# three; these need no extra packages.
 # --------------------------------------------------------------------------------------------
 
 _RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$",
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$",
 )
 
 
-def _is_date_time(value: object) -> bool:
+def is_date_time(value: object) -> bool:
+    """RFC 3339 section 5.6 ``date-time`` (a leap second :60 is allowed, as the RFC does)."""
     if not isinstance(value, str):
         return True
-    if not _RFC3339.match(value):
+    match = _RFC3339.match(value)
+    if not match:
         return False
+    second = int(match.group(6))
     try:
-        datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        datetime.fromisoformat(value[:17] + "00" + value[19:].upper().replace("Z", "+00:00"))
     except ValueError:
         return False
-    return True
+    offset = match.group(8)
+    if offset not in ("Z", "z") and (int(offset[1:3]) > 23 or int(offset[4:6]) > 59):
+        return False
+    return second <= 60
 
 
-def _is_uri(value: object) -> bool:
+# RFC 3986 section 2 and appendix A.
+_UNRESERVED = r"A-Za-z0-9\-._~"
+_SUB_DELIMS = r"!$&'()*+,;="
+_PCT = r"%[0-9A-Fa-f]{2}"
+_PCHAR = rf"(?:[{_UNRESERVED}{_SUB_DELIMS}:@]|{_PCT})"
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+\-.]*$")
+_USERINFO = re.compile(rf"^(?:[{_UNRESERVED}{_SUB_DELIMS}:]|{_PCT})*$")
+_REG_NAME = re.compile(rf"^(?:[{_UNRESERVED}{_SUB_DELIMS}]|{_PCT})*$")
+_IP_LITERAL = re.compile(r"^\[(?:[0-9A-Fa-f:.]+|v[0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+)\]$")
+_PATH = re.compile(rf"^(?:{_PCHAR}|/)*$")
+_QUERY_OR_FRAGMENT = re.compile(rf"^(?:{_PCHAR}|[/?])*$")
+
+
+def is_uri(value: object) -> bool:
+    """An absolute RFC 3986 URI: ``scheme ":" hier-part [ "?" query ] [ "#" fragment ]``."""
     if not isinstance(value, str):
         return True
-    parts = urlsplit(value)
-    return bool(parts.scheme) and " " not in value
+    scheme, colon, rest = value.partition(":")
+    if not colon or not _SCHEME.match(scheme):
+        return False
+    rest, hash_, fragment = rest.partition("#")
+    if hash_ and not _QUERY_OR_FRAGMENT.match(fragment):
+        return False
+    rest, question, query = rest.partition("?")
+    if question and not _QUERY_OR_FRAGMENT.match(query):
+        return False
+    path = rest
+    if rest.startswith("//"):
+        authority, slash, tail = rest[2:].partition("/")
+        path = slash + tail
+        userinfo, at, hostport = authority.rpartition("@")
+        if at and not _USERINFO.match(userinfo):
+            return False
+        host, port = hostport, ""
+        if not hostport.startswith("[") or "]:" in hostport:
+            head, sep, maybe_port = hostport.rpartition(":")
+            if sep:
+                host, port = head, maybe_port
+        if port and not port.isdigit():
+            return False
+        if not (_IP_LITERAL.match(host) if host.startswith("[") else _REG_NAME.match(host)):
+            return False
+    elif path.startswith("//"):
+        return False
+    return _PATH.match(path) is not None
 
 
-def _is_email(value: object) -> bool:
-    return not isinstance(value, str) or "@" in value
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-]+"
+_LOCAL_PART = re.compile(rf"^{_ATOM}(?:\.{_ATOM})*$")
+_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?$")
+
+
+def is_email(value: object) -> bool:
+    """An RFC 5321 mailbox ``local@domain`` (dot-atom local part; no quoted or IP forms)."""
+    if not isinstance(value, str):
+        return True
+    local, at, domain = value.rpartition("@")
+    if not at or not local or len(local) > 64 or len(domain) > 255:
+        return False
+    labels = domain.split(".")
+    return bool(_LOCAL_PART.match(local)) and len(labels) >= 2 and all(_LABEL.match(x) for x in labels)
 
 
 FORMAT_CHECKER = jsonschema.FormatChecker(formats=())
-FORMAT_CHECKER.checks("date-time")(_is_date_time)
-FORMAT_CHECKER.checks("uri")(_is_uri)
-FORMAT_CHECKER.checks("email")(_is_email)
+FORMAT_CHECKER.checks("date-time")(is_date_time)
+FORMAT_CHECKER.checks("uri")(is_uri)
+FORMAT_CHECKER.checks("email")(is_email)
 
 
 # --------------------------------------------------------------------------------------------
