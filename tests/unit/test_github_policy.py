@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ghsync.adapters.github import (
+    BranchProtected,
     GitHubAppClient,
     GitHubAppConfig,
     GitHubConflict,
@@ -27,11 +28,12 @@ from ghsync.adapters.github import (
     GitHubUnauthorized,
     GitHubValidation,
     NotFastForward,
+    RepositoryEmpty,
     RetryAt,
     policy,
 )
 from ghsync.adapters.github.auth import AppJwt, load_private_key
-from ghsync.adapters.github.models import RateLimitState
+from ghsync.domain.github import RateLimitState
 from ghsync.adapters.queue.port import RetryLater
 
 NOW = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -185,8 +187,12 @@ def test_permission_403_is_forbidden_naming_the_permission() -> None:
     [
         (401, "Bad credentials", GitHubUnauthorized),
         (404, "Not Found", GitHubNotFound),
-        (409, "Git Repository is empty.", GitHubConflict),
+        (409, "Git Repository is empty.", RepositoryEmpty),
+        (409, "Head branch was modified. Review and try the merge again.", GitHubConflict),
         (422, "Update is not a fast forward", NotFastForward),
+        (422, "Changes must be made through a pull request.", BranchProtected),
+        (422, "Protected branch update failed for refs/heads/main.", BranchProtected),
+        (422, 'Required status check "ci" is expected.', BranchProtected),
         (422, "Reference already exists", GitHubValidation),
     ],
 )

@@ -1,9 +1,13 @@
-"""The GitHub App client: every call goes through `request()`, which authenticates, throttles,
-retries, revalidates with ETags, logs, counts and maps errors; operations are a few lines each.
+"""The GitHub App client (the `GitHubApp` port over REST): every call goes through `request()`, which
+authenticates, throttles, retries, revalidates with ETags, logs, counts and maps errors.
+
+App-level operations live here; one repository's operations (the `GitHubRepo` port) live in
+`adapters/github/repo.py` over this client's `request()` and `pages()`.
 
 Synchronous and thread-safe (ghsync's services run in worker threads): one pooled `httpx.Client`,
-per-installation state (last rate-limit headers, a secondary-limit cool-down, a semaphore bounding
-concurrency, a lock serialising writes), installation tokens through a `TokenCache`.
+per-installation state (last rate-limit headers, a semaphore bounding concurrency, a lock serialising
+writes), installation tokens through a `TokenCache`, and the rate-limit cool-downs and last quota in a
+`ThrottleState` shared with the deployment's other processes.
 
 Rules and where GitHub states them:
 - serial writes, bounded concurrency, conditional requests, Retry-After, >= 1 min after a secondary
@@ -26,24 +30,27 @@ from urllib.parse import quote
 
 import httpx
 
-from ghsync.adapters.github import metrics, policy
+from ghsync.adapters.github import metrics, parsing, policy
 from ghsync.adapters.github.auth import AppJwt, InstallationTokens, parse_expires_at
 from ghsync.adapters.github.config import GitHubAppConfig
-from ghsync.adapters.github.errors import (
+from ghsync.adapters.github.etag import EtagCache, EtagEntry, EtagKey
+from ghsync.adapters.github.repo import RestGitHubRepo
+from ghsync.adapters.github.token_cache import CachedToken, InMemoryTokenCache, TokenCache
+from ghsync.adapters.throttle import InMemoryThrottleState
+from ghsync.domain.errors import (
     AppNotInstalled,
-    GitHubConflict,
     GitHubConnectionError,
+    GitHubError,
     GitHubNotFound,
     GitHubServerError,
     RepositoryNotFound,
     RetryAt,
     RetryKind,
 )
-from ghsync.adapters.github.etag import EtagCache, EtagEntry, EtagKey
-from ghsync.adapters.github.models import Branch, Installation, RateLimitState, Repository
-from ghsync.adapters.github.policy import Priority
-from ghsync.adapters.github.token_cache import CachedToken, InMemoryTokenCache, TokenCache
+from ghsync.domain.github import Branch, Installation, RateLimitState, Repository
 from ghsync.observability.logging import get_logger
+from ghsync.ports.github import Priority, record_request
+from ghsync.ports.throttle import ThrottleState
 
 log = get_logger("ghsync.github")
 
@@ -64,9 +71,11 @@ class GitHubResponse:
 
 
 class _InstallationState:
-    """Per installation (or "app" for JWT calls): quota, cool-down, concurrency, write order."""
+    """Per installation (or "app" for JWT calls): quota, concurrency, write order; the cool-down of the
+    App's own (JWT) calls, which the throttle state (keyed by installation) does not hold."""
 
-    def __init__(self, concurrency: int) -> None:
+    def __init__(self, installation_id: int | None, concurrency: int) -> None:
+        self.installation_id = installation_id
         self.lock = threading.Lock()
         self.semaphore = threading.BoundedSemaphore(concurrency)
         self.write_lock = threading.Lock()
@@ -94,6 +103,7 @@ class GitHubAppClient:
 
     Calls are background work unless made inside `with client.priority("user"):` (or with
     `priority="user"`); background work stops at `rate_limit_buffer` remaining requests.
+    `throttle` is the deployment's shared throttle state (default: this process's own).
     """
 
     def __init__(
@@ -101,6 +111,7 @@ class GitHubAppClient:
         config: GitHubAppConfig,
         token_cache: TokenCache | None = None,
         *,
+        throttle: ThrottleState | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -119,6 +130,7 @@ class GitHubAppClient:
             fetch=self._create_installation_token,
             ttl=config.token_cache_ttl,
         )
+        self._throttle: ThrottleState = throttle if throttle is not None else InMemoryThrottleState()
         self._etags = EtagCache(config.etag_cache_size)
         self._states: dict[str, _InstallationState] = {}
         self._states_lock = threading.Lock()
@@ -172,7 +184,7 @@ class GitHubAppClient:
         account: Installation | None = None
         try:
             body = self.request("GET", "/users/{owner}/installation", params={"owner": owner}).body
-            account = Installation.from_json(body)
+            account = parsing.installation(body)
         except GitHubNotFound:
             # A GitHub without that endpoint (older GHES) or no installation on the account:
             # the App's own list settles it.
@@ -200,93 +212,61 @@ class GitHubAppClient:
         )
 
     def list_installations(self) -> list[Installation]:
-        """Every installation of the App (`GET /app/installations`, all pages)."""
-        found: list[Installation] = []
-        page = 1
-        while True:
-            body = self.request("GET", "/app/installations", query={"per_page": 100, "page": page}).body
-            items = body if isinstance(body, list) else []
-            found.extend(Installation.from_json(item) for item in items)
-            if len(items) < 100:
-                return found
-            page += 1
+        """Every installation of the App (`GET /app/installations`, every page)."""
+        return [
+            parsing.installation(item)
+            for page in self.pages("GET", "/app/installations", query={"per_page": 100})
+            for item in (page.body if isinstance(page.body, list) else [])
+        ]
 
     def get_installation(self, installation_id: int) -> Installation:
         body = self.request(
             "GET", "/app/installations/{installation_id}", params={"installation_id": installation_id}
         ).body
-        return Installation.from_json(body)
+        return parsing.installation(body)
+
+    def get_repository_by_id(self, installation_id: int, repository_id: int) -> Repository:
+        """The repository by its stable id, so a renamed or transferred repository is followed."""
+        body = self.request(
+            "GET",
+            "/repositories/{repository_id}",
+            params={"repository_id": repository_id},
+            installation_id=installation_id,
+            etag=True,
+        ).body
+        return parsing.repository(body)
+
+    def repo(self, installation_id: int, owner: str, name: str) -> RestGitHubRepo:
+        """The `GitHubRepo` port of `owner/name` through `installation_id` (no request is made)."""
+        return RestGitHubRepo(self, installation_id, owner, name)
+
+    def rate_limit(self, installation_id: int) -> RateLimitState | None:
+        """The last quota seen for the installation, here or by another process (no request is made)."""
+        state = self._states.get(str(installation_id))
+        if state is not None:
+            with state.lock:
+                if state.rate is not None:
+                    return state.rate
+        return self._throttle.last_quota(installation_id)
+
+    # ---- kept for the linking service until it moves onto `repo()` ----------------------------
 
     def get_repository(self, installation_id: int, owner: str, repo: str) -> Repository:
         """The repository (following GitHub's redirect when it was renamed or transferred)."""
-        body = self.request(
-            "GET",
-            "/repos/{owner}/{repo}",
-            params={"owner": owner, "repo": repo},
-            installation_id=installation_id,
-            etag=True,
-        ).body
-        return Repository.from_json(body)
-
-    def get_repository_by_id(self, installation_id: int, repo_id: int) -> Repository:
-        body = self.request(
-            "GET",
-            "/repositories/{repo_id}",
-            params={"repo_id": repo_id},
-            installation_id=installation_id,
-            etag=True,
-        ).body
-        return Repository.from_json(body)
+        return self.repo(installation_id, owner, repo).get_repository()
 
     def get_branch(self, installation_id: int, owner: str, repo: str, branch: str) -> Branch | None:
         """The branch (head SHA and `protected`), or None when it does not exist."""
-        try:
-            body = self.request(
-                "GET",
-                "/repos/{owner}/{repo}/branches/{branch}",
-                params={"owner": owner, "repo": repo, "branch": branch},
-                installation_id=installation_id,
-                etag=True,
-            ).body
-        except GitHubNotFound as exc:
-            if "branch not found" in exc.message.lower():
-                return None
-            raise
-        return Branch.from_json(body)
+        return self.repo(installation_id, owner, repo).get_branch(branch)
 
     def is_branch_protected(self, installation_id: int, owner: str, repo: str, branch: str) -> bool:
-        """Whether `branch` is protected. A branch that does not exist yet is not.
-
-        Reads the branch's `protected` flag (needs only the metadata permission), not
-        GET .../branches/{branch}/protection, which needs Administration read
-        (https://docs.github.com/en/rest/branches/branches#get-a-branch).
-        """
+        """Whether `branch` is protected. A branch that does not exist yet is not."""
         found = self.get_branch(installation_id, owner, repo, branch)
         return bool(found and found.protected)
 
     def get_branch_head(self, installation_id: int, owner: str, repo: str, branch: str) -> str | None:
         """The commit SHA `branch` points at; None when the branch (or any commit) does not exist."""
-        try:
-            body = self.request(
-                "GET",
-                "/repos/{owner}/{repo}/git/ref/{ref}",
-                params={"owner": owner, "repo": repo, "ref": f"heads/{branch}"},
-                installation_id=installation_id,
-                etag=True,
-            ).body
-        except GitHubNotFound:
-            return None
-        except GitHubConflict:
-            return None  # 409 "Git Repository is empty."
-        return str(body["object"]["sha"])
-
-    def rate_limit(self, installation_id: int) -> RateLimitState | None:
-        """The last quota seen for the installation (no request is made)."""
-        state = self._states.get(str(installation_id))
-        if state is None:
-            return None
-        with state.lock:
-            return state.rate
+        return self.repo(installation_id, owner, repo).get_ref_sha(branch)
 
     # ---- the request path ------------------------------------------------------------------------
 
@@ -302,15 +282,29 @@ class GitHubAppClient:
         etag: bool = False,
         accept: str = ACCEPT,
         priority: Priority | None = None,
+        idempotent: bool | None = None,
+        url: str | None = None,
+        counted: bool = True,
     ) -> GitHubResponse:
         """One API call. `route` is a template (`/repos/{owner}/{repo}/git/ref/{ref}`) filled from
-        `params`; `installation_id` None authenticates as the App (JWT). Raises `GitHubError`s."""
+        `params`; `installation_id` None authenticates as the App (JWT). Raises `GitHubError`s.
+
+        `idempotent`: whether sending the request twice is harmless, so a 5xx or a lost response may
+        be retried (default: every method but POST; blob, tree and commit creation pass True, since
+        git objects are content-addressed). `url`: an absolute URL GitHub gave (a `Link: rel=next`),
+        used instead of the route's. `counted`: whether `counting_requests()` sees it (not for the
+        installation-token request, which is the transport's overhead, not the operation's).
+        """
         method = method.upper()
-        url = self._base + _expand(route, params or {})
+        if url is None:
+            url = self._base + _expand(route, params or {})
+        elif not policy.same_origin(url, self._base):
+            raise GitHubError(f"refusing to follow a link to another host: {url}", method=method, route=route)
         inst_label = "app" if installation_id is None else str(installation_id)
-        state = self._state(inst_label)
+        state = self._state(inst_label, installation_id)
         prio: Priority = priority or _PRIORITY.get()
         is_write = method not in _SAFE_METHODS
+        may_resend = idempotent if idempotent is not None else method != "POST"
         etag_key: EtagKey | None = None
         if etag and method == "GET":
             etag_key = (inst_label, url + ("?" + str(httpx.QueryParams(query)) if query else ""), accept)
@@ -328,13 +322,15 @@ class GitHubAppClient:
                     headers["If-None-Match"] = cached.etag
                 started = time.monotonic()
                 with self._slot(state, is_write):
+                    if counted:
+                        record_request(method)
                     resp = self._http.request(method, url, params=query, json=json, headers=headers)
             except httpx.TransportError as exc:
                 elapsed = time.monotonic() - started
                 self._record(
                     method, route, "error", elapsed, inst_label, state, retry, None, error=type(exc).__name__
                 )
-                if retry < self.config.max_retries and _retryable_transport(exc, method):
+                if retry < self.config.max_retries and policy.may_resend_after(exc, may_resend):
                     retry += 1
                     metrics.RETRIES.labels("connection").inc()
                     self._sleep(self._backoff(retry))
@@ -431,7 +427,9 @@ class GitHubAppClient:
                 retry += 1
                 metrics.RETRIES.labels(decision.reason).inc()
                 continue  # _admit waits inline or raises RetryAt
-            if retry >= self.config.max_retries:
+            if retry >= self.config.max_retries or not may_resend:
+                # A 5xx to a request that is not safe to repeat (creating a pull request) may still
+                # have been processed: the caller re-reads before trying again.
                 message, doc = policy.error_message(body, resp.status_code)
                 raise GitHubServerError(
                     message,
@@ -445,14 +443,48 @@ class GitHubAppClient:
             metrics.RETRIES.labels(decision.reason).inc()
             self._sleep(decision.delay)
 
+    def pages(
+        self,
+        method: str,
+        route: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        installation_id: int | None = None,
+        query: Mapping[str, str | int] | None = None,
+        max_pages: int = 100,
+    ) -> Iterator[GitHubResponse]:
+        """Every page of a paginated call, following GitHub's `Link: rel="next"` (never building page
+        numbers: https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api)."""
+        response = self.request(method, route, params=params, installation_id=installation_id, query=query)
+        yield response
+        for _ in range(max_pages - 1):
+            next_url = policy.next_link(response.headers.get("link"))
+            if next_url is None:
+                return
+            response = self.request(method, route, installation_id=installation_id, url=next_url)
+            yield response
+        raise GitHubError(f"more than {max_pages} pages", method=method, route=route)
+
     # ---- internals -----------------------------------------------------------------------------
 
-    def _state(self, label: str) -> _InstallationState:
+    def _state(self, label: str, installation_id: int | None) -> _InstallationState:
         with self._states_lock:
             state = self._states.get(label)
             if state is None:
-                state = self._states[label] = _InstallationState(self.config.max_concurrency_per_installation)
+                state = self._states[label] = _InstallationState(
+                    installation_id, self.config.max_concurrency_per_installation
+                )
             return state
+
+    def _cooldown(self, state: _InstallationState, now: datetime) -> tuple[datetime, RetryKind] | None:
+        """The cool-down in force: the shared one for an installation, the local one for App calls."""
+        if state.installation_id is not None:
+            found = self._throttle.cooldown(state.installation_id, now)
+            return (found.until, _kind(found.kind)) if found is not None else None
+        with state.lock:
+            if state.blocked_until is not None and state.blocked_until > now:
+                return state.blocked_until, state.blocked_kind
+        return None
 
     def _admit(self, state: _InstallationState, prio: Priority, method: str, route: str) -> None:
         """Wait (inline, when short) until the installation may send one more request, or raise RetryAt.
@@ -461,10 +493,17 @@ class GitHubAppClient:
         """
         while True:
             now = self._now()
+            cooldown = self._cooldown(state, now)
+            if state.installation_id is not None and state.rate is None:
+                # Another process's last observation, until this one has its own.
+                seen = self._throttle.last_quota(state.installation_id)
+                if seen is not None:
+                    with state.lock:
+                        state.rate = policy.merge_rate_limit(state.rate, seen)
             with state.lock:
                 wait: tuple[float, RetryKind] | None = None
-                if state.blocked_until is not None and state.blocked_until > now:
-                    wait = ((state.blocked_until - now).total_seconds(), state.blocked_kind)
+                if cooldown is not None:
+                    wait = ((cooldown[0] - now).total_seconds(), cooldown[1])
                 else:
                     rate = state.rate
                     if rate is not None and state.in_flight:
@@ -528,10 +567,11 @@ class GitHubAppClient:
             # Other buckets (search, graphql, ...) have their own quotas; the reserve guards "core".
             return seen.remaining
         with state.lock:
-            state.rate = policy.merge_rate_limit(state.rate, seen)
-            remaining = state.rate.remaining
-        metrics.RATE_LIMIT_REMAINING.labels(label).set(remaining)
-        return remaining
+            state.rate = merged = policy.merge_rate_limit(state.rate, seen)
+        if state.installation_id is not None:
+            self._throttle.record_quota(state.installation_id, merged)
+        metrics.RATE_LIMIT_REMAINING.labels(label).set(merged.remaining)
+        return merged.remaining
 
     def _count_secondary(self, state: _InstallationState, status: int, body: Any) -> int:
         message, _ = policy.error_message(body, status)
@@ -545,10 +585,23 @@ class GitHubAppClient:
             state.secondary_strikes = 0
 
     def _block(self, state: _InstallationState, until: datetime, kind: RetryKind) -> None:
+        # Held per installation in the shared throttle state, so every caller of every process waits
+        # (or reschedules), not just this one.
+        if state.installation_id is not None:
+            self._throttle.block(state.installation_id, until, kind)
+            return
         with state.lock:
             if state.blocked_until is None or until > state.blocked_until:
                 state.blocked_until = until
                 state.blocked_kind = kind
+
+    def now(self) -> datetime:
+        """The client's clock (UTC), injectable in tests."""
+        return self._now()
+
+    def pause(self, retry: int) -> None:
+        """Sleep the backoff of retry number `retry` (for operations that retry above `request()`)."""
+        self._sleep(self._backoff(retry))
 
     def _backoff(self, retry: int) -> float:
         return policy.backoff_delay(
@@ -596,6 +649,7 @@ class GitHubAppClient:
             "/app/installations/{installation_id}/access_tokens",
             params={"installation_id": installation_id},
             priority="user",
+            counted=False,
         )
         metrics.TOKEN_REQUESTS.inc()
         fallback = time.time() + 3600
@@ -604,13 +658,8 @@ class GitHubAppClient:
         )
 
 
-def _retryable_transport(exc: httpx.TransportError, method: str) -> bool:
-    # A connect failure never reached GitHub: safe to resend anything. Other failures may have been
-    # processed, so only idempotent methods are resent (POSTs creating git objects are content-
-    # addressed, but a POST creating a pull request is not).
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-        return True
-    return method in _SAFE_METHODS or method in ("PUT", "DELETE")
+def _kind(value: str) -> RetryKind:
+    return "primary" if value == "primary" else "secondary"
 
 
 def _body(resp: httpx.Response) -> Any:

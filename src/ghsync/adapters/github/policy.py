@@ -18,9 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import Any
+from urllib.parse import urlsplit
 
-from ghsync.adapters.github.errors import (
+import httpx
+
+from ghsync.domain.errors import (
+    BranchProtected,
     GitHubConflict,
     GitHubError,
     GitHubForbidden,
@@ -28,11 +32,11 @@ from ghsync.adapters.github.errors import (
     GitHubUnauthorized,
     GitHubValidation,
     NotFastForward,
+    RepositoryEmpty,
     RetryKind,
 )
-from ghsync.adapters.github.models import RateLimitState
-
-Priority = Literal["user", "background"]
+from ghsync.domain.github import RateLimitState
+from ghsync.ports.github import Priority
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -254,6 +258,10 @@ def classify(
     if status == 404:
         return Fail(GitHubNotFound(message, **fields))
     if status == 409:
+        # "Git Database API functions will return a 409 Conflict if the Git repository is empty"
+        # (https://docs.github.com/en/rest/guides/using-the-rest-api-to-interact-with-your-git-database).
+        if "repository is empty" in message.lower():
+            return Fail(RepositoryEmpty(message, **fields))
         return Fail(GitHubConflict(message, **fields))
     if status == 422:
         errors = body.get("errors") if isinstance(body, Mapping) else None
@@ -261,5 +269,69 @@ def classify(
         # with force=false (https://docs.github.com/en/rest/git/refs#update-a-reference).
         if "fast forward" in message.lower() or "fast-forward" in message.lower():
             return Fail(NotFastForward(message, errors=errors, **fields))
+        if is_protection_refusal(message):
+            return Fail(BranchProtected(message, errors=errors, **fields))
         return Fail(GitHubValidation(message, errors=errors, **fields))
     return Fail(GitHubError(message, **fields))
+
+
+# Branch protection's refusals of a direct ref update (classic protection and rulesets):
+# https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-protected-branches/about-protected-branches
+# https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-rulesets/about-rulesets
+_PROTECTION_PHRASES = (
+    "protected branch",  # "Protected branch update failed for refs/heads/main."
+    "protected ref",  # "Cannot update this protected ref."
+    "through a pull request",  # "Changes must be made through a pull request."
+    "approving review",  # "At least 1 approving review is required by reviewers with write access."
+    "status check",  # 'Required status check "ci" is expected.'
+    "cannot force-push",  # "Cannot force-push to this branch"
+    "repository rule violation",  # rulesets: "Repository rule violations found"
+)
+
+
+def is_protection_refusal(message: str) -> bool:
+    """Whether a 422's message is branch protection (or a ruleset) refusing the update."""
+    lowered = message.lower()
+    return any(phrase in lowered for phrase in _PROTECTION_PHRASES)
+
+
+# ---- pagination and resending ------------------------------------------------------------------
+
+
+def next_link(link_header: str | None) -> str | None:
+    """The `rel="next"` URL of a `Link` header, or None on the last page.
+
+    https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api#using-link-headers
+    """
+    if not link_header:
+        return None
+    for part in link_header.split(","):
+        url, _, params = part.partition(";")
+        rels = {
+            p.strip().removeprefix("rel=").strip('"')
+            for p in params.split(";")
+            if p.strip().startswith("rel=")
+        }
+        for rel in rels:
+            if "next" in rel.split():
+                return url.strip().removeprefix("<").removesuffix(">")
+    return None
+
+
+def same_origin(url: str, base: str) -> bool:
+    """Whether `url` is on the same scheme and host as the API `base` (a link to elsewhere would
+    carry our token to another server)."""
+    a, b = urlsplit(url), urlsplit(base)
+    return (a.scheme, a.netloc) == (b.scheme, b.netloc)
+
+
+def may_resend_after(exc: httpx.TransportError, idempotent: bool) -> bool:
+    """Whether a request that got no response may be sent again.
+
+    A connect failure never reached GitHub, so anything may be resent; after other failures GitHub
+    may have processed the request, so only an idempotent one is (POSTs creating git objects are
+    content-addressed and pass idempotent=True; a POST creating a pull request is not).
+    """
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return True
+    return idempotent
