@@ -344,6 +344,9 @@ def create_app(config: EmulatorConfig, emulator: Emulator | None = None) -> Fast
     app.include_router(routes_git.router)
     app.include_router(routes_pulls.router)
     app.include_router(routes_repos.router)
+    from github_emulator import routes_contents
+
+    app.include_router(routes_contents.router)
     app.include_router(smart_http.router)
 
     @app.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)

@@ -541,6 +541,11 @@ class Emulator:
                 obj = gitrepo.get_object(git, new)
                 if obj is None:
                     raise GitHubError(422, "Object does not exist", REFS_DOCS)
+                if ref.startswith("refs/heads/") and not isinstance(obj, pygit2.Commit):
+                    # A branch names a commit ("a simple pointer or reference to the head of a
+                    # line of work", https://git-scm.com/book/en/v2/Git-Internals-Git-References);
+                    # GitHub refuses others with 422, its exact text here is a best guess.
+                    raise GitHubError(422, "Reference update failed", REFS_DOCS)
                 if old is not None and not force and ref.startswith("refs/heads/"):
                     target = obj.peel(pygit2.Commit) if isinstance(obj, pygit2.Commit) else None
                     if target is None or not gitrepo.is_ancestor(git, old, new):

@@ -30,6 +30,24 @@ def _invalid(message: str, doc: str) -> GitHubError:
     return GitHubError(422, message, doc)
 
 
+GIT_DATABASE_GUIDE = (
+    "https://docs.github.com/rest/guides/using-the-rest-api-to-interact-with-your-git-database"
+)
+
+
+def _not_empty(git: pygit2.Repository) -> pygit2.Repository:
+    """Refuse the Git Data API on a repository without commits, as GitHub does.
+
+    "Git Database API functions will return a 409 Conflict if the Git repository is empty or
+    unavailable. [...] For an empty repository, you can use the "Create or update file contents"
+    endpoint to create content" (GIT_DATABASE_GUIDE); "Empty repositories are repositories
+    without branches" (https://docs.github.com/rest/git/refs#create-a-reference).
+    """
+    if gitrepo.has_no_refs(git):
+        raise GitHubError(409, "Git Repository is empty.", GIT_DATABASE_GUIDE)
+    return git
+
+
 # ---- blobs -----------------------------------------------------------------------------------
 
 
@@ -64,7 +82,7 @@ def create_blob(
             f"encoding must be one of 'utf-8' or 'base64', got {encoding!r}",
             BLOBS_DOCS + "#create-a-blob",
         )
-    sha = str(emu.open_git(r).create_blob(data))
+    sha = str(_not_empty(emu.open_git(r)).create_blob(data))
     return json_response(payloads.short_blob(sha, r, urls(request)), status=201)
 
 
@@ -78,7 +96,7 @@ def get_blob(
     who: Principal = Depends(principal),
 ) -> Response:
     r = repo_access(emu, who, owner, repo)
-    obj = gitrepo.get_object(emu.open_git(r), sha)
+    obj = gitrepo.get_object(_not_empty(emu.open_git(r)), sha)
     if not isinstance(obj, pygit2.Blob):
         raise not_found(BLOBS_DOCS + "#get-a-blob")
     return json_response(payloads.blob(obj, r, urls(request)))
@@ -92,6 +110,14 @@ _MODES = {
     "040000": pygit2.GIT_FILEMODE_TREE,
     "160000": pygit2.GIT_FILEMODE_COMMIT,
     "120000": pygit2.GIT_FILEMODE_LINK,
+}
+# What each mode's entry must name (https://docs.github.com/rest/git/trees#create-a-tree:
+# "mode: 100644 for file (blob), 100755 for executable (blob), 040000 for subdirectory (tree),
+# 160000 for submodule (commit), or 120000 for a blob that specifies the path of a symlink").
+# GitHub answers a mismatch with 422; the exact texts used here are best guesses.
+_KIND_OF_MODE = {
+    pygit2.GIT_FILEMODE_TREE: "tree",
+    pygit2.GIT_FILEMODE_COMMIT: "commit",
 }
 
 
@@ -111,7 +137,7 @@ def create_tree(
     """
     r = repo_access(emu, who, owner, repo, write=True)
     doc = TREES_DOCS + "#create-a-tree"
-    git = emu.open_git(r)
+    git = _not_empty(emu.open_git(r))
     entries = body.get("tree")
     if not isinstance(entries, list):
         raise _invalid('Invalid request.\n\n"tree" wasn\'t supplied.', doc)
@@ -132,8 +158,14 @@ def create_tree(
         if mode_s not in _MODES:
             raise _invalid(f"Invalid tree info: mode {mode_s} is not valid", doc)
         mode = _MODES[mode_s]
+        kind = _KIND_OF_MODE.get(mode, "blob")
+        if entry.get("type") is not None and entry["type"] != kind:
+            raise _invalid(f"Invalid tree info: mode {mode_s} is a {kind}, not a {entry['type']}", doc)
         has_sha = "sha" in entry
         has_content = "content" in entry
+        if has_content and kind != "blob":
+            # ``content`` makes a blob, which a tree or submodule entry cannot hold.
+            raise _invalid(f"Invalid tree info: mode {mode_s} cannot take content", doc)
         if has_sha and has_content and entry["sha"] is not None:
             raise _invalid(
                 "Must supply either tree.sha or tree.content. Request will be rejected if both are present.",
@@ -148,6 +180,9 @@ def create_tree(
             obj = gitrepo.get_object(git, str(entry["sha"]))
             if mode != pygit2.GIT_FILEMODE_COMMIT and obj is None:
                 raise _invalid("Invalid tree info", doc)
+            if mode != pygit2.GIT_FILEMODE_COMMIT and obj is not None and obj.type_str != kind:
+                # e.g. mode 100644 with a tree's SHA: the entry would corrupt the tree.
+                raise _invalid("GitRPC::BadObjectState", doc)
             changes.append(gitrepo.TreeChange(path, mode, str(entry["sha"])))
         else:
             raise _invalid(
@@ -207,7 +242,7 @@ def get_tree(
 ) -> Response:
     """``recursive`` with any value recurses; ``truncated`` is set past the entry limit."""
     r = repo_access(emu, who, owner, repo)
-    git = emu.open_git(r)
+    git = _not_empty(emu.open_git(r))
     obj: pygit2.Object | None = gitrepo.get_object(git, tree_sha)
     if obj is None:
         commit = gitrepo.resolve_commit(git, tree_sha)
@@ -253,7 +288,7 @@ def create_commit(
     """https://docs.github.com/rest/git/commits#create-a-commit"""
     r = repo_access(emu, who, owner, repo, write=True)
     doc = COMMITS_DOCS + "#create-a-commit"
-    git = emu.open_git(r)
+    git = _not_empty(emu.open_git(r))
     message = body.get("message")
     if not isinstance(message, str):
         raise _invalid('Invalid request.\n\n"message" wasn\'t supplied.', doc)
@@ -290,7 +325,7 @@ def get_git_commit(
     who: Principal = Depends(principal),
 ) -> Response:
     r = repo_access(emu, who, owner, repo)
-    obj = gitrepo.get_object(emu.open_git(r), sha)
+    obj = gitrepo.get_object(_not_empty(emu.open_git(r)), sha)
     if not isinstance(obj, pygit2.Commit):
         raise not_found(COMMITS_DOCS + "#get-a-commit-object")
     return json_response(payloads.git_commit(obj, r, urls(request)))
@@ -306,9 +341,15 @@ def _ref_json(git: pygit2.Repository, r: RepoRecord, name: str, sha: str, reques
 
 
 def _full_ref(ref: str) -> str:
-    """``heads/main`` -> ``refs/heads/main``; raw and %2F-encoded slashes arrive the same."""
-    ref = ref.strip("/")
-    return ref if ref.startswith("refs/") else f"refs/{ref}"
+    """``heads/main`` -> ``refs/heads/main``; raw and %2F-encoded slashes arrive the same.
+
+    The path is read literally, as GitHub does: ``git/refs/refs/heads/x`` names
+    ``refs/refs/heads/x``, which does not exist ("The ``:ref`` in the URL must be formatted as
+    ``heads/<branch name>``", https://docs.github.com/rest/git/refs#get-a-reference; GitHub's
+    "Reference does not exist" for such a path is recorded in
+    https://github.com/jcabi/jcabi-github/issues/1335).
+    """
+    return f"refs/{ref.strip('/')}"
 
 
 @router.get("/repos/{owner}/{repo}/git/ref/{ref:path}")
@@ -321,7 +362,7 @@ def get_ref(
     who: Principal = Depends(principal),
 ) -> Response:
     r = repo_access(emu, who, owner, repo)
-    git = emu.open_git(r)
+    git = _not_empty(emu.open_git(r))
     name = _full_ref(ref)
     sha = gitrepo.ref_target(git, name)
     if sha is None:
@@ -339,7 +380,7 @@ def matching_refs(
     who: Principal = Depends(principal),
 ) -> Response:
     r = repo_access(emu, who, owner, repo)
-    git = emu.open_git(r)
+    git = _not_empty(emu.open_git(r))
     prefix = _full_ref(ref) if ref.strip("/") else "refs/"
     items = [
         _ref_json(git, r, n, s, request)
@@ -389,6 +430,9 @@ def create_ref(
 ) -> Response:
     """https://docs.github.com/rest/git/refs#create-a-reference"""
     r = repo_access(emu, who, owner, repo, write=True)
+    # "You are unable to create new references for empty repositories, even if the commit SHA-1
+    # hash used exists" (https://docs.github.com/rest/git/refs#create-a-reference).
+    _not_empty(emu.open_git(r))
     doc = REFS_DOCS + "#create-a-reference"
     name = body.get("ref")
     sha = body.get("sha")
@@ -418,6 +462,7 @@ def update_ref(
 ) -> Response:
     """``force: false`` (default) refuses non-fast-forwards with 422 "Update is not a fast forward"."""
     r = repo_access(emu, who, owner, repo, write=True)
+    _not_empty(emu.open_git(r))
     sha = body.get("sha")
     if not isinstance(sha, str):
         raise _invalid('Invalid request.\n\n"sha" wasn\'t supplied.', REFS_DOCS + "#update-a-reference")
@@ -436,15 +481,16 @@ def delete_ref(
     who: Principal = Depends(require_auth),
 ) -> Response:
     r = repo_access(emu, who, owner, repo, write=True)
+    _not_empty(emu.open_git(r))
     name = _full_ref(ref)
-    # GitHub documents this 422 (deleting the default branch or a missing ref) without a body
-    # (https://docs.github.com/rest/git/refs#delete-a-reference), so none is sent.
+    doc = REFS_DOCS + "#delete-a-reference"
+    # GitHub documents this 422 without a schema; its body is the usual error JSON, e.g.
+    # {"message": "Reference does not exist", "documentation_url": ".../refs#delete-a-reference"}
+    # (recorded in https://github.com/suzuki-shunsuke/lock-action/pull/255).
     if name == f"refs/heads/{r.default_branch}":
-        return Response(status_code=422)
-    try:
-        emu.update_ref(r, name, None, force=True, actor=who, urls=urls(request))
-    except GitHubError as exc:
-        if exc.status == 422:
-            return Response(status_code=422)
-        raise
+        # GitHub's exact text for the default branch is a best guess.
+        raise GitHubError(422, "Cannot delete the default branch", doc)
+    if gitrepo.ref_target(emu.open_git(r), name) is None:
+        raise GitHubError(422, "Reference does not exist", doc)
+    emu.update_ref(r, name, None, force=True, actor=who, urls=urls(request))
     return Response(status_code=204)

@@ -228,16 +228,27 @@ def test_private_and_empty_repositories(env: Env) -> None:
     assert env.gh.get(empty).status_code == 200
     assert env.gh.get(f"{empty}/branches").json() == []
     # GitHub answers 409 "Git Repository is empty." on an empty repository's git data.
-    assert env.gh.get(f"{empty}/git/ref/heads/main").status_code in (404, 409)
-    assert env.gh.get(f"{empty}/git/matching-refs/heads/").status_code in (200, 409)
+    assert env.gh.get(f"{empty}/git/ref/heads/main").status_code == 409
+    assert env.gh.get(f"{empty}/git/matching-refs/heads/").status_code == 409
     assert env.gh.get(f"{empty}/contents/").status_code == 404
     blob = env.gh.post(f"{empty}/git/blobs", json={"content": "first\n"})
-    assert blob.status_code in (201, 409)
+    assert (blob.status_code, blob.json()["message"]) == (409, "Git Repository is empty.")
     empty_commits = env.gh.get(f"{empty}/commits")
     assert (empty_commits.status_code, empty_commits.json()["message"]) == (
         409,
         "Git Repository is empty.",
     )
+    # The Contents API is what fills an empty repository.
+    created = env.gh.put(
+        f"{empty}/contents/README.md",
+        json={"message": "Initial commit", "content": base64.b64encode(b"first\n").decode()},
+    )
+    assert created.status_code == 201
+    sha = created.json()["content"]["sha"]
+    again = {"message": "Second", "content": base64.b64encode(b"second\n").decode()}
+    assert env.gh.put(f"{empty}/contents/README.md", json=again).status_code == 422
+    assert env.gh.put(f"{empty}/contents/README.md", json={**again, "sha": sha}).status_code == 200
+    assert env.gh.get(f"{empty}/git/ref/heads/main").status_code == 200
 
 
 def test_rename_answers_301_from_the_old_name(env: Env) -> None:
@@ -554,18 +565,19 @@ REQUIRED: dict[str, set[int]] = {
     "repos/get-commit": {200},
     "repos/compare-commits": {200, 404},
     "repos/get-content": {200, 404},
+    "repos/create-or-update-file-contents": {200, 201, 422},
     "repos/create-webhook": {201},
     "repos/list-webhooks": {200},
     "repos/delete-webhook": {204, 404},
-    "git/create-blob": {201},
+    "git/create-blob": {201, 409},
     "git/get-blob": {200, 404},
     "git/create-tree": {201, 422},
     "git/get-tree": {200, 404},
     "git/create-commit": {201, 422},
     "git/get-commit": {200, 404},
     "git/create-ref": {201, 422},
-    "git/get-ref": {200, 404},
-    "git/list-matching-refs": {200},
+    "git/get-ref": {200, 404, 409},
+    "git/list-matching-refs": {200, 409},
     "git/update-ref": {200, 422},
     "git/delete-ref": {204, 422},
     "pulls/create": {201, 422},
