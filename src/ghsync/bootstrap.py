@@ -2,31 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine
 
 from ghsync.adapters.db import migrate
 from ghsync.adapters.db.engine import make_engine
+from ghsync.adapters.db.uow import SqlUnitOfWorkFactory
 from ghsync.adapters.github import GitHubAppClient, GitHubAppConfig, InMemoryTokenCache, RedisTokenCache
 from ghsync.adapters.queue.embedded import EmbeddedQueue
 from ghsync.adapters.secrets import SecretBox
 from ghsync.adapters.store.git_store import GitStore
+from ghsync.adapters.throttle import DatabaseThrottleState
 from ghsync.config import Settings
 from ghsync.domain.errors import ConfigError
+from ghsync.ports.jobs import RECONCILE_TASK, JobQueue
+from ghsync.ports.throttle import ThrottleState
 from ghsync.services.linking import LinkService
 from ghsync.services.projects import ProjectService, VersionService
-from ghsync.services.reconcile import NoopReconciler
+from ghsync.services.reconcile import ReconcileService, relay_pending_requests
+
+# How often the outbox relay re-tells the queue of reconcile requests still pending (a crash between a
+# request's commit and the queue, or a queue that was down, is healed within this many seconds).
+OUTBOX_RELAY_SECONDS = 30.0
+OUTBOX_RELAY_TASK = "outbox_relay"
 
 
 @dataclass
 class Container:
     settings: Settings
     engine: Engine
+    uow: SqlUnitOfWorkFactory
     store: GitStore
     queue: EmbeddedQueue
     projects: ProjectService
     versions: VersionService
+    reconciler: ReconcileService
     github: GitHubAppClient | None
     links: LinkService
 
@@ -36,7 +50,7 @@ class Container:
         self.engine.dispose()
 
 
-def build_github_client(settings: Settings) -> GitHubAppClient | None:
+def build_github_client(settings: Settings, throttle: ThrottleState | None = None) -> GitHubAppClient | None:
     """The App client, or None when no App is configured (linking then answers 503)."""
     if not settings.github_app_id or not settings.github_app_private_key:
         return None
@@ -53,7 +67,20 @@ def build_github_client(settings: Settings) -> GitHubAppClient | None:
         if settings.redis_host
         else InMemoryTokenCache()
     )
-    return GitHubAppClient(config, cache)
+    return GitHubAppClient(config, cache, throttle=throttle)
+
+
+def register_tasks(queue: JobQueue, reconciler: ReconcileService, uow: SqlUnitOfWorkFactory) -> None:
+    """The deployment's tasks: reconcile per project, and the outbox relay once per period."""
+
+    def reconcile(args: Mapping[str, Any]) -> None:
+        reconciler.reconcile(str(args["project_id"]))
+
+    def relay(_period: datetime) -> None:
+        relay_pending_requests(uow, queue.request_reconcile)
+
+    queue.register(RECONCILE_TASK, reconcile)
+    queue.periodic(OUTBOX_RELAY_TASK, OUTBOX_RELAY_SECONDS, relay)
 
 
 def build_container(settings: Settings, *, require_migrated: bool = True) -> Container:
@@ -67,10 +94,14 @@ def build_container(settings: Settings, *, require_migrated: bool = True) -> Con
             "run `ghsync migrate` first"
         )
     store = GitStore(settings.ghsync_data_dir / "projects", max_file_size=settings.github_sync_max_file_size)
-    queue = EmbeddedQueue(engine, reconcile_handler=NoopReconciler(engine))
-    projects = ProjectService(engine, store)
-    versions = VersionService(engine, store, projects, queue)
-    github = build_github_client(settings)
+    queue = EmbeddedQueue(engine)
+    # A committed reconcile request is told to the queue right after its commit.
+    uow = SqlUnitOfWorkFactory(engine, notify=queue.request_reconcile)
+    projects = ProjectService(uow, store)
+    versions = VersionService(uow, store, projects)
+    reconciler = ReconcileService(uow)
+    register_tasks(queue, reconciler, uow)
+    github = build_github_client(settings, DatabaseThrottleState(engine))
     secret_box = SecretBox.from_setting(settings.ghsync_encryption_keys)
-    links = LinkService(engine, store, projects, github, secret_box, queue)
-    return Container(settings, engine, store, queue, projects, versions, github, links)
+    links = LinkService(uow, store, projects, github, secret_box, queue)
+    return Container(settings, engine, uow, store, queue, projects, versions, reconciler, github, links)

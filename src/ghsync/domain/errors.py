@@ -11,7 +11,6 @@ class GhsyncError(Exception):
     """Base of every ghsync error; `code` is stable and machine-readable, the message is for people."""
 
     code = "internal_error"
-    http_status = 500
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -24,7 +23,6 @@ class InvalidInput(GhsyncError):
     """The request is well-formed but a value in it is not acceptable."""
 
     code = "invalid_input"
-    http_status = 422
 
 
 class InvalidPath(InvalidInput):
@@ -37,21 +35,18 @@ class FileTooLarge(InvalidInput):
     """A file is over the block limit (GITHUB_SYNC_MAX_FILE_SIZE); GitHub refuses files over 100 MiB."""
 
     code = "file_too_large"
-    http_status = 413
 
 
 class NotFound(GhsyncError):
     """The named resource does not exist."""
 
     code = "not_found"
-    http_status = 404
 
 
 class Conflict(GhsyncError):
     """The request conflicts with the current state (for example the project is already linked)."""
 
     code = "conflict"
-    http_status = 409
 
 
 class ConcurrentUpdate(Conflict):
@@ -64,7 +59,6 @@ class Unauthorized(GhsyncError):
     """The caller did not present a valid API token."""
 
     code = "unauthorized"
-    http_status = 401
 
 
 class ConfigError(GhsyncError):

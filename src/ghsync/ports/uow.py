@@ -153,14 +153,30 @@ class ReconcileRequests(Protocol):
 
 
 class UnitOfWork(Protocol):
-    projects: Projects
-    versions: Versions
-    pairs: Pairs
-    operations: Operations
-    conflicts: Conflicts
-    audit: Audit
-    deliveries: Deliveries
-    requests: ReconcileRequests
+    @property
+    def projects(self) -> Projects: ...
+
+    @property
+    def versions(self) -> Versions: ...
+
+    @property
+    def pairs(self) -> Pairs: ...
+
+    @property
+    def operations(self) -> Operations: ...
+
+    @property
+    def conflicts(self) -> Conflicts: ...
+
+    @property
+    def audit(self) -> Audit: ...
+
+    @property
+    def deliveries(self) -> Deliveries: ...
+
+    @property
+    def requests(self) -> ReconcileRequests: ...
+
 
     def __enter__(self) -> Self: ...
 

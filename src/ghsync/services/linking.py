@@ -6,21 +6,21 @@ import secrets
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, update
-from sqlalchemy.orm import Session
-
-from ghsync.adapters.db.base import utcnow
-from ghsync.adapters.db.models import AuditLogRow, ConflictRow, ProjectRow, SyncOperationRow
-from ghsync.adapters.github import GitHubClient, GitHubError, GitHubNotFound, RetryAt
-from ghsync.adapters.github import errors as github_errors
-from ghsync.adapters.queue.port import JobQueue
-from ghsync.adapters.secrets import SecretBox
-from ghsync.adapters.store.git_store import GitStore
-from ghsync.domain.errors import Conflict, GhsyncError, NotFound
+from ghsync.domain.errors import (
+    AppNotInstalled,
+    Conflict,
+    GhsyncError,
+    GitHubError,
+    GitHubNotFound,
+    RepositoryNotFound,
+    RetryAt,
+)
+from ghsync.domain.link import Link, Project, Tracking
+from ghsync.domain.operations import AuditEntry, SyncOperation
 from ghsync.domain.sync import (
     REQUIRED_PERMISSIONS,
     derive_state,
@@ -31,23 +31,18 @@ from ghsync.domain.sync import (
     validate_repository_name,
 )
 from ghsync.observability.logging import get_logger
+from ghsync.ports.github import GitHubApp
+from ghsync.ports.jobs import JobQueue
+from ghsync.ports.secrets import SecretSealer
+from ghsync.ports.store import VersionStore
+from ghsync.ports.uow import UnitOfWorkFactory
 from ghsync.services.projects import ProjectService
 
 log = get_logger(__name__)
 
 
-class RepositoryNotFound(NotFound):
-    code = "repository_not_found"
-
-
-class AppNotInstalled(GhsyncError):
-    code = "app_not_installed"
-    http_status = 403
-
-
 class MissingPermission(GhsyncError):
     code = "missing_permission"
-    http_status = 403
 
 
 class AlreadyLinked(Conflict):
@@ -56,17 +51,14 @@ class AlreadyLinked(Conflict):
 
 class GitHubUnavailable(GhsyncError):
     code = "github_unavailable"
-    http_status = 502
 
 
 class GitHubRateLimited(GhsyncError):
     code = "github_rate_limited"
-    http_status = 503
 
 
 class GitHubNotConfigured(GhsyncError):
     code = "github_not_configured"
-    http_status = 503
 
 
 @dataclass(frozen=True)
@@ -92,30 +84,34 @@ class LinkStatus:
     rate_limit: dict[str, Any] | None
 
 
-def webhook_secret_context(project_id: uuid.UUID) -> str:
+def webhook_secret_context(project_id: str | uuid.UUID) -> str:
     return f"projects/{project_id}/github_webhook_secret"
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 class LinkService:
-    """Link and unlink projects; reads GitHub through the App client, never assuming `main`."""
+    """Link and unlink projects; reads GitHub through the App port, never assuming `main`."""
 
     def __init__(
         self,
-        engine: Engine,
-        store: GitStore,
+        uow: UnitOfWorkFactory,
+        store: VersionStore,
         projects: ProjectService,
-        github: GitHubClient | None,
-        secret_box: SecretBox,
+        github: GitHubApp | None,
+        secret_box: SecretSealer,
         queue: JobQueue,
     ) -> None:
-        self._engine = engine
+        self._uow = uow
         self._store = store
         self._projects = projects
         self._github = github
         self._secrets = secret_box
         self._queue = queue
 
-    def _client(self) -> GitHubClient:
+    def _client(self) -> GitHubApp:
         if self._github is None:
             raise GitHubNotConfigured("GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY must be set to link projects")
         return self._github
@@ -124,7 +120,7 @@ class LinkService:
 
     def link(
         self,
-        project_id: uuid.UUID,
+        project_id: str | uuid.UUID,
         *,
         owner: str,
         repo: str,
@@ -137,11 +133,8 @@ class LinkService:
         strategy = parse_conflict_strategy(conflict_strategy)
         validate_repository_name(owner, repo)
         project = self._projects.get_project(project_id)
-        if project.github_sync_enabled:
-            raise AlreadyLinked(
-                f"project is already linked to {project.github_repo_owner}/{project.github_repo_name}; "
-                "unlink it first"
-            )
+        if project.link is not None:
+            raise AlreadyLinked(f"project is already linked to {project.link.full_name}; unlink it first")
         if not self._secrets.configured:
             raise GitHubNotConfigured("GHSYNC_ENCRYPTION_KEYS must be set to store the link's webhook secret")
         github = self._client()
@@ -156,191 +149,157 @@ class LinkService:
                     + "; grant it in the app's settings and accept the new permissions"
                 )
             try:
-                repository = github.get_repository(installation_id, owner, repo)
+                repository = github.repo(installation_id, owner, repo).get_repository()
             except GitHubNotFound:
                 raise RepositoryNotFound(
                     f"repository {owner}/{repo} does not exist or installation {installation_id} "
                     "cannot access it"
                 ) from None
-            branch = github.get_branch(
-                installation_id, repository.owner, repository.name, repository.default_branch
+            branch = github.repo(installation_id, repository.owner, repository.name).get_branch(
+                repository.default_branch
             )
 
-        local_head = self._store.head(str(project_id))
-        secret = self._secrets.encrypt(secrets.token_hex(32), context=webhook_secret_context(project_id))
-        now = utcnow()
-        with Session(self._engine) as session, session.begin():
+        local_head = self._store.head(project.id)
+        secret = self._secrets.encrypt(secrets.token_hex(32), context=webhook_secret_context(project.id))
+        link = Link(
+            project_id=project.id,
+            owner=repository.owner,
+            repo=repository.name,
+            repository_id=repository.id,
+            installation_id=installation_id,
+            default_branch=repository.default_branch,
+            protected=bool(branch and branch.protected),
+            mode=mode,
+            strategy=strategy,
+            enabled=True,
+        )
+        details = {
+            "owner": link.owner,
+            "repo": link.repo,
+            "repository_id": link.repository_id,
+            "installation_id": installation_id,
+            "default_branch": link.default_branch,
+            "protected": link.protected,
+            "sync_mode": mode.value,
+            "conflict_strategy": strategy.value,
+            "local_head": local_head,
+            "remote_head": branch.sha if branch else None,
+        }
+        started = _now()
+        with self._uow() as uow:
             # Compare-and-set: of two concurrent link requests exactly one finds the project unlinked.
-            result = session.execute(
-                update(ProjectRow)
-                .where(ProjectRow.id == project_id, ProjectRow.github_sync_enabled.is_(False))
-                .values(
-                    github_repo_owner=repository.owner,
-                    github_repo_name=repository.name,
-                    github_repository_id=repository.id,
-                    github_branch=repository.default_branch,
-                    github_branch_protected=branch.protected if branch else False,
-                    github_installation_id=installation_id,
-                    github_sync_enabled=True,
-                    github_sync_mode=mode.value,
-                    github_conflict_strategy=strategy.value,
-                    github_webhook_secret=secret,
-                    github_pr_number=None,
-                    github_pr_url=None,
-                    last_remote_main_sha=branch.sha if branch else None,
-                    last_synced_main_sha=None,
-                    last_outbound_base_sha=None,
-                    updated_at=now,
-                )
-            )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if not uow.projects.link(
+                project.id,
+                link,
+                webhook_secret=secret,
+                tracking=Tracking(last_remote_main_sha=branch.sha if branch else None),
+            ):
                 raise AlreadyLinked("project was linked by another request meanwhile")
-            details = {
-                "owner": repository.owner,
-                "repo": repository.name,
-                "repository_id": repository.id,
-                "installation_id": installation_id,
-                "default_branch": repository.default_branch,
-                "protected": bool(branch and branch.protected),
-                "sync_mode": mode.value,
-                "conflict_strategy": strategy.value,
-                "local_head": local_head,
-                "remote_head": branch.sha if branch else None,
-            }
-            session.add(
-                SyncOperationRow(
-                    project_id=project_id,
+            uow.operations.add(
+                SyncOperation(
+                    project_id=project.id,
                     operation_type="link",
                     status="success",
                     direction="none",
                     github_commit_sha=branch.sha if branch else None,
                     local_commit_sha=local_head,
-                    started_at=now,
-                    completed_at=utcnow(),
-                    metadata_=details,
+                    started_at=started,
+                    completed_at=_now(),
+                    metadata=details,
                 )
             )
-            session.add(
-                AuditLogRow(actor=actor, action="github.link", project_id=project_id, details=details)
-            )
-        log.info("project_linked", project_id=str(project_id), **details)
-        # The first reconcile settles both heads; nothing on either side is touched here.
-        self._queue.request_reconcile(str(project_id), "linked")
-        return self.status(project_id, refresh=False)
+            uow.audit.add(AuditEntry(actor, "github.link", project.id, details))
+            # The first reconcile settles both heads; nothing on either side is touched here.
+            uow.request_reconcile(project.id, "linked")
+            uow.commit()
+        log.info("project_linked", project_id=project.id, **details)
+        return self.status(project.id, refresh=False)
 
     # --- unlink ------------------------------------------------------------------------------------
 
-    def unlink(self, project_id: uuid.UUID, *, actor: str = "api") -> LinkStatus:
+    def unlink(self, project_id: str | uuid.UUID, *, actor: str = "api") -> LinkStatus:
         """Stop syncing. Versions, sync pairs, operations and the audit log are kept."""
         project = self._projects.get_project(project_id)
-        if not project.github_sync_enabled:
+        if project.link is None:
             raise Conflict("project is not linked to a GitHub repository", code="not_linked")
-        now = utcnow()
+        now = _now()
         details = {
-            "owner": project.github_repo_owner,
-            "repo": project.github_repo_name,
-            "repository_id": project.github_repository_id,
+            "owner": project.link.owner,
+            "repo": project.link.repo,
+            "repository_id": project.link.repository_id,
         }
-        with Session(self._engine) as session, session.begin():
-            session.execute(
-                update(ProjectRow)
-                .where(ProjectRow.id == project_id)
-                .values(
-                    github_sync_enabled=False,
-                    github_repo_owner=None,
-                    github_repo_name=None,
-                    github_repository_id=None,
-                    github_installation_id=None,
-                    github_webhook_secret=None,
-                    github_branch_protected=False,
-                    github_pr_number=None,
-                    github_pr_url=None,
-                    last_remote_main_sha=None,
-                    last_synced_main_sha=None,
-                    last_outbound_base_sha=None,
-                    updated_at=now,
-                )
-            )
-            session.add(
-                SyncOperationRow(
-                    project_id=project_id,
+        with self._uow() as uow:
+            if not uow.projects.unlink(project.id):
+                raise Conflict("project was unlinked by another request meanwhile", code="not_linked")
+            uow.operations.add(
+                SyncOperation(
+                    project_id=project.id,
                     operation_type="unlink",
                     status="success",
                     direction="none",
                     started_at=now,
                     completed_at=now,
-                    metadata_=details,
+                    metadata=details,
                 )
             )
-            session.add(
-                AuditLogRow(actor=actor, action="github.unlink", project_id=project_id, details=details)
-            )
-        log.info("project_unlinked", project_id=str(project_id), **details)
-        return self.status(project_id, refresh=False)
+            uow.audit.add(AuditEntry(actor, "github.unlink", project.id, details))
+            uow.commit()
+        log.info("project_unlinked", project_id=project.id, **details)
+        return self.status(project.id, refresh=False)
 
     # --- status ------------------------------------------------------------------------------------
 
-    def status(self, project_id: uuid.UUID, *, refresh: bool = True) -> LinkStatus:
+    def status(self, project_id: str | uuid.UUID, *, refresh: bool = True) -> LinkStatus:
         """The link and sync state; with `refresh`, first follow a rename or default-branch change."""
         project = self._projects.get_project(project_id)
-        if refresh and project.github_sync_enabled:
+        if refresh and project.link is not None:
             project = self.refresh_link(project)
-        with Session(self._engine) as session:
-            last_op = session.scalar(
-                select(SyncOperationRow)
-                .where(SyncOperationRow.project_id == project_id)
-                .order_by(SyncOperationRow.created_at.desc())
-                .limit(1)
-            )
-            conflict = session.scalar(
-                select(ConflictRow)
-                .where(ConflictRow.project_id == project_id, ConflictRow.status == "open")
-                .order_by(ConflictRow.created_at.desc())
-                .limit(1)
-            )
-        jobs = self._queue.reconcile_state(str(project_id))
+        with self._uow() as uow:
+            last_op = uow.operations.latest(project.id)
+            conflict = uow.conflicts.open_for(project.id)
+        jobs = self._queue.reconcile_state(project.id)
+        link = project.link
         state = derive_state(
-            enabled=project.github_sync_enabled,
+            enabled=link is not None and link.enabled,
             open_conflict=conflict is not None,
             job_running=jobs.running,
             job_queued=jobs.queued,
             last_operation_failed=last_op is not None and last_op.status == "failed",
         )
         rate = None
-        if self._github is not None and project.github_installation_id is not None:
-            seen = self._github.rate_limit(project.github_installation_id)
+        if self._github is not None and link is not None:
+            seen = self._github.rate_limit(link.installation_id)
             if seen is not None:
                 rate = seen.as_dict()
-        linked = project.github_sync_enabled
         return LinkStatus(
-            linked=linked,
-            enabled=linked,
-            owner=project.github_repo_owner,
-            repo=project.github_repo_name,
-            default_branch=project.github_branch if linked else None,
-            protected=project.github_branch_protected,
-            sync_mode=project.github_sync_mode,
-            conflict_strategy=project.github_conflict_strategy,
+            linked=link is not None,
+            enabled=link is not None and link.enabled,
+            owner=link.owner if link else None,
+            repo=link.repo if link else None,
+            default_branch=link.default_branch if link else None,
+            protected=link.protected if link else False,
+            sync_mode=(link.mode if link else parse_sync_mode(None)).value,
+            conflict_strategy=(link.strategy if link else parse_conflict_strategy(None)).value,
             state=state.value,
-            last_remote_main_sha=project.last_remote_main_sha,
-            last_synced_main_sha=project.last_synced_main_sha,
-            last_outbound_base_sha=project.last_outbound_base_sha,
-            last_github_sync_at=project.last_github_sync_at,
+            last_remote_main_sha=project.tracking.last_remote_main_sha,
+            last_synced_main_sha=project.tracking.last_synced_main_sha,
+            last_outbound_base_sha=project.tracking.last_outbound_base_sha,
+            last_github_sync_at=project.tracking.last_github_sync_at,
             last_operation=_operation_summary(last_op),
             open_pr=(
                 {
-                    "number": project.github_pr_number,
-                    "url": project.github_pr_url,
-                    "head_branch": pr_branch_name(str(project_id)),
+                    "number": project.pull_request.number,
+                    "url": project.pull_request.url,
+                    "head_branch": pr_branch_name(project.id),
                 }
-                if project.github_pr_number is not None
+                if project.pull_request is not None
                 else None
             ),
             open_conflict=(
                 {
-                    "id": str(conflict.id),
-                    "paths": conflict.paths,
-                    "created_at": conflict.created_at.isoformat(),
+                    "id": conflict.id,
+                    "paths": list(conflict.paths),
+                    "created_at": conflict.created_at.isoformat() if conflict.created_at else None,
                 }
                 if conflict is not None
                 else None
@@ -348,42 +307,38 @@ class LinkService:
             rate_limit=rate,
         )
 
-    def refresh_link(self, project: ProjectRow) -> ProjectRow:
+    def refresh_link(self, project: Project) -> Project:
         """Follow a rename, transfer or default-branch change, looking the repository up by its id.
 
         Conditional requests make this cheap (304s are not charged). If GitHub cannot be reached the
         stored link is returned unchanged: status must answer even when GitHub does not.
         """
-        github = self._github
-        if github is None or project.github_repository_id is None or project.github_installation_id is None:
+        github, link = self._github, project.link
+        if github is None or link is None:
             return project
         try:
             with github.priority("user"):
-                repository = github.get_repository_by_id(
-                    project.github_installation_id, project.github_repository_id
-                )
+                repository = github.get_repository_by_id(link.installation_id, link.repository_id)
         except GitHubError as exc:
-            log.warning("link_refresh_failed", project_id=str(project.id), status=exc.status, error=str(exc))
+            log.warning("link_refresh_failed", project_id=project.id, status=exc.status, error=str(exc))
             return project
-        changed = {
-            "github_repo_owner": repository.owner,
-            "github_repo_name": repository.name,
-            "github_branch": repository.default_branch,
-        }
-        before = {name: getattr(project, name) for name in changed}
-        if before == changed:
+        followed = replace(
+            link, owner=repository.owner, repo=repository.name, default_branch=repository.default_branch
+        )
+        if followed == link:
             return project
-        with Session(self._engine, expire_on_commit=False) as session, session.begin():
-            session.execute(update(ProjectRow).where(ProjectRow.id == project.id).values(**changed))
-            session.add(
-                AuditLogRow(
-                    actor="ghsync",
-                    action="github.link_followed",
-                    project_id=project.id,
-                    details={"before": before, "after": changed},
-                )
+        before = {"owner": link.owner, "repo": link.repo, "default_branch": link.default_branch}
+        after = {"owner": followed.owner, "repo": followed.repo, "default_branch": followed.default_branch}
+        with self._uow() as uow:
+            current = uow.projects.get(project.id)
+            if current is None or current.link is None or current.link.repository_id != link.repository_id:
+                return current or project  # unlinked or relinked meanwhile: nothing to follow
+            uow.projects.save_link(project.id, replace(current.link, **after))  # type: ignore[arg-type]
+            uow.audit.add(
+                AuditEntry("ghsync", "github.link_followed", project.id, {"before": before, "after": after})
             )
-        log.info("link_followed", project_id=str(project.id), before=before, after=changed)
+            uow.commit()
+        log.info("link_followed", project_id=project.id, before=before, after=after)
         return self._projects.get_project(project.id)
 
     def rotate_secrets(self, *, actor: str = "cli") -> int:
@@ -393,17 +348,16 @@ class LinkService:
         keys can be removed.
         """
         rotated = 0
-        with Session(self._engine) as session, session.begin():
-            rows = session.scalars(select(ProjectRow).where(ProjectRow.github_webhook_secret.is_not(None)))
-            for project in rows:
-                assert project.github_webhook_secret is not None
-                if not self._secrets.needs_rotation(project.github_webhook_secret):
+        with self._uow() as uow:
+            for project_id, sealed in uow.projects.sealed_secrets():
+                if not self._secrets.needs_rotation(sealed):
                     continue
-                project.github_webhook_secret = self._secrets.rotate(
-                    project.github_webhook_secret, context=webhook_secret_context(project.id)
+                uow.projects.set_webhook_secret(
+                    project_id, self._secrets.rotate(sealed, context=webhook_secret_context(project_id))
                 )
                 rotated += 1
-            session.add(AuditLogRow(actor=actor, action="secrets.rotate", details={"rotated": rotated}))
+            uow.audit.add(AuditEntry(actor, "secrets.rotate", None, {"rotated": rotated}))
+            uow.commit()
         return rotated
 
 
@@ -412,9 +366,9 @@ def _translated_github_errors(owner: str, repo: str) -> Iterator[None]:
     """GitHub's failures as the API's errors, each with a code the platform can act on."""
     try:
         yield
-    except github_errors.AppNotInstalled as exc:
+    except AppNotInstalled as exc:
         raise AppNotInstalled(f"{exc.message}; install the app on {owner}/{repo} first") from None
-    except github_errors.RepositoryNotFound as exc:
+    except RepositoryNotFound as exc:
         raise RepositoryNotFound(exc.message) from None
     except GitHubNotFound as exc:
         raise RepositoryNotFound(f"{owner}/{repo}: {exc.message}") from None
@@ -426,15 +380,15 @@ def _translated_github_errors(owner: str, repo: str) -> Iterator[None]:
         raise GitHubUnavailable(f"GitHub answered {exc.status}: {exc.message}") from None
 
 
-def _operation_summary(operation: SyncOperationRow | None) -> dict[str, Any] | None:
+def _operation_summary(operation: SyncOperation | None) -> dict[str, Any] | None:
     if operation is None:
         return None
     return {
-        "id": str(operation.id),
+        "id": operation.id,
         "operation_type": operation.operation_type,
         "status": operation.status,
         "direction": operation.direction,
-        "created_at": operation.created_at.isoformat(),
+        "created_at": operation.created_at.isoformat() if operation.created_at else None,
         "completed_at": operation.completed_at.isoformat() if operation.completed_at else None,
         "error_code": operation.error_code,
         "error_message": operation.error_message,

@@ -7,21 +7,15 @@ import binascii
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
-from sqlalchemy import Engine, and_, func, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
-
-from ghsync.adapters.db.engine import is_sqlite
-from ghsync.adapters.db.models import ProjectRow, VersionRow
-from ghsync.adapters.queue.port import JobQueue
-from ghsync.adapters.store.git_store import GitStore
 from ghsync.domain.errors import InvalidInput, NotFound
+from ghsync.domain.link import Project
 from ghsync.domain.models import Author, FileDiff, FileEntry, FileWrite, VersionInfo
 from ghsync.observability.metrics import VERSIONS_CREATED
+from ghsync.ports.store import VersionStore
+from ghsync.ports.uow import UnitOfWork, UnitOfWorkFactory
 
 T = TypeVar("T")
 
@@ -35,10 +29,11 @@ class Page(Generic[T]):
     next_cursor: str | None
 
 
-def parse_project_id(raw: str) -> uuid.UUID:
+def parse_project_id(raw: str | uuid.UUID) -> str:
+    """A project id in its one canonical spelling; anything that is not a UUID names no project."""
     try:
-        return uuid.UUID(raw)
-    except ValueError:
+        return str(raw if isinstance(raw, uuid.UUID) else uuid.UUID(raw))
+    except (ValueError, AttributeError, TypeError):
         raise NotFound(f"project {raw!r} not found") from None
 
 
@@ -64,78 +59,73 @@ def _check_limit(limit: int) -> int:
 
 
 class ProjectService:
-    """Projects: rows in the database, each with a local git store."""
+    """Projects: rows in the database, each with a local version store."""
 
-    def __init__(self, engine: Engine, store: GitStore) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWorkFactory, store: VersionStore) -> None:
+        self._uow = uow
         self._store = store
 
-    def create_project(self, name: str) -> ProjectRow:
+    def create_project(self, name: str) -> Project:
         name = name.strip()
         if not name or len(name) > 255 or any(ord(ch) < 32 for ch in name):
             raise InvalidInput("name must be 1 to 255 printable characters", code="invalid_name")
-        project = ProjectRow(id=uuid.uuid4(), name=name)
+        project = Project(id=str(uuid.uuid4()), name=name, created_at=datetime.now(UTC))
         # The store first: a directory without a row is harmless, a row without a store is not.
-        self._store.init_project(str(project.id))
-        with Session(self._engine, expire_on_commit=False) as session, session.begin():
-            session.add(project)
+        self._store.init_project(project.id)
+        with self._uow() as uow:
+            uow.projects.add(project)
+            uow.commit()
         return project
 
-    def get_project(self, project_id: uuid.UUID) -> ProjectRow:
-        with Session(self._engine, expire_on_commit=False) as session:
-            project = session.get(ProjectRow, project_id)
+    def get_project(self, project_id: str | uuid.UUID) -> Project:
+        key = parse_project_id(project_id)
+        with self._uow() as uow:
+            project = uow.projects.get(key)
         if project is None:
-            raise NotFound(f"project {project_id} not found")
+            raise NotFound(f"project {key} not found")
         return project
 
-    def list_projects(self, *, limit: int = 50, cursor: str | None = None) -> Page[ProjectRow]:
+    def list_projects(self, *, limit: int = 50, cursor: str | None = None) -> Page[Project]:
         limit = _check_limit(limit)
-        query = select(ProjectRow).order_by(ProjectRow.created_at.desc(), ProjectRow.id.desc())
+        after = None
         if cursor:
             at_raw, id_raw = _decode_cursor(cursor, 2)
             try:
-                at, last_id = datetime.fromisoformat(at_raw), uuid.UUID(id_raw)
+                after = (datetime.fromisoformat(at_raw), str(uuid.UUID(id_raw)))
             except ValueError:
                 raise InvalidInput("malformed cursor", code="invalid_cursor") from None
-            query = query.where(
-                or_(
-                    ProjectRow.created_at < at,
-                    and_(ProjectRow.created_at == at, ProjectRow.id < last_id),
-                )
-            )
-        with Session(self._engine, expire_on_commit=False) as session:
-            rows = list(session.scalars(query.limit(limit + 1)))
+        with self._uow() as uow:
+            rows = uow.projects.page(limit=limit + 1, after=after)
         next_cursor = None
         if len(rows) > limit:
             rows = rows[:limit]
             last = rows[-1]
-            next_cursor = _encode_cursor(last.created_at.isoformat(), str(last.id))
+            next_cursor = _encode_cursor(last.created_at.isoformat(), last.id)
         return Page(rows, next_cursor)
 
 
 class VersionService:
-    """Versions of a project: the store's commits are the truth, the `versions` table indexes them."""
+    """Versions of a project: the store's commits are the truth, the database indexes them."""
 
-    def __init__(self, engine: Engine, store: GitStore, projects: ProjectService, queue: JobQueue) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWorkFactory, store: VersionStore, projects: ProjectService) -> None:
+        self._uow = uow
         self._store = store
         self._projects = projects
-        self._queue = queue
 
     def create_version(
         self,
-        project_id: uuid.UUID,
+        project_id: str | uuid.UUID,
         *,
         message: str,
         writes: Sequence[FileWrite],
         deletes: Sequence[str] = (),
         replace_all: bool = False,
         author: Author | None = None,
-    ) -> VersionRow:
-        self._projects.get_project(project_id)
+    ) -> VersionInfo:
+        project = self._projects.get_project(project_id)
         message = _check_message(message)
         info = self._store.create_version(
-            str(project_id),
+            project.id,
             version_id=str(uuid.uuid4()),
             message=message,
             writes=writes,
@@ -144,14 +134,15 @@ class VersionService:
             author=author,
         )
         VERSIONS_CREATED.labels(source="local").inc()
-        return self._after_store_change(project_id, info, reason="local_version")
+        self._after_store_change(project, reason="local_version")
+        return info
 
     def snapshot(
-        self, project_id: uuid.UUID, *, message: str | None, author: Author | None = None
-    ) -> VersionRow | None:
-        self._projects.get_project(project_id)
+        self, project_id: str | uuid.UUID, *, message: str | None, author: Author | None = None
+    ) -> VersionInfo | None:
+        project = self._projects.get_project(project_id)
         info = self._store.snapshot(
-            str(project_id),
+            project.id,
             version_id=str(uuid.uuid4()),
             message=_check_message(message or "Snapshot of the working directory"),
             author=author,
@@ -159,118 +150,88 @@ class VersionService:
         if info is None:
             return None
         VERSIONS_CREATED.labels(source="local").inc()
-        return self._after_store_change(project_id, info, reason="snapshot")
+        self._after_store_change(project, reason="snapshot")
+        return info
 
-    def _after_store_change(self, project_id: uuid.UUID, info: VersionInfo, reason: str) -> VersionRow:
-        self.index_versions(project_id)
-        self._queue.request_reconcile(str(project_id), reason)
-        return self._row(project_id, info.id)
+    def _after_store_change(self, project: Project, reason: str) -> None:
+        """Index the new version and, on a linked and enabled project, request a reconcile: one commit."""
+        with self._uow() as uow:
+            self._index(uow, project.id)
+            current = uow.projects.get(project.id)
+            if current is not None and current.link is not None and current.link.enabled:
+                uow.request_reconcile(project.id, reason)
+            uow.commit()
 
-    def index_versions(self, project_id: uuid.UUID) -> int:
+    def _index(self, uow: UnitOfWork, project_id: str) -> int:
+        missing = self._store.versions_after(project_id, uow.versions.max_number(project_id))
+        return uow.versions.add_all(project_id, missing) if missing else 0
+
+    def index_versions(self, project_id: str | uuid.UUID) -> int:
         """Record in the database every store version it does not know yet; returns how many.
 
-        Run after each store change, so a crash between the store's commit and the row insert
-        heals on the next change, and at start-up through `reindex_all`.
+        Run after each store change, so a crash between the store's commit and the index heals on the
+        next change, and at start-up through `reindex_all`.
         """
-        with Session(self._engine) as session:
-            known = session.scalar(
-                select(func.max(VersionRow.number)).where(VersionRow.project_id == project_id)
-            )
-        missing = self._store.versions_after(str(project_id), known or 0)
-        if not missing:
-            return 0
-        insert = sqlite_insert if is_sqlite(self._engine) else pg_insert
-        values = [
-            {
-                "id": uuid.UUID(v.id),
-                "project_id": project_id,
-                "number": v.number,
-                "commit_sha": v.commit_sha,
-                "tree_sha": v.tree_sha,
-                "message": v.message,
-                "source": v.source,
-                "author_name": v.author.name if v.author else None,
-                "author_email": v.author.email if v.author else None,
-                "created_at": v.created_at,
-            }
-            for v in missing
-        ]
-        with Session(self._engine) as session, session.begin():
-            # Concurrent writers index the same versions; the first insert wins.
-            session.execute(insert(VersionRow).values(values).on_conflict_do_nothing())
-        return len(missing)
+        key = parse_project_id(project_id)
+        with self._uow() as uow:
+            added = self._index(uow, key)
+            uow.commit()
+        return added
 
     def reindex_all(self) -> int:
         """Index every project's unrecorded versions (run when the service starts); returns how many."""
-        with Session(self._engine) as session:
-            project_ids = list(session.scalars(select(ProjectRow.id)))
+        with self._uow() as uow:
+            project_ids = uow.projects.ids()
         return sum(self.index_versions(project_id) for project_id in project_ids)
 
-    def _row(self, project_id: uuid.UUID, version_id: str) -> VersionRow:
-        with Session(self._engine, expire_on_commit=False) as session:
-            row = session.scalar(
-                select(VersionRow).where(
-                    VersionRow.project_id == project_id, VersionRow.id == uuid.UUID(version_id)
-                )
-            )
-        if row is None:
-            raise NotFound(f"version {version_id} not found")
-        return row
-
     def list_versions(
-        self, project_id: uuid.UUID, *, limit: int = 50, cursor: str | None = None
-    ) -> Page[VersionRow]:
-        self._projects.get_project(project_id)
+        self, project_id: str | uuid.UUID, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[VersionInfo]:
+        project = self._projects.get_project(project_id)
         limit = _check_limit(limit)
-        query = (
-            select(VersionRow).where(VersionRow.project_id == project_id).order_by(VersionRow.number.desc())
-        )
+        before = None
         if cursor:
             (number,) = _decode_cursor(cursor, 1)
             if not number.isdigit():
                 raise InvalidInput("malformed cursor", code="invalid_cursor")
-            query = query.where(VersionRow.number < int(number))
-        with Session(self._engine, expire_on_commit=False) as session:
-            rows = list(session.scalars(query.limit(limit + 1)))
+            before = int(number)
+        with self._uow() as uow:
+            rows = uow.versions.page(project.id, limit=limit + 1, before_number=before)
         next_cursor = None
         if len(rows) > limit:
             rows = rows[:limit]
             next_cursor = _encode_cursor(str(rows[-1].number))
         return Page(rows, next_cursor)
 
-    def resolve(self, project_id: uuid.UUID, ref: str) -> VersionRow:
+    def resolve(self, project_id: str | uuid.UUID, ref: str) -> VersionInfo:
         """A version by id, or `latest`."""
-        self._projects.get_project(project_id)
-        query = select(VersionRow).where(VersionRow.project_id == project_id)
-        if ref == LATEST:
-            query = query.order_by(VersionRow.number.desc()).limit(1)
-        else:
-            try:
-                query = query.where(VersionRow.id == uuid.UUID(ref))
-            except ValueError:
-                raise NotFound(f"version {ref!r} not found") from None
-        with Session(self._engine, expire_on_commit=False) as session:
-            row = session.scalar(query)
-        if row is None:
+        project = self._projects.get_project(project_id)
+        with self._uow() as uow:
+            version = (
+                uow.versions.latest(project.id) if ref == LATEST else uow.versions.get(project.id, ref)
+            )
+        if version is None:
             raise NotFound("project has no versions yet" if ref == LATEST else f"version {ref!r} not found")
-        return row
+        return version
 
-    def list_files(self, project_id: uuid.UUID, ref: str) -> tuple[VersionRow, list[FileEntry]]:
+    def list_files(self, project_id: str | uuid.UUID, ref: str) -> tuple[VersionInfo, list[FileEntry]]:
         """The version `ref` names and its files."""
         version = self.resolve(project_id, ref)
-        return version, self._store.list_files(str(project_id), version.commit_sha)
+        return version, self._store.list_files(parse_project_id(project_id), version.commit_sha)
 
-    def read_file(self, project_id: uuid.UUID, ref: str, path: str) -> bytes:
+    def read_file(self, project_id: str | uuid.UUID, ref: str, path: str) -> bytes:
         version = self.resolve(project_id, ref)
-        return self._store.read_file(str(project_id), version.commit_sha, path)
+        return self._store.read_file(parse_project_id(project_id), version.commit_sha, path)
 
     def diff(
-        self, project_id: uuid.UUID, from_ref: str | None, to_ref: str
-    ) -> tuple[VersionRow | None, VersionRow, list[FileDiff]]:
+        self, project_id: str | uuid.UUID, from_ref: str | None, to_ref: str
+    ) -> tuple[VersionInfo | None, VersionInfo, list[FileDiff]]:
         to_version = self.resolve(project_id, to_ref)
         from_version = self.resolve(project_id, from_ref) if from_ref else None
         files = self._store.diff(
-            str(project_id), from_version.commit_sha if from_version else None, to_version.commit_sha
+            parse_project_id(project_id),
+            from_version.commit_sha if from_version else None,
+            to_version.commit_sha,
         )
         return from_version, to_version, files
 

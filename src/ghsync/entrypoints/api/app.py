@@ -16,6 +16,7 @@ from ghsync import __version__
 from ghsync.bootstrap import Container
 from ghsync.domain.errors import GhsyncError, Unauthorized
 from ghsync.entrypoints.api import github, health, projects
+from ghsync.entrypoints.api.errors import http_status
 from ghsync.observability.logging import get_logger
 from ghsync.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
@@ -66,9 +67,10 @@ def create_app(container: Container) -> FastAPI:
 
     @app.exception_handler(GhsyncError)
     async def _ghsync_error(_request: Request, exc: GhsyncError) -> JSONResponse:
-        if exc.http_status >= 500:
+        status = http_status(exc)
+        if status >= 500:
             log.error("request_failed", code=exc.code, error=exc.message)
-        return error_response(exc.http_status, exc.code, exc.message)
+        return error_response(status, exc.code, exc.message)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

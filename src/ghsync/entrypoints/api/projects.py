@@ -13,10 +13,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from ghsync.adapters.db.models import ProjectRow, VersionRow
 from ghsync.domain.errors import InvalidInput
 from ghsync.domain.limits import large_file_warnings
-from ghsync.domain.models import Author, FileDiff, FileMode, FileWrite
+from ghsync.domain.link import Project
+from ghsync.domain.models import Author, FileDiff, FileMode, FileWrite, VersionInfo
 from ghsync.entrypoints.api.deps import container_of
 from ghsync.entrypoints.api.schemas import (
     AuthorIn,
@@ -41,25 +41,25 @@ router = APIRouter(prefix="/v1/projects", tags=["projects"])
 TAR_TYPES = ("application/x-tar", "application/tar", "application/gzip", "application/x-gzip")
 
 
-def project_out(row: ProjectRow) -> ProjectOut:
-    return ProjectOut(id=str(row.id), name=row.name, created_at=row.created_at)
+def project_out(project: Project) -> ProjectOut:
+    return ProjectOut(id=project.id, name=project.name, created_at=project.created_at)
 
 
-def version_out(row: VersionRow) -> VersionOut:
+def version_out(version: VersionInfo) -> VersionOut:
     author = (
-        AuthorIn(name=row.author_name, email=row.author_email)
-        if row.author_name and row.author_email
+        AuthorIn(name=version.author.name, email=version.author.email)
+        if version.author.name and version.author.email
         else None
     )
     return VersionOut(
-        id=str(row.id),
-        number=row.number,
-        commit_sha=row.commit_sha,
-        tree_sha=row.tree_sha,
-        message=row.message,
-        source="github" if row.source == "github" else "local",
+        id=version.id,
+        number=version.number,
+        commit_sha=version.commit_sha,
+        tree_sha=version.tree_sha,
+        message=version.message,
+        source=version.source,
         author=author,
-        created_at=row.created_at,
+        created_at=version.created_at,
     )
 
 
