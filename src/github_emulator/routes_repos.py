@@ -22,6 +22,9 @@ PROTECTION_DOCS = "https://docs.github.com/rest/branches/branch-protection#get-b
 CONTENTS_DOCS = "https://docs.github.com/rest/repos/contents#get-repository-content"
 COMMITS_DOCS = "https://docs.github.com/rest/commits/commits#get-a-commit"
 COMPARE_DOCS = "https://docs.github.com/rest/commits/commits#compare-two-commits"
+# GitHub's compare limits (COMPARE_DOCS): commits without paging, changed files in all.
+COMPARE_COMMIT_LIMIT = 250
+COMPARE_FILE_LIMIT = 300
 
 
 def repo_json(emu: Emulator, repo: RepoRecord, u: Urls) -> JSON:
@@ -360,7 +363,17 @@ def compare(
     emu: Emulator = Depends(emulator),
     who: Principal = Depends(principal),
 ) -> Response:
-    """https://docs.github.com/rest/commits/commits#compare-two-commits"""
+    """https://docs.github.com/rest/commits/commits#compare-two-commits
+
+    GitHub: "When calling this endpoint without any paging parameter (``per_page`` or ``page``),
+    the returned list is limited to 250 commits, and the last commit in the list is the most
+    recent of the entire comparison." With paging, pages run in chronological order and "The
+    list of changed files is only shown on the first page of results, and it includes up to 300
+    changed files for the entire comparison." ``total_commits`` counts the whole comparison.
+    Later pages carry ``files: []`` (absent or empty is a best guess). Histories without a
+    common ancestor answer 404 "No common ancestor between BASE and HEAD." (GitHub's text, as
+    recorded in https://github.com/caarlos0/fork-cleaner/issues/31).
+    """
     r = repo_access(emu, who, owner, repo)
     if "..." not in basehead:
         raise not_found(COMPARE_DOCS)
@@ -373,7 +386,7 @@ def compare(
     u = urls(request)
     mb_oid = git.merge_base(base.id, head.id)
     if mb_oid is None:
-        raise not_found(COMPARE_DOCS)
+        raise GitHubError(404, f"No common ancestor between {base_name} and {head_name}.", COMPARE_DOCS)
     mb = git.get(mb_oid)
     assert isinstance(mb, pygit2.Commit)
     ahead, behind = git.ahead_behind(head.id, base.id)
@@ -385,10 +398,19 @@ def compare(
         status = "behind"
     else:
         status = "diverged"
-    commits = [
-        commit_json(emu, r, c, u) for c in gitrepo.commits_between(git, str(head.id), [str(mb.id)], limit=250)
-    ]
-    files = diff_files(git, mb.tree, head.tree, str(head.id), r, u)[:300]
+    every = gitrepo.commits_between(git, str(head.id), [str(mb.id)])
+    paged = "page" in request.query_params or "per_page" in request.query_params
+    headers: dict[str, str] = {}
+    if paged:
+        chunk, headers = paginate(request, every)
+        try:
+            first_page = int(request.query_params.get("page", 1)) <= 1
+        except ValueError:
+            first_page = True
+    else:
+        chunk, first_page = every[-COMPARE_COMMIT_LIMIT:], True
+    commits = [commit_json(emu, r, c, u) for c in chunk]
+    files = diff_files(git, mb.tree, head.tree, str(head.id), r, u)[:COMPARE_FILE_LIMIT] if first_page else []
     body = payloads.comparison(
         base_name,
         head_name,
@@ -402,7 +424,8 @@ def compare(
         r,
         u,
     )
-    return json_response(body)
+    body["total_commits"] = len(every)
+    return json_response(body, headers=headers)
 
 
 @router.get("/repos/{owner}/{repo}/contents")
