@@ -1,17 +1,18 @@
-"""Pure helpers of the local store: applying a change set to a flat tree, and the commit trailers.
+"""Pure helpers of the local store: applying a change set to a flat tree, commit trailers, and the kind
+of each conflict a three-way merge reports.
 
-Kept free of pygit2 so they are easy to test and to reuse (a later `merge_trees` works on the same flat
-`path -> TreeItem` maps).
+Kept free of pygit2 so they are easy to test and to reuse.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import NamedTuple
 
 from ghsync.domain.errors import InvalidInput
 from ghsync.domain.models import FileMode
+from ghsync.domain.trees import MergeConflict, MergeConflictKind
 
 
 class TreeItem(NamedTuple):
@@ -120,3 +121,85 @@ def parse_message(raw: str) -> tuple[str, dict[str, str]]:
     if not any(key.startswith("Ghsync-") for key in trailers):
         return text, {}
     return body.rstrip(), trailers
+
+
+class ConflictSide(NamedTuple):
+    """One side of a path the three-way merge could not resolve: its path, git mode, blob and kind."""
+
+    path: str
+    mode: int
+    sha: str
+    binary: bool
+
+
+def classify_conflict(
+    ancestor: ConflictSide | None,
+    ours: ConflictSide | None,
+    theirs: ConflictSide | None,
+    *,
+    renamed: Collection[str],
+    ours_files: Collection[str],
+    theirs_files: Collection[str],
+) -> MergeConflict:
+    """The kind of one conflict the merge reported (the entries of one path, as libgit2 lists them).
+
+    `renamed` holds every path (old and new) that either side renamed; `ours_files` and `theirs_files`
+    are every file path of each side, to tell a file/directory clash from a plain deletion.
+    """
+    present = [side for side in (ancestor, ours, theirs) if side is not None]
+    path = (ours or theirs or present[0]).path
+    kind: MergeConflictKind
+    if any(side.path in renamed for side in present):
+        kind = MergeConflictKind.RENAME
+    elif ours is None or theirs is None:
+        kept, other_files = (ours, theirs_files) if ours is not None else (theirs, ours_files)
+        if kept is not None and _clashes_with_directory(kept.path, other_files):
+            kind = MergeConflictKind.FILE_DIRECTORY
+        elif ancestor is not None and kept is not None:
+            kind = MergeConflictKind.MODIFY_DELETE
+        else:
+            kind = MergeConflictKind.ADD_ADD
+    elif ancestor is None:
+        kind = MergeConflictKind.ADD_ADD
+    elif ours.mode != theirs.mode and ancestor.mode not in (ours.mode, theirs.mode):
+        kind = MergeConflictKind.MODE
+    elif ours.binary or theirs.binary or ancestor.binary:
+        kind = MergeConflictKind.BINARY
+    else:
+        kind = MergeConflictKind.CONTENT
+    return MergeConflict(
+        path=path,
+        kind=kind,
+        base_sha=ancestor.sha if ancestor else None,
+        ours_sha=ours.sha if ours else None,
+        theirs_sha=theirs.sha if theirs else None,
+    )
+
+
+def _clashes_with_directory(path: str, other_files: Collection[str]) -> bool:
+    """Whether the other side has a directory at `path`, or a file where `path` needs a directory."""
+    prefix = path + "/"
+    if any(other.startswith(prefix) for other in other_files):
+        return True
+    cut = path.rfind("/")
+    while cut > 0:
+        if path[:cut] in other_files:
+            return True
+        cut = path.rfind("/", 0, cut)
+    return False
+
+
+_TRAILER_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
+
+
+def check_extra_trailers(trailers: Mapping[str, str]) -> None:
+    """Refuse trailers that would break the message's trailer block or replace one of ours."""
+    for key, value in trailers.items():
+        if not _TRAILER_KEY.match(key):
+            raise InvalidInput(f"trailer key {key!r} must be letters, digits and '-'", code="invalid_trailer")
+        if key in (TRAILER_VERSION, TRAILER_SOURCE, TRAILER_NUMBER):
+            raise InvalidInput(f"trailer {key!r} is set by the store", code="invalid_trailer")
+        if not value or value != value.strip() or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+            raise InvalidInput(
+                f"trailer {key!r} needs a one-line value without control characters", code="invalid_trailer"
+            )

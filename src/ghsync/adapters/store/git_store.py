@@ -26,12 +26,11 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import stat
 import threading
 import time
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,20 +38,30 @@ from types import EllipsisType
 from typing import Final, cast
 
 import pygit2
-from pygit2.enums import CheckoutStrategy, DeltaStatus, DiffFind, RepositoryOpenFlag
+from pygit2.enums import (
+    DeltaStatus,
+    DiffFind,
+    DiffOption,
+    MergeFlag,
+    RepositoryOpenFlag,
+)
 
 from ghsync.adapters.store.changes import (
     TRAILER_NUMBER,
     TRAILER_SOURCE,
     TRAILER_VERSION,
+    ConflictSide,
     FlatTree,
     TreeItem,
     apply_changes,
+    check_extra_trailers,
     check_no_file_directory_clash,
+    classify_conflict,
     format_message,
     parse_message,
     tree_changes,
 )
+from ghsync.adapters.store.workdir import Workdir, WorkdirChanged
 from ghsync.domain.errors import (
     ConcurrentUpdate,
     Conflict,
@@ -72,17 +81,20 @@ from ghsync.domain.models import (
     VersionSource,
 )
 from ghsync.domain.paths import validate_path, validate_symlink_target
+from ghsync.domain.trees import GitIdentity, MergeResult, TreeChange, TreeEdit, TreeEntry
 
 BRANCH: Final = "refs/heads/main"
 LOCK_FILE: Final = "ghsync.lock"
 SNAPSHOT_MESSAGE: Final = "Snapshot of uncommitted changes"
 SYSTEM_AUTHOR: Final = Author(name="ghsync", email="ghsync@localhost")
+BACKUP_PREFIX: Final = "refs/ghsync/backup/"
 
 # How often create_version re-snapshots and retries when the working directory changes under it.
 _MAX_ATTEMPTS: Final = 5
 _PROJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _VERSION_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+_BACKUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
 # libgit2's own lock files, which a killed process can leave behind; older than this they are stale.
 _STALE_GIT_LOCK_SECONDS: Final = 10.0
 _SOURCES: Final = ("local", "github")
@@ -99,12 +111,8 @@ def tag_name(number: int) -> str:
     return f"refs/tags/v{number}"
 
 
-class _HeadMoved(Exception):
+class _HeadMoved(ConcurrentUpdate):
     """The branch was not at the expected commit when we came to move it."""
-
-
-class _WorkdirChanged(Exception):
-    """The working directory changed between the snapshot and the checkout."""
 
 
 class GitStore:
@@ -296,8 +304,26 @@ class GitStore:
                     raise ConcurrentUpdate(
                         f"project {project_id} head is {head}, not the expected {expected_head}"
                     )
-                if repo.status(untracked_files="all", ignored=False):
+                workdir = Workdir(repo, BRANCH)
+                if workdir.is_pinned() and head is not None:
+                    # A version was committed without a checkout: bring the disk to the head first,
+                    # recording any edits on top of it (what a checkout does).
+                    snap = self._checkout_locked(
+                        project_id,
+                        repo,
+                        head,
+                        version_id=self._new_version_id(),
+                        message=SNAPSHOT_MESSAGE,
+                        author=SYSTEM_AUTHOR,
+                    )
+                    if snap is not None and expected_head is not ...:
+                        raise ConcurrentUpdate(
+                            f"project {project_id} had uncommitted changes, saved as version {snap.number}"
+                        )
+                    head = _head_sha(repo)
+                if workdir.has_edits():
                     snap = self._snapshot_locked(
+                        project_id,
                         repo,
                         version_id=self._new_version_id(),
                         message=SNAPSHOT_MESSAGE,
@@ -314,6 +340,7 @@ class GitStore:
                     raise InvalidInput("the version changes nothing", code="no_changes")
                 try:
                     return self._commit_and_checkout(
+                        project_id,
                         repo,
                         head=head,
                         base=base,
@@ -326,7 +353,7 @@ class GitStore:
                 except _HeadMoved as exc:
                     if expected_head is not ...:
                         raise ConcurrentUpdate(str(exc)) from None
-                except _WorkdirChanged:
+                except WorkdirChanged:
                     continue  # someone edited the working directory meanwhile: snapshot it and retry
         raise ConcurrentUpdate(f"project {project_id} kept changing; gave up after {_MAX_ATTEMPTS} attempts")
 
@@ -347,9 +374,283 @@ class GitStore:
         self._check_version_fields(version_id, message, "local")
         repo = self._open(project_id)
         with self._locked(project_id):
+            head = _head_sha(repo)
+            if Workdir(repo, BRANCH).is_pinned() and head is not None:
+                return self._checkout_locked(
+                    project_id,
+                    repo,
+                    head,
+                    version_id=version_id,
+                    message=message,
+                    author=author or SYSTEM_AUTHOR,
+                )
             return self._snapshot_locked(
-                repo, version_id=version_id, message=message, author=author or SYSTEM_AUTHOR
+                project_id, repo, version_id=version_id, message=message, author=author or SYSTEM_AUTHOR
             )
+
+    def commit_tree(
+        self,
+        project_id: str,
+        *,
+        tree_sha: str,
+        parents: Sequence[str],
+        message: str,
+        author: Author,
+        version_id: str,
+        expected_head: str | None,
+        source: VersionSource = "local",
+        trailers: Mapping[str, str] | None = None,
+    ) -> VersionInfo:
+        """A new version whose files are tree `tree_sha`, published by compare-and-swap; disk untouched.
+
+        `parents[0]` must be `expected_head` (no first parent for the first version), so the versions stay
+        one first-parent line; further parents are kept reachable (say the GitHub commit it merges). The
+        version is numbered and tagged like every other; `trailers` follow ours in the message.
+        `ConcurrentUpdate` when the head is not `expected_head`: then nothing changed, not even a tag.
+        The working directory keeps what it holds (HEAD is pinned to it) until `checkout`.
+        """
+        self._check_version_fields(version_id, message, source)
+        _check_author(author)
+        extra = dict(trailers or {})
+        check_extra_trailers(extra)
+        repo = self._open(project_id)
+        tree = self._tree(repo, tree_sha)
+        self._check_tree(repo, tree)
+        parent_shas = [str(self._commit(repo, sha).id) for sha in parents]
+        if (parent_shas[0] if parent_shas else None) != expected_head:
+            raise InvalidInput(
+                "the first parent must be the expected head (and there is none for a first version), "
+                "so that the versions stay one line",
+                code="invalid_parents",
+            )
+        with self._locked(project_id):
+            head = _head_sha(repo)
+            if head != expected_head:
+                raise ConcurrentUpdate(
+                    f"project {project_id} head is {head}, not the expected {expected_head}"
+                )
+            if head is not None and repo[head].peel(pygit2.Tree).id == tree.id:
+                raise InvalidInput("the version changes nothing", code="no_changes")
+            number = _number_of(repo, head) + 1 if head else 1
+            commit_id = self._write_commit(
+                repo, tree.id, parent_shas, version_id=version_id, message=message, author=author,
+                source=source, number=number, extra_trailers=extra,
+            )  # fmt: skip
+            Workdir(repo, BRANCH).pin()  # the disk keeps the old version until a checkout
+            self.publish(project_id, head, str(commit_id))
+            return _version_info(cast(pygit2.Commit, repo[commit_id]), fallback_number=number)
+
+    def checkout(self, project_id: str, commit_sha: str) -> VersionInfo | None:
+        """Bring the working directory to version `commit_sha` (normally the head, after `commit_tree`).
+
+        Uncommitted edits are recorded first, never lost: as a version on top of the head, merged with
+        what the head changed since the disk was checked out (that snapshot version is returned, and the
+        disk then holds it). If the edits and the head's changes conflict, `Conflict` is raised, the disk
+        is left as it is, and the edits are also kept under a backup ref (`refs/ghsync/backup/workdir/...`).
+        """
+        repo = self._open(project_id)
+        target = self.get_version(project_id, commit_sha).commit_sha
+        with self._locked(project_id):
+            return self._checkout_locked(
+                project_id,
+                repo,
+                target,
+                version_id=self._new_version_id(),
+                message=SNAPSHOT_MESSAGE,
+                author=SYSTEM_AUTHOR,
+            )
+
+    def publish(self, project_id: str, expected: str | None, new: str) -> None:
+        """The one place the branch moves: compare-and-swap from `expected` to `new`, tagging the version.
+
+        Called by the store with the project lock held (never call it directly). An adapter whose
+        canonical branch lives elsewhere (S3) overrides this; it must raise `ConcurrentUpdate` when the
+        branch is not at `expected`, and leave the branch as it was.
+        """
+        repo = self._open(project_id)
+        _move_branch(repo, expected=expected, new=new, number=_number_of(repo, new))
+
+    # --- objects -----------------------------------------------------------------------------------------
+
+    def has_objects(self, project_id: str, shas: Iterable[str]) -> set[str]:
+        """Which of `shas` the object database holds (any type); malformed SHAs are simply not held."""
+        odb = self._open(project_id).odb
+        return {sha for sha in shas if isinstance(sha, str) and _FULL_SHA.match(sha) and sha in odb}
+
+    def read_blob(self, project_id: str, sha: str) -> bytes:
+        """The content of blob `sha`; `NotFound` if the store lacks it (or it is not a blob)."""
+        return self._blob(self._open(project_id), sha).data
+
+    def write_blobs(self, project_id: str, contents: Sequence[bytes]) -> list[str]:
+        """Store blobs and return their SHAs in order; `FileTooLarge` (nothing written) over the limit."""
+        for index, content in enumerate(contents):
+            if len(content) > self.max_file_size:
+                raise FileTooLarge(
+                    f"blob {index} is {len(content)} bytes; the limit is {self.max_file_size} bytes"
+                )
+        repo = self._open(project_id)
+        return [str(repo.create_blob(bytes(content))) for content in contents]
+
+    def write_tree(self, project_id: str, entries: Iterable[TreeEntry]) -> str:
+        """Write the tree holding exactly `entries` (files with full paths) and return its SHA.
+
+        Git trees are canonical (entries sorted, modes normalised), so the same files give GitHub's SHA.
+        """
+        edits = [TreeEdit(entry.path, entry.sha, entry.mode) for entry in entries]
+        return self._build_tree(self._open(project_id), None, edits)
+
+    def write_commit(
+        self,
+        project_id: str,
+        *,
+        tree_sha: str,
+        parents: Sequence[str],
+        message: str,
+        author: GitIdentity,
+        committer: GitIdentity,
+        gpg_signature: str | None = None,
+        expected_sha: str | None = None,
+    ) -> str:
+        """Write a commit object exactly as given, moving no ref, and return its SHA.
+
+        The message is kept byte for byte (git adds no newline here), times keep their UTC offsets, and a
+        signature goes into the `gpgsig` header as git writes it, so GitHub's exact data gives GitHub's SHA.
+        """
+        repo = self._open(project_id)
+        tree = self._tree(repo, tree_sha)
+        parent_ids: list[str | pygit2.Oid] = [self._commit(repo, sha).id for sha in parents]
+        if "\x00" in message:
+            raise InvalidInput("the message contains a NUL character")
+        author_sig, committer_sig = _signature(author), _signature(committer)
+        if gpg_signature is None:
+            oid = repo.create_commit(None, author_sig, committer_sig, message, tree.id, parent_ids)
+        else:
+            # pygit2's stubs say Oid, but it returns the commit's text, which the signature wraps.
+            content = cast(
+                str, repo.create_commit_string(author_sig, committer_sig, message, tree.id, parent_ids)
+            )
+            oid = repo.create_commit_with_signature(content, gpg_signature)
+        if expected_sha is not None and str(oid) != expected_sha:
+            raise InvalidInput(
+                f"the commit came out as {oid}, not {expected_sha}: some of its data differs from the "
+                "original (a date's UTC offset, the message's trailing newline, or an extra header); "
+                "fetch the commit over git instead",
+                code="sha_mismatch",
+            )
+        return str(oid)
+
+    # --- trees -------------------------------------------------------------------------------------------
+
+    def flat_tree(self, project_id: str, tree_sha: str | None) -> dict[str, TreeEntry]:
+        """Every file of the tree by path, recursively (None: the empty tree); submodules are left out."""
+        if tree_sha is None:
+            return {}
+        flat = _flatten(self._tree(self._open(project_id), tree_sha))
+        return {path: TreeEntry(path, item.mode, item.sha) for path, item in flat.items()}
+
+    def tree_delta(self, project_id: str, a_tree: str | None, b_tree: str | None) -> list[TreeChange]:
+        """What turns tree `a_tree` into `b_tree` (None: empty), renames found, sorted by path; no patches."""
+        repo = self._open(project_id)
+        old = self._tree(repo, a_tree) if a_tree is not None else _empty_tree(repo)
+        new = self._tree(repo, b_tree) if b_tree is not None else _empty_tree(repo)
+        return _tree_delta(old, new)
+
+    def build_tree(self, project_id: str, base_tree: str | None, edits: Sequence[TreeEdit]) -> str:
+        """The tree `base_tree` becomes with `edits` applied (sha None deletes a file or a directory)."""
+        return self._build_tree(self._open(project_id), base_tree, edits)
+
+    def merge_trees(
+        self, project_id: str, base: str | None, ours: str | None, theirs: str | None
+    ) -> MergeResult:
+        """Three-way merge of trees (libgit2's, renames found, text merged), or every conflict with its kind.
+
+        Nothing is half-merged: when any path conflicts no tree is written and every conflict is listed.
+        """
+        repo = self._open(project_id)
+        ancestor_tree, ours_tree, theirs_tree = (
+            self._tree(repo, sha) if sha is not None else _empty_tree(repo) for sha in (base, ours, theirs)
+        )
+        return self._merge(repo, ancestor_tree, ours_tree, theirs_tree)
+
+    def _merge(
+        self,
+        repo: pygit2.Repository,
+        ancestor_tree: pygit2.Tree,
+        ours_tree: pygit2.Tree,
+        theirs_tree: pygit2.Tree,
+    ) -> MergeResult:
+        index = repo.merge_trees(ancestor_tree, ours_tree, theirs_tree, flags=MergeFlag.FIND_RENAMES)
+        if index.conflicts is None:
+            return MergeResult(tree_sha=str(index.write_tree(repo)))
+        renamed: set[str] = set()
+        for side_tree in (ours_tree, theirs_tree):
+            for change in _tree_delta(ancestor_tree, side_tree):
+                if change.status is DiffStatus.RENAMED and change.old_path is not None:
+                    renamed.update((change.old_path, change.path))
+        ours_files, theirs_files = set(_flatten(ours_tree)), set(_flatten(theirs_tree))
+
+        def side(entry: pygit2.IndexEntry | None) -> ConflictSide | None:
+            if entry is None:
+                return None
+            blob = repo.get(entry.id)
+            binary = isinstance(blob, pygit2.Blob) and blob.is_binary
+            return ConflictSide(str(entry.path), entry.mode, str(entry.id), binary)
+
+        conflicts = [
+            classify_conflict(
+                side(a), side(o), side(t), renamed=renamed, ours_files=ours_files, theirs_files=theirs_files
+            )
+            for a, o, t in index.conflicts
+        ]
+        return MergeResult(tree_sha=None, conflicts=tuple(sorted(conflicts, key=lambda c: c.path)))
+
+    # --- refs --------------------------------------------------------------------------------------------
+
+    def keep_ref(self, project_id: str, name: str, sha: str) -> str:
+        """Keep commit `sha` reachable under `refs/ghsync/backup/<name>` and return the full ref name.
+
+        Backup refs are never overwritten: the same SHA reuses the ref, a different one gets `<name>-2`,
+        `<name>-3`, ... (checked under the project lock, so two writers cannot take the same name).
+        """
+        if not _BACKUP_NAME.match(name) or any(part in ("", ".", "..") for part in name.split("/")):
+            raise InvalidInput(
+                f"backup ref name {name!r} must be '/'-separated words of letters, digits, '.', '_' and '-'",
+                code="invalid_ref_name",
+            )
+        repo = self._open(project_id)
+        oid = self._commit(repo, sha).id
+        with self._locked(project_id):
+            return self._keep_ref_locked(repo, name, str(oid))
+
+    def _keep_ref_locked(self, repo: pygit2.Repository, name: str, sha: str) -> str:
+        oid = pygit2.Oid(hex=sha)
+        for attempt in range(1, 1000):
+            full = BACKUP_PREFIX + name + ("" if attempt == 1 else f"-{attempt}")
+            if not pygit2.reference_is_valid_name(full):
+                raise InvalidInput(f"{full!r} is not a valid ref name", code="invalid_ref_name")
+            if _ref_parent_taken(repo, full):
+                raise InvalidInput(
+                    f"cannot create {full!r}: a ref exists where it needs a directory",
+                    code="invalid_ref_name",
+                )
+            current = _ref_target(repo, full)
+            if current == str(oid):
+                return full
+            if current is None and not _ref_prefix_taken(repo, full):
+                repo.references.create(full, oid)
+                return full
+        raise Conflict(f"too many backup refs named {name!r}")
+
+    def list_refs(self, project_id: str, prefix: str) -> dict[str, str]:
+        """Every ref whose full name starts with `prefix`, with the SHA it points at (tags peeled not)."""
+        if not prefix.startswith("refs/"):
+            raise InvalidInput(f"ref prefix {prefix!r} must start with 'refs/'", code="invalid_ref_name")
+        repo = self._open(project_id)
+        return {
+            name: str(repo.references[name].resolve().target)
+            for name in repo.references
+            if name.startswith(prefix)
+        }
 
     # --- internals ---------------------------------------------------------------------------------------
 
@@ -379,6 +680,59 @@ class GitStore:
             raise NotFound(f"no version with commit {sha!r}")
         return obj
 
+    def _tree(self, repo: pygit2.Repository, sha: str) -> pygit2.Tree:
+        obj = repo.get(sha) if isinstance(sha, str) and _FULL_SHA.match(sha) else None
+        if not isinstance(obj, pygit2.Tree):
+            raise NotFound(f"the store has no tree {sha!r}")
+        return obj
+
+    def _blob(self, repo: pygit2.Repository, sha: str) -> pygit2.Blob:
+        obj = repo.get(sha) if isinstance(sha, str) and _FULL_SHA.match(sha) else None
+        if not isinstance(obj, pygit2.Blob):
+            raise NotFound(f"the store has no blob {sha!r}")
+        return obj
+
+    def _check_tree(self, repo: pygit2.Repository, tree: pygit2.Tree) -> None:
+        """Hold a tree from elsewhere (GitHub) to the rules of `create_version` before it becomes a version.
+
+        A checkout writes it to disk, so a path naming `.git`, a symlink leading out of the project or a
+        file over the block limit must be refused here, whatever another git host accepted.
+        """
+        odb = repo.odb
+        for path, item in _flatten(tree).items():
+            validate_path(path)
+            size = odb.read_header(item.sha)[1]
+            if size > self.max_file_size:
+                raise FileTooLarge(f"{path!r} is {size} bytes; the limit is {self.max_file_size} bytes")
+            if item.mode is FileMode.SYMLINK:
+                validate_symlink_target(path, _decode_target(path, self._blob(repo, item.sha).data))
+
+    def _build_tree(self, repo: pygit2.Repository, base: str | None, edits: Sequence[TreeEdit]) -> str:
+        """Validate `edits` against the store's rules and write the tree `base` becomes with them."""
+        base_tree = self._tree(repo, base) if base is not None else None
+        base_flat = _flatten(base_tree) if base_tree is not None else {}
+        writes: list[tuple[str, TreeItem]] = []
+        deletes: list[str] = []
+        odb = repo.odb
+        for edit in edits:
+            path = validate_path(edit.path)
+            if edit.sha is None:
+                deletes.append(path)
+                continue
+            try:
+                mode = FileMode(edit.mode)
+            except ValueError:
+                raise InvalidInput(f"{path!r}: mode must be 100644, 100755 or 120000") from None
+            blob = self._blob(repo, edit.sha)
+            size = odb.read_header(edit.sha)[1]
+            if size > self.max_file_size:
+                raise FileTooLarge(f"{path!r} is {size} bytes; the limit is {self.max_file_size} bytes")
+            if mode is FileMode.SYMLINK:
+                validate_symlink_target(path, _decode_target(path, blob.data))
+            writes.append((path, TreeItem(mode, edit.sha)))
+        new = apply_changes(base_flat, writes, deletes, replace_all=False)
+        return str(_write_tree(repo, base_tree, tree_changes(base_flat, new)))
+
     def _check_version_fields(self, version_id: str, message: str, source: str) -> None:
         if not _VERSION_ID.match(version_id):
             raise InvalidInput(
@@ -404,6 +758,7 @@ class GitStore:
 
     def _commit_and_checkout(
         self,
+        project_id: str,
         repo: pygit2.Repository,
         *,
         head: str | None,
@@ -423,85 +778,128 @@ class GitStore:
         tree_id = _write_tree(repo, head_tree, tree_changes(base, new))
         number = _number_of(repo, head) + 1 if head else 1
         commit_id = self._write_commit(
-            repo, tree_id, head, version_id=version_id, message=message, author=author,
+            repo, tree_id, [head] if head else [], version_id=version_id, message=message, author=author,
             source=source, number=number,
         )  # fmt: skip
         _check_head(repo, head)  # the compare of the compare-and-swap; the swap follows the checkout
         self._checkout(repo, base, new, tree_id)
-        _move_branch(repo, expected=head, new=str(commit_id), number=number)
+        self.publish(project_id, head, str(commit_id))
         return _version_info(cast(pygit2.Commit, repo[commit_id]), fallback_number=number)
 
     def _write_commit(
         self,
         repo: pygit2.Repository,
         tree_id: pygit2.Oid,
-        parent: str | None,
+        parent_shas: Sequence[str],
         *,
         version_id: str,
         message: str,
         author: Author,
         source: VersionSource,
         number: int,
+        extra_trailers: Mapping[str, str] | None = None,
     ) -> pygit2.Oid:
         trailers = {TRAILER_VERSION: version_id, TRAILER_SOURCE: source, TRAILER_NUMBER: str(number)}
+        trailers.update(extra_trailers or {})
         _check_author(author)
         author_sig = pygit2.Signature(author.name, author.email)
         committer = pygit2.Signature(SYSTEM_AUTHOR.name, SYSTEM_AUTHOR.email)
-        parents = [pygit2.Oid(hex=parent)] if parent else []
+        parents: list[str | pygit2.Oid] = [pygit2.Oid(hex=parent) for parent in parent_shas]
         # ref=None: only write the object; the branch moves later, under compare-and-swap.
         return repo.create_commit(
             None, author_sig, committer, format_message(message, trailers), tree_id, parents
         )
 
     def _checkout(self, repo: pygit2.Repository, base: FlatTree, new: FlatTree, tree_id: pygit2.Oid) -> None:
-        workdir = Path(repo.workdir)
-        for path, item in new.items():
-            if base.get(path) != item:
-                _refuse_untracked_symlink_parents(workdir, path, base)
-        try:
-            # SAFE (not FORCE): libgit2 refuses to overwrite anything that differs from the baseline (the
-            # old head), and DONT_OVERWRITE_IGNORED keeps it off ignored files, so nothing unrecorded is
-            # ever clobbered. It also updates the index, our record of what the directory holds.
-            checkout = cast(Callable[..., None], repo.checkout_tree)  # untyped in pygit2's stubs
-            checkout(repo[tree_id], strategy=CheckoutStrategy.SAFE | CheckoutStrategy.DONT_OVERWRITE_IGNORED)
-        except pygit2.GitError as exc:
-            if repo.status(untracked_files="all", ignored=False):
-                raise _WorkdirChanged() from exc
-            raise Conflict(f"the working directory blocks the new version: {exc}") from None
+        Workdir(repo, BRANCH).materialise(base, new, tree_id)
+
+    def _checkout_locked(
+        self,
+        project_id: str,
+        repo: pygit2.Repository,
+        target: str,
+        *,
+        version_id: str,
+        message: str,
+        author: Author,
+    ) -> VersionInfo | None:
+        """Bring the disk to commit `target`, recording its edits first (see `checkout`)."""
+        snapshot: VersionInfo | None = None
+        for attempt in range(_MAX_ATTEMPTS):
+            workdir = Workdir(repo, BRANCH)
+            goal = target
+            if workdir.has_edits():
+                head_before = _head_sha(repo)
+                made = self._snapshot_locked(
+                    project_id,
+                    repo,
+                    version_id=version_id if attempt == 0 else self._new_version_id(),
+                    message=message,
+                    author=author,
+                )
+                snapshot = made or snapshot
+                if snapshot is not None and target == head_before:
+                    goal = snapshot.commit_sha  # the new head: the target's files plus the edits
+            held = workdir.checked_out()
+            if held != goal:
+                base = _flatten(repo[held].peel(pygit2.Tree)) if held else {}
+                new_tree = repo[goal].peel(pygit2.Tree)
+                try:
+                    self._checkout(repo, base, _flatten(new_tree), new_tree.id)
+                except WorkdirChanged:
+                    continue  # edited meanwhile: record those edits too, then try again
+            workdir.point_at(goal, branch_head=_head_sha(repo))
+            return snapshot
+        raise ConcurrentUpdate(f"project {project_id} kept changing; gave up after {_MAX_ATTEMPTS} attempts")
 
     def _snapshot_locked(
-        self, repo: pygit2.Repository, *, version_id: str, message: str, author: Author
+        self, project_id: str, repo: pygit2.Repository, *, version_id: str, message: str, author: Author
     ) -> VersionInfo | None:
-        workdir = Path(repo.workdir)
-        index = repo.index
-        index.read(False)
-        try:
-            index.add_all()  # new and modified files (honouring .gitignore); symlinks are added as links
-        except pygit2.GitError as exc:
-            # libgit2 refuses e.g. a nested repository ("invalid path: 'sub/'"): say so, keep the cause.
-            raise InvalidPath(f"the working directory cannot be recorded: {exc}") from None
-        for entry in list(index):
-            # add_all does not drop files that disappeared (or turned into directories).
-            try:
-                is_gone = stat.S_ISDIR(os.lstat(workdir / entry.path).st_mode)
-            except FileNotFoundError:
-                is_gone = True
-            if is_gone:
-                index.remove(entry.path)
+        """Record the disk's edits as a version on the head (merged in, if the branch moved on meanwhile)."""
+        workdir = Workdir(repo, BRANCH)
+        index = workdir.record()
         flat = self._validated_index(repo, index)
         tree_id = index.write_tree()
         head = _head_sha(repo)
-        head_tree = str(repo[head].peel(pygit2.Tree).id) if head else None
-        if str(tree_id) == head_tree or (head is None and not flat):
+        held = workdir.checked_out()
+        held_tree = repo[held].peel(pygit2.Tree) if held else _empty_tree(repo)
+        if tree_id == held_tree.id or (held is None and not flat):
             index.write()  # refresh the stat cache so the next status check is cheap
             return None
+        parents = [head] if head else []
+        if held != head and head is not None:
+            # The edits were made on `held`, and the branch has moved on (commit_tree) since: keep the
+            # edits as they are in a commit of their own, then merge them into the head.
+            system = pygit2.Signature(SYSTEM_AUTHOR.name, SYSTEM_AUTHOR.email)
+            edits_message = f"Uncommitted changes made on {held}\n"
+            parent_ids: list[str | pygit2.Oid] = [held] if held else []
+            raw = str(repo.create_commit(None, system, system, edits_message, tree_id, parent_ids))
+            head_tree = repo[head].peel(pygit2.Tree)
+            merged = self._merge(repo, held_tree, head_tree, cast(pygit2.Tree, repo[tree_id]))
+            if merged.tree_sha is None:
+                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+                ref = self._keep_ref_locked(repo, f"workdir/{stamp}", raw)
+                paths = ", ".join(c.path for c in merged.conflicts)
+                raise Conflict(
+                    f"the working directory's uncommitted edits conflict with the newest version ({paths}); "
+                    f"they stay on disk and are kept as {ref}",
+                    code="workdir_conflict",
+                )
+            index.write()
+            workdir.point_at(raw, branch_head=head)  # the disk holds exactly the edits' commit
+            if merged.tree_sha == str(head_tree.id):
+                return None  # the head already has these edits
+            tree_id = pygit2.Oid(hex=merged.tree_sha)
+            parents = [head, raw]
         number = _number_of(repo, head) + 1 if head else 1
         commit_id = self._write_commit(
-            repo, tree_id, head, version_id=version_id, message=message, author=author,
+            repo, tree_id, parents, version_id=version_id, message=message, author=author,
             source="local", number=number,
         )  # fmt: skip
-        _move_branch(repo, expected=head, new=str(commit_id), number=number)
+        self.publish(project_id, head, str(commit_id))
         index.write()
+        if held == head:
+            workdir.point_at(str(commit_id), branch_head=str(commit_id))
         return _version_info(cast(pygit2.Commit, repo[commit_id]), fallback_number=number)
 
     def _validated_index(self, repo: pygit2.Repository, index: pygit2.Index) -> FlatTree:
@@ -687,30 +1085,64 @@ def _write_subtree(
     return builder.write()
 
 
+def _tree_delta(old: pygit2.Tree, new: pygit2.Tree) -> list[TreeChange]:
+    """The file-level changes between two trees, renames found, without computing any patch."""
+    # INCLUDE_TYPECHANGE: a file turning into a symlink (or back) is one modified path, not a delete + add.
+    diff = old.diff_to_tree(new, flags=DiffOption.INCLUDE_TYPECHANGE)
+    diff.find_similar(flags=DiffFind.FIND_RENAMES)
+    changes: list[TreeChange] = []
+    for delta in diff.deltas:
+        status = {
+            DeltaStatus.ADDED: DiffStatus.ADDED,
+            DeltaStatus.DELETED: DiffStatus.DELETED,
+            DeltaStatus.RENAMED: DiffStatus.RENAMED,
+        }.get(delta.status, DiffStatus.MODIFIED)
+        old_file, new_file = delta.old_file, delta.new_file
+        has_old, has_new = status is not DiffStatus.ADDED, status is not DiffStatus.DELETED
+        try:
+            old_mode = FileMode.from_git_mode(old_file.mode) if has_old else None
+            new_mode = FileMode.from_git_mode(new_file.mode) if has_new else None
+        except ValueError:
+            continue  # a submodule: not a project file
+        changes.append(
+            TreeChange(
+                status=status,
+                path=new_file.path if has_new else old_file.path,
+                old_path=old_file.path if status is DiffStatus.RENAMED else None,
+                old_sha=str(old_file.id) if has_old else None,
+                new_sha=str(new_file.id) if has_new else None,
+                old_mode=old_mode,
+                new_mode=new_mode,
+            )
+        )
+    return sorted(changes, key=lambda change: change.path)
+
+
+def _signature(identity: GitIdentity) -> pygit2.Signature:
+    """A pygit2 signature keeping the identity's time and UTC offset exactly (both are in the commit SHA)."""
+    _check_author(Author(name=identity.name, email=identity.email))
+    offset = identity.time.utcoffset()
+    if offset is None:
+        raise InvalidInput(f"the time of {identity.name!r} needs a UTC offset", code="invalid_author")
+    return pygit2.Signature(
+        identity.name, identity.email, int(identity.time.timestamp()), int(offset.total_seconds()) // 60
+    )
+
+
+def _ref_parent_taken(repo: pygit2.Repository, full: str) -> bool:
+    """Whether a ref exists at one of the directories `full` needs (`a` blocks `a/b`)."""
+    parts = full.split("/")
+    return any(("/".join(parts[:i])) in repo.references for i in range(3, len(parts)))
+
+
+def _ref_prefix_taken(repo: pygit2.Repository, full: str) -> bool:
+    """Whether a ref named `full` cannot be created because refs below it exist (`full/x`)."""
+    below = full + "/"
+    return any(name.startswith(below) for name in repo.references)
+
+
 def _empty_tree(repo: pygit2.Repository) -> pygit2.Tree:
     return cast(pygit2.Tree, repo[repo.TreeBuilder().write()])
-
-
-def _refuse_untracked_symlink_parents(workdir: Path, path: str, base: FlatTree) -> None:
-    """Refuse to write `path` if one of its parent directories is a symlink the store does not know.
-
-    A tracked symlink on the way is fine: the new tree cannot hold both it and `path`, so the checkout
-    removes it first. An untracked one (made by hand, or `.gitignore`d) could lead anywhere.
-    """
-    parts = path.split("/")[:-1]
-    for i in range(1, len(parts) + 1):
-        parent = "/".join(parts[:i])
-        try:
-            mode = os.lstat(workdir / parent).st_mode
-        except FileNotFoundError:
-            return
-        if stat.S_ISLNK(mode) and parent not in base:
-            raise InvalidPath(
-                f"cannot write {path!r}: {parent!r} in the working directory is a symlink "
-                "that is not part of the project"
-            )
-        if not stat.S_ISDIR(mode):
-            return  # a tracked file or symlink the checkout replaces with a directory; nothing below it
 
 
 def _file_diff(patch: pygit2.Patch) -> FileDiff:
