@@ -6,17 +6,19 @@ How the port's promises are kept:
   `SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL. A job is claimable when it is queued, due, and
   no job with its `lock` is running; a partial unique index (one running job per lock) makes the
   database refuse a second one even if two claims race.
-- Coalescing uses the partial unique index on `queueing_lock` for queued jobs: a request finds the
-  queued job and merges into it (`merge_args`), or inserts one; a racing insert fails and retries.
+- One queued job per queueing lock uses the partial unique index on `queueing_lock` for queued jobs:
+  a request finds the queued job (and only brings its `run_at` forward) or inserts one; a racing
+  insert fails on the index and the request retries, finding the winner's job.
 - Workers heartbeat their running jobs from a dedicated thread. Any worker, at start-up and every
   `sweep_interval`, puts back `running` jobs whose heartbeat is older than `stale_after` (their worker
   died, e.g. `kill -9`), so they run again. A stall on the last attempt marks the job failed, so a
   job that kills its worker can't loop forever.
 - Finishing a job checks that this worker still owns it (status running, our worker id): a worker
   that was presumed dead and comes back does not overwrite what happened since.
-- Periodic tasks are an in-memory schedule of the worker process (not persisted): each worker
-  process runs each registered function at start-up and then every `every_seconds` (one registered
-  after the worker started first runs within `sweep_interval`).
+- Periodic tasks: each worker process computes the current period of each task and claims it by
+  inserting `(task, period_start)` into `periodic_runs` (its primary key), deferring the period's
+  job in the same transaction. Of several processes exactly one insert succeeds, so each period
+  runs once per deployment; the others see the key violation and move on to the next period.
 - Times come from this process's clock (UTC); with several hosts on one PostgreSQL, keep clocks in sync.
 """
 
@@ -42,21 +44,20 @@ from sqlalchemy.orm import Session, aliased
 
 from ghsync.adapters.db.base import utcnow
 from ghsync.adapters.db.engine import is_sqlite, session_factory, write_session
-from ghsync.adapters.db.models import JobRow
-from ghsync.adapters.queue.port import (
+from ghsync.adapters.db.models import JobRow, PeriodicRunRow
+from ghsync.ports.jobs import (
     JOB_STATUSES,
-    RECONCILE_TASK,
+    PERIOD_START_ARG,
     JobInfo,
     JobQueue,
     JobStats,
     JobStatus,
     LockState,
-    PeriodicFn,
-    ReconcileHandler,
+    PeriodicTask,
     RetryLater,
     RetryPolicy,
-    TaskHandler,
-    merge_args,
+    period_start,
+    periodic_queueing_lock,
 )
 
 log = logging.getLogger(__name__)
@@ -97,13 +98,6 @@ class _Claimed:
     max_attempts: int
 
 
-@dataclass
-class _Periodic:
-    every: float
-    fn: PeriodicFn
-    next_due: float = 0.0  # time.monotonic(); 0 means "at worker start"
-
-
 def _json_copy(args: Mapping[str, Any]) -> dict[str, Any]:
     # Fail in the caller, not in a worker later, when the arguments are not JSON.
     return cast(dict[str, Any], json.loads(json.dumps(dict(args))))
@@ -123,9 +117,7 @@ class EmbeddedQueue(JobQueue):
     def __init__(
         self,
         engine: Engine,
-        reconcile_handler: ReconcileHandler,
         *,
-        tasks: Mapping[str, TaskHandler] | None = None,
         settings: EmbeddedQueueSettings | None = None,
         rng: random.Random | None = None,
         worker_id: str | None = None,
@@ -137,14 +129,8 @@ class EmbeddedQueue(JobQueue):
         self._settings = settings or EmbeddedQueueSettings()
         self._rng = rng or random.Random()
         self.worker_id = worker_id or f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._handlers: dict[str, TaskHandler] = dict(tasks or {})
-        if RECONCILE_TASK in self._handlers:
-            raise ValueError("the reconcile handler is given as `reconcile_handler`, not in `tasks`")
-        self._handlers[RECONCILE_TASK] = lambda args: reconcile_handler(
-            str(args["project_id"]), [str(reason) for reason in args.get("reasons", [])]
-        )
-        self._periodic: dict[str, _Periodic] = {}
-        self._periodic_lock = threading.Lock()
+        # The period each periodic task was last claimed for (by us or by another process).
+        self._claimed_periods: dict[str, datetime] = {}
         self._running: set[int] = set()  # ids of jobs this process runs now (heartbeat them)
         self._running_lock = threading.Lock()
         # Woken when a job is deferred or finished here, so local work starts without waiting a poll.
@@ -164,42 +150,52 @@ class EmbeddedQueue(JobQueue):
         lock: str | None = None,
         queueing_lock: str | None = None,
         delay: float = 0,
-    ) -> None:
-        if task not in self._handlers:
-            raise ValueError(f"unknown task {task!r}; known: {sorted(self._handlers)}")
+    ) -> bool:
+        self._require_registered(task)
         payload = _json_copy(args)
-        now = utcnow()
-        run_at = now + timedelta(seconds=max(0.0, delay))
+        run_at = utcnow() + timedelta(seconds=max(0.0, delay))
         for attempt in range(_DEFER_RACE_RETRIES):
             try:
                 with write_session(self._engine) as session:
-                    if queueing_lock is not None and self._merge_into_queued(
-                        session, task, payload, queueing_lock, run_at
-                    ):
-                        break
-                    session.add(
-                        JobRow(
-                            task=task,
-                            lock=lock,
-                            queueing_lock=queueing_lock,
-                            args=payload,
-                            status="queued",
-                            attempts=0,
-                            max_attempts=self._settings.retry.max_attempts,
-                            run_at=run_at,
-                            created_at=now,
-                        )
-                    )
+                    queued = self._defer_in(session, task, payload, lock, queueing_lock, run_at)
                 break
             except IntegrityError:
-                # PostgreSQL only: another request inserted the queued job first; merge into it.
+                # PostgreSQL only: another request inserted the queued job first; find it next time.
                 if queueing_lock is None or attempt == _DEFER_RACE_RETRIES - 1:
                     raise
         self._wake()
+        return queued
 
-    def _merge_into_queued(
-        self, session: Session, task: str, payload: dict[str, Any], queueing_lock: str, run_at: datetime
+    def _defer_in(
+        self,
+        session: Session,
+        task: str,
+        payload: dict[str, Any],
+        lock: str | None,
+        queueing_lock: str | None,
+        run_at: datetime,
+        max_attempts: int | None = None,
     ) -> bool:
+        """Queue a job in `session`'s transaction; False when the queueing lock's job was queued already."""
+        if queueing_lock is not None and self._join_queued(session, task, queueing_lock, run_at):
+            return False
+        session.add(
+            JobRow(
+                task=task,
+                lock=lock,
+                queueing_lock=queueing_lock,
+                args=payload,
+                status="queued",
+                attempts=0,
+                max_attempts=max_attempts or self._settings.retry.max_attempts,
+                run_at=run_at,
+                created_at=utcnow(),
+            )
+        )
+        session.flush()  # a racing insert fails here, inside the caller's retry
+        return True
+
+    def _join_queued(self, session: Session, task: str, queueing_lock: str, run_at: datetime) -> bool:
         query = select(JobRow).where(JobRow.queueing_lock == queueing_lock, JobRow.status == "queued")
         if not self._sqlite:
             query = query.with_for_update()
@@ -208,20 +204,11 @@ class EmbeddedQueue(JobQueue):
             return False
         if row.task != task:
             raise ValueError(f"queueing lock {queueing_lock!r} is held by a {row.task!r} job, not {task!r}")
-        row.args = merge_args(row.args, payload)
         # A job that ran before and was put back (backoff, RetryLater) keeps its time: the runner chose it.
-        # A job that never ran takes the earliest requested time.
+        # A job that never ran takes the earliest requested time. Its arguments are never touched.
         if row.started_at is None and run_at < row.run_at:
             row.run_at = run_at
         return True
-
-    def register_periodic(self, name: str, every_seconds: float, fn: PeriodicFn) -> None:
-        if every_seconds <= 0:
-            raise ValueError("every_seconds must be positive")
-        with self._periodic_lock:
-            if name in self._periodic:
-                raise ValueError(f"periodic task {name!r} is already registered")
-            self._periodic[name] = _Periodic(every=every_seconds, fn=fn)
 
     # ---- observing -------------------------------------------------------------------------
 
@@ -387,7 +374,7 @@ class EmbeddedQueue(JobQueue):
         return claimed
 
     def _execute(self, job: _Claimed) -> None:
-        handler = self._handlers.get(job.task)
+        handler = self._handler(job.task)
         try:
             if handler is None:
                 raise LookupError(f"no handler for task {job.task!r} in this process")
@@ -459,8 +446,8 @@ class EmbeddedQueue(JobQueue):
                 query = query.with_for_update()
             twin = session.scalars(query).first()
             if twin is not None:
-                # The twin never ran; keep the older job (its attempt count and history) with both reasons.
-                row.args = merge_args(row.args, twin.args)
+                # The twin never ran: the retry does the same work (handlers are level-triggered), so
+                # keep the older job, its attempt count and its time (the backoff is a floor).
                 session.delete(twin)
                 session.flush()  # the twin must be gone before this row becomes queued (unique index)
         row.status = "queued"
@@ -527,23 +514,55 @@ class EmbeddedQueue(JobQueue):
         return handled
 
     def _prune(self) -> None:
-        cutoff = utcnow() - timedelta(seconds=self._settings.keep_succeeded)
+        now = utcnow()
+        cutoff = now - timedelta(seconds=self._settings.keep_succeeded)
         with write_session(self._engine) as session:
             session.execute(delete(JobRow).where(JobRow.status == "succeeded", JobRow.finished_at < cutoff))
+            for task in self._periodic_tasks():
+                # Only the current period is ever claimed; keep one more for a host whose clock lags.
+                every = timedelta(seconds=task.every_seconds)
+                session.execute(
+                    delete(PeriodicRunRow).where(
+                        PeriodicRunRow.task == task.name,
+                        PeriodicRunRow.period_start < period_start(now, task.every_seconds) - every,
+                    )
+                )
 
     def _run_due_periodic(self) -> float:
-        """Run the periodic functions that are due; returns when (monotonic) the next one is."""
-        with self._periodic_lock:
-            entries = list(self._periodic.items())
-        next_due = time.monotonic() + 3600.0
-        for name, entry in entries:
-            now = time.monotonic()
-            if now >= entry.next_due:
+        """Claim the current period of each periodic task; returns when (monotonic) to look again."""
+        now = utcnow()
+        wait = 3600.0
+        for task in self._periodic_tasks():
+            start = period_start(now, task.every_seconds)
+            if self._claimed_periods.get(task.name) != start:
                 try:
-                    entry.fn()
-                except Exception:
-                    log.exception("periodic task %s failed", name)
-                # Scheduled from the end of the run: a slow run doesn't pile up catch-up runs.
-                entry.next_due = time.monotonic() + entry.every
-            next_due = min(next_due, entry.next_due)
-        return next_due
+                    if self._claim_period(task, start):
+                        log.info("periodic task %s: claimed the period starting %s", task.name, start)
+                    self._claimed_periods[task.name] = start  # ours or another process's: handled
+                except SQLAlchemyError:
+                    log.exception("claiming periodic task %s failed; retrying", task.name)
+                    wait = min(wait, self._settings.poll_interval)
+                    continue
+            next_start = start + timedelta(seconds=task.every_seconds)
+            wait = min(wait, (next_start - now).total_seconds())
+        return time.monotonic() + max(0.0, wait)
+
+    def _claim_period(self, task: PeriodicTask, start: datetime) -> bool:
+        """Insert the period's row and defer its job in one transaction; False when another process has it."""
+        try:
+            with write_session(self._engine) as session:
+                session.add(PeriodicRunRow(task=task.name, period_start=start, worker_id=self.worker_id))
+                session.flush()  # the primary key decides who runs this period
+                self._defer_in(
+                    session,
+                    task.name,
+                    {PERIOD_START_ARG: start.isoformat()},
+                    None,
+                    periodic_queueing_lock(task.name),
+                    utcnow(),
+                    max_attempts=1,  # not retried: the next period is the retry
+                )
+        except IntegrityError:
+            return False
+        self._wake()
+        return True
