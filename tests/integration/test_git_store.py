@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import random
 import stat
+import subprocess
 import threading
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 
 from ghsync.adapters.store import GitStore
 from ghsync.adapters.store.changes import TreeItem, apply_changes, format_message, parse_message
+from ghsync.adapters.store.git_store import SYSTEM_AUTHOR
 from ghsync.domain.errors import (
     ConcurrentUpdate,
     Conflict,
@@ -23,11 +25,13 @@ from ghsync.domain.errors import (
     NotFound,
 )
 from ghsync.domain.models import Author, DiffStatus, FileMode, FileWrite
+from ghsync.domain.trees import TreeEdit, TreeEntry
 
 LIMIT = 64 * 1024
 P = "proj-1"
 ALL_BYTES = bytes(range(256)) * 3
 SCRIPT = b"#!/bin/sh\necho hi\r\n"
+LINES = b"".join(b"line %d\n" % i for i in range(10))
 
 
 @pytest.fixture
@@ -334,7 +338,7 @@ def test_file_too_large(store: GitStore, workdir: Path) -> None:
     put(store, FileWrite("at-limit", b"x" * LIMIT))
     with pytest.raises(FileTooLarge) as info:
         put(store, FileWrite("over", b"x" * (LIMIT + 1)))
-    assert info.value.http_status == 413
+    assert info.value.code == "file_too_large"
     assert not (workdir / "over").exists()
     (workdir / "big").write_bytes(b"y" * (LIMIT + 1))
     with pytest.raises(FileTooLarge):
@@ -612,6 +616,184 @@ def test_an_edit_racing_the_checkout_is_snapshotted_and_retried(
     assert files(store, versions[1].commit_sha) == {"shared.txt": b"edited during the write"}
     assert files(store, info) == {"shared.txt": b"from api"}
     assert (workdir / "shared.txt").read_bytes() == b"from api"
+
+
+# --- commit_tree and checkout: the working directory apart from the object store -------------------------
+
+
+def engine_commit(store: GitStore, files: dict[str, bytes], *, message: str = "from github") -> str:
+    """Commit `files` as the next version the way the sync engine does (no working directory involved)."""
+    head = store.head(P)
+    shas = store.write_blobs(P, list(files.values()))
+    tree = store.write_tree(P, [TreeEntry(p, FileMode.REGULAR, s) for p, s in zip(files, shas, strict=True)])
+    info = store.commit_tree(
+        P,
+        tree_sha=tree,
+        parents=[head] if head else [],
+        message=message,
+        author=Author("Octo", "octo@example.com"),
+        version_id=f"gh-{next(_counter)}",
+        expected_head=head,
+        source="github",
+    )
+    return info.commit_sha
+
+
+def git_status(workdir: Path) -> str:
+    result = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=workdir, capture_output=True, check=True, text=True
+    )
+    return result.stdout
+
+
+def test_commit_tree_leaves_the_disk_alone_until_checkout(store: GitStore, workdir: Path) -> None:
+    put(store, FileWrite("a", b"1"), FileWrite("b", b"1"))
+    new = engine_commit(store, {"a": b"2", "c": b"3"})
+    assert disk_files(workdir) == {"a": b"1", "b": b"1"}  # untouched
+    assert not store.is_dirty(P)
+    assert git_status(workdir) == ""  # git agrees: the disk is a clean checkout of what it holds
+    assert store.checkout(P, new) is None
+    assert disk_files(workdir) == {"a": b"2", "c": b"3"}
+    assert not store.is_dirty(P)
+    assert pygit2.Repository(str(workdir)).head.name == "refs/heads/main"  # HEAD follows the branch again
+    assert git_status(workdir) == ""
+
+
+def test_checkout_merges_uncommitted_edits_into_a_snapshot_version(store: GitStore, workdir: Path) -> None:
+    v1 = put(store, FileWrite("notes.txt", LINES), FileWrite("b", b"1"))
+    (workdir / "notes.txt").write_bytes(LINES.replace(b"line 1\n", b"edited on disk\n"))
+    (workdir / "new.txt").write_bytes(b"created on disk")
+    new = engine_commit(store, {"notes.txt": LINES.replace(b"line 8\n", b"edited on github\n"), "b": b"2"})
+    snap = store.checkout(P, new)
+    assert snap is not None
+    assert snap.message == "Snapshot of uncommitted changes"
+    assert store.head(P) == snap.commit_sha
+    assert [v.commit_sha for v in store.list_versions(P)][1:] == [new, v1]
+    merged = LINES.replace(b"line 1\n", b"edited on disk\n").replace(b"line 8\n", b"edited on github\n")
+    expected = {"notes.txt": merged, "b": b"2", "new.txt": b"created on disk"}
+    assert files(store, snap.commit_sha) == expected
+    assert disk_files(workdir) == expected
+    assert not store.is_dirty(P)
+    # The edits exactly as they were on disk stay reachable: the snapshot's second parent.
+    raw = pygit2.Repository(str(workdir))[snap.commit_sha].parents[1]
+    assert raw.tree["notes.txt"].data == LINES.replace(b"line 1\n", b"edited on disk\n")
+
+
+def test_checkout_refuses_edits_that_conflict_and_keeps_them(store: GitStore, workdir: Path) -> None:
+    put(store, FileWrite("f", b"base\n"))
+    (workdir / "f").write_bytes(b"edited on disk\n")
+    new = engine_commit(store, {"f": b"edited on github\n"})
+    with pytest.raises(Conflict) as caught:
+        store.checkout(P, new)
+    assert caught.value.code == "workdir_conflict"
+    assert store.head(P) == new  # no version was added
+    assert (workdir / "f").read_bytes() == b"edited on disk\n"  # and nothing on disk changed
+    (backup,) = store.list_refs(P, "refs/ghsync/backup/workdir/").values()
+    assert pygit2.Repository(str(workdir))[backup].tree["f"].data == b"edited on disk\n"
+    # Once the person settles it on disk, the next checkout records their resolution on top of the head.
+    (workdir / "f").write_bytes(b"edited on github\nand on disk\n")
+    with pytest.raises(Conflict):
+        store.checkout(P, new)  # still conflicting with github's line
+    (workdir / "f").write_bytes(b"edited on github\n")
+    assert store.checkout(P, new) is None  # the disk now equals the head's change: nothing to record
+    assert not store.is_dirty(P)
+
+
+def test_first_version_from_github_into_a_fresh_project(store: GitStore, workdir: Path) -> None:
+    (workdir / "local.txt").write_bytes(b"made before the first sync")
+    new = engine_commit(store, {"README.md": b"# from github\n"})
+    assert store.list_versions(P)[0].number == 1
+    assert disk_files(workdir) == {"local.txt": b"made before the first sync"}
+    snap = store.checkout(P, new)
+    assert snap is not None and snap.number == 2
+    assert files(store, snap.commit_sha) == {
+        "README.md": b"# from github\n",
+        "local.txt": b"made before the first sync",
+    }
+    assert disk_files(workdir) == files(store, snap.commit_sha)
+
+
+def test_create_version_and_snapshot_catch_up_with_a_commit_tree(store: GitStore, workdir: Path) -> None:
+    put(store, FileWrite("a", b"1"), FileWrite("b", b"1"))
+    engine_commit(store, {"a": b"from github", "b": b"1"})
+    info = put(store, FileWrite("b", b"from api"), message="api")
+    assert [v.message for v in store.list_versions(P)] == ["api", "from github", "change"]
+    assert disk_files(workdir) == {"a": b"from github", "b": b"from api"} == files(store, info)
+    engine_commit(store, {"a": b"again", "b": b"from api"})
+    (workdir / "b").write_bytes(b"edited")
+    snap = store.snapshot(P, version_id="snap-1", message="snap")
+    assert snap is not None and snap.id == "snap-1"
+    assert files(store, snap.commit_sha) == {"a": b"again", "b": b"edited"} == disk_files(workdir)
+
+
+def test_checkout_of_an_older_version_and_back(store: GitStore, workdir: Path) -> None:
+    v1 = put(store, FileWrite("a", b"1"))
+    v2 = put(store, FileWrite("a", b"2"))
+    assert store.checkout(P, v1) is None
+    assert disk_files(workdir) == {"a": b"1"}
+    assert store.head(P) == v2 and not store.is_dirty(P)
+    assert store.checkout(P, v2) is None
+    assert disk_files(workdir) == {"a": b"2"}
+    with pytest.raises(NotFound):
+        store.checkout(P, "4" * 40)
+
+
+@pytest.mark.parametrize("racing_path", ["mine.txt", "theirs.txt"])
+def test_an_edit_racing_the_checkout_after_commit_tree_is_never_lost(
+    store: GitStore, workdir: Path, monkeypatch: pytest.MonkeyPatch, racing_path: str
+) -> None:
+    put(store, FileWrite("mine.txt", b"v1"), FileWrite("theirs.txt", b"v1"))
+    new = engine_commit(store, {"mine.txt": b"v1", "theirs.txt": b"from github"})
+    real_checkout = GitStore._checkout
+    calls = 0
+
+    def racing_checkout(self: GitStore, *args: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # someone edits a file right after the store looked for edits
+            (workdir / racing_path).write_bytes(b"edited during the checkout")
+        real_checkout(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(GitStore, "_checkout", racing_checkout)
+    if racing_path == "mine.txt":
+        # A file the checkout does not touch: the checkout goes on around the edit, which stays on disk.
+        assert store.checkout(P, new) is None
+        assert disk_files(workdir) == {
+            "mine.txt": b"edited during the checkout",
+            "theirs.txt": b"from github",
+        }
+        assert store.is_dirty(P)
+        snap = store.snapshot(P, version_id="later", message="later")
+        assert snap is not None and files(store, snap.commit_sha) == disk_files(workdir)
+    else:
+        # The file GitHub changed too: the checkout refuses it, records the edit, and finds the conflict.
+        with pytest.raises(Conflict):
+            store.checkout(P, new)
+        assert calls == 1
+        assert (workdir / "theirs.txt").read_bytes() == b"edited during the checkout"
+        (backup,) = store.list_refs(P, "refs/ghsync/backup/workdir/").values()
+        assert store.read_file(P, backup, "theirs.txt") == b"edited during the checkout"
+
+
+def test_publish_is_the_one_seam_that_moves_the_branch(store: GitStore, workdir: Path) -> None:
+    moves: list[tuple[str | None, str]] = []
+
+    class Recording(GitStore):
+        def publish(self, project_id: str, expected: str | None, new: str) -> None:
+            moves.append((expected, new))
+            super().publish(project_id, expected, new)
+
+    recording = Recording(store.root, max_file_size=LIMIT)
+    v1 = recording.create_version(P, version_id="r1", message="m", writes=[FileWrite("a", b"1")]).commit_sha
+    (workdir / "a").write_bytes(b"edited")
+    v3 = recording.create_version(P, version_id="r3", message="m", writes=[FileWrite("b", b"2")]).commit_sha
+    v2 = recording.list_versions(P)[1].commit_sha  # the snapshot of the edit
+    shas = recording.write_blobs(P, [b"x"])
+    tree = recording.build_tree(P, recording.tree_sha(P, v3), [TreeEdit("c", shas[0])])
+    v4 = recording.commit_tree(
+        P, tree_sha=tree, parents=[v3], message="m", author=SYSTEM_AUTHOR, version_id="r4", expected_head=v3
+    ).commit_sha
+    assert moves == [(None, v1), (v1, v2), (v2, v3), (v3, v4)]
 
 
 # --- concurrency ----------------------------------------------------------------------------------------
