@@ -675,8 +675,9 @@ def test_checkout_merges_uncommitted_edits_into_a_snapshot_version(store: GitSto
     assert disk_files(workdir) == expected
     assert not store.is_dirty(P)
     # The edits exactly as they were on disk stay reachable: the snapshot's second parent.
-    raw = pygit2.Repository(str(workdir))[snap.commit_sha].parents[1]
-    assert raw.tree["notes.txt"].data == LINES.replace(b"line 1\n", b"edited on disk\n")
+    snapshot_commit = pygit2.Repository(str(workdir))[snap.commit_sha].peel(pygit2.Commit)
+    raw = str(snapshot_commit.parent_ids[1])
+    assert store.read_file(P, raw, "notes.txt") == LINES.replace(b"line 1\n", b"edited on disk\n")
 
 
 def test_checkout_refuses_edits_that_conflict_and_keeps_them(store: GitStore, workdir: Path) -> None:
@@ -689,7 +690,7 @@ def test_checkout_refuses_edits_that_conflict_and_keeps_them(store: GitStore, wo
     assert store.head(P) == new  # no version was added
     assert (workdir / "f").read_bytes() == b"edited on disk\n"  # and nothing on disk changed
     (backup,) = store.list_refs(P, "refs/ghsync/backup/workdir/").values()
-    assert pygit2.Repository(str(workdir))[backup].tree["f"].data == b"edited on disk\n"
+    assert store.read_file(P, backup, "f") == b"edited on disk\n"
     # Once the person settles it on disk, the next checkout records their resolution on top of the head.
     (workdir / "f").write_bytes(b"edited on github\nand on disk\n")
     with pytest.raises(Conflict):
