@@ -19,6 +19,15 @@ Rules (see also docs in `create_version` and `snapshot`):
   below a symlink that is in the working directory but not in the store.
 - An empty change (the tree would equal the head's) is refused with `InvalidInput(code="no_changes")`,
   except for a project's first version, which may be empty: a version should always mean a change.
+
+The sync engine works on objects, not on the disk (the `VersionStore` port): blobs and trees by SHA,
+`tree_delta`, `build_tree`, `merge_trees` (libgit2's three-way merge; each conflict classified by
+`changes.classify_conflict`), imports of GitHub's trees and commits with their exact SHAs, backup refs
+under `refs/ghsync/backup/`, and `commit_tree`, a version from a tree without a checkout. The branch only
+ever moves in `publish` (a seam an S3-canonical adapter overrides). The working directory is a separate
+component (`workdir.Workdir`): HEAD names the commit the disk holds, pinned while `commit_tree` moves the
+branch without it, so uncommitted edits stay distinguishable until `checkout` (or the next
+`create_version` / `snapshot`) records them on top of the head, merged with what the head changed.
 """
 
 from __future__ import annotations
