@@ -64,15 +64,33 @@ class OpenConflict:
 
 
 @dataclass(frozen=True, slots=True)
+class Blocker:
+    """Why a change cannot go to GitHub as it is (a file over 100 MiB, an LFS pointer, ...): the code,
+    the path it is about, and a message that says what to do."""
+
+    code: str
+    message: str
+    path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SyncSnapshot:
-    """Everything `decide()` reads, loaded once per reconcile: link, base pair, both heads, PR, conflict."""
+    """Everything `decide()` reads, loaded once per reconcile: link, base pair, both heads, PR, conflict.
+
+    `github` is the head of the default branch as read now, `github_protected` its protection as read
+    now (the link's flag may be stale); `pr_head` is the head of the project's PR branch when it exists;
+    `blockers` are what the local change holds that GitHub would refuse.
+    """
 
     link: Link
     base: SyncPair | None
     local: Head
     github: Head
+    github_protected: bool = False
     open_pr: PullRequest | None = None
+    pr_head: Head | None = None
     open_conflict: OpenConflict | None = None
+    blockers: tuple[Blocker, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
