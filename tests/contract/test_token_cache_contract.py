@@ -128,3 +128,25 @@ def test_a_failed_fetch_releases_the_lock_and_caches_nothing(make_cache: Factory
     started = time.monotonic()
     assert cache.get_or_fetch("k", lambda: CachedToken("ghs_ok", far()), ttl=3300).token == "ghs_ok"
     assert time.monotonic() - started < 1  # not waiting out a stale lock
+
+
+@pytest.mark.redis
+def test_a_dead_holders_lock_expires_and_its_late_release_frees_nothing(redis_url: str) -> None:
+    """The cross-process fetch lock (redis-py's Lock): a process that died holding it blocks the others
+    for at most the lock timeout, and its release after expiry cannot free the next holder's lock."""
+    prefix = f"test:{uuid.uuid4().hex[:8]}:"
+    dead, alive, third = (RedisTokenCache.from_url(redis_url, prefix=prefix) for _ in range(3))
+    try:
+        stale = dead._try_lock("inst:1", 0.2)
+        assert stale is not None
+        assert alive._try_lock("inst:1", 5) is None
+        time.sleep(0.3)
+        handle = alive._try_lock("inst:1", 5)
+        assert handle is not None
+        dead._unlock("inst:1", stale)  # too late: must not release `alive`'s lock
+        assert third._try_lock("inst:1", 5) is None
+        alive._unlock("inst:1", handle)
+        assert third._try_lock("inst:1", 5) is not None
+    finally:
+        for cache in (dead, alive, third):
+            cache.close()

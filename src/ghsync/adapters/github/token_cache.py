@@ -2,8 +2,9 @@
 
 `TokenCache.get_or_fetch` is the one algorithm (shared by every adapter so they cannot drift):
 N concurrent callers with a cold cache cause exactly one fetch. Inside a process a per-key lock
-serialises callers; across processes the adapter's lock does (Redis: `SET NX PX`, released with a
-compare-and-delete script), and callers that lose the race poll the cache for the winner's token.
+serialises callers; across processes the adapter's lock does (Redis: redis-py's `Lock`, which takes
+it with `SET NX PX` and releases it only while its token still holds it), and callers that lose the
+race poll the cache for the winner's token.
 tests/contract/test_token_cache_contract.py runs one suite against both adapters.
 
 Tokens are secrets: `CachedToken.__repr__` hides the value, and nothing here logs.
@@ -12,6 +13,7 @@ Tokens are secrets: `CachedToken.__repr__` hides the value, and nothing here log
 from __future__ import annotations
 
 import abc
+import contextlib
 import json
 import secrets
 import threading
@@ -20,8 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from redis.exceptions import LockError
+
 if TYPE_CHECKING:
     import redis
+    from redis.lock import Lock
 
 
 @dataclass(frozen=True)
@@ -157,11 +162,6 @@ class InMemoryTokenCache(TokenCache):
         return None
 
 
-# KEYS[1] = key, ARGV[1] = expected value: delete only if unchanged (atomic in Redis).
-_COMPARE_AND_DELETE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 # KEYS[1] = token key, ARGV[1] = token string: delete only if the cached JSON holds that token.
 _DELETE_IF_TOKEN = """
 local v = redis.call('GET', KEYS[1])
@@ -176,7 +176,8 @@ class RedisTokenCache(TokenCache):
     """Shared by every ghsync process using the same Redis: one token fetch per installation per hour.
 
     Keys: `<prefix><key>` holds `{"token", "expires_at"}` with a TTL; `<prefix><key>:lock` is the
-    fetch lock (`SET NX PX`, https://redis.io/docs/latest/commands/set/), released only by its holder.
+    fetch lock, a redis-py `Lock` (https://redis.readthedocs.io/en/stable/lock.html): it expires after
+    `lock_timeout` if its holder dies, and is released only by its holder.
     """
 
     def __init__(
@@ -185,7 +186,8 @@ class RedisTokenCache(TokenCache):
         super().__init__(lock_timeout=lock_timeout)
         self._redis = client
         self._prefix = prefix
-        self._cad = client.register_script(_COMPARE_AND_DELETE)
+        self._held: dict[str, Lock] = {}
+        self._held_guard = threading.Lock()
         self._delete_if_token = client.register_script(_DELETE_IF_TOKEN)
 
     @classmethod
@@ -219,12 +221,22 @@ class RedisTokenCache(TokenCache):
         return bool(self._delete_if_token(keys=[self._prefix + key], args=[only_if]))
 
     def _try_lock(self, key: str, ttl: float) -> str | None:
+        # Not blocking: get_or_fetch polls the cache for the winner's token while it waits.
+        lock = self._redis.lock(self._prefix + key + ":lock", timeout=ttl, blocking=False, thread_local=False)
+        if not lock.acquire(blocking=False):
+            return None
         handle = secrets.token_hex(16)
-        ok = self._redis.set(self._prefix + key + ":lock", handle, nx=True, px=max(1, int(ttl * 1000)))
-        return handle if ok else None
+        with self._held_guard:
+            self._held[handle] = lock
+        return handle
 
     def _unlock(self, key: str, handle: str) -> None:
-        self._cad(keys=[self._prefix + key + ":lock"], args=[handle])
+        with self._held_guard:
+            lock = self._held.pop(handle, None)
+        if lock is None:
+            return
+        with contextlib.suppress(LockError):  # it expired (and maybe another process holds it now)
+            lock.release()
 
     def close(self) -> None:
         self._redis.close()
