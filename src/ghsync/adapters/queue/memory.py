@@ -318,16 +318,29 @@ class InMemoryQueue(JobQueue):
                 job.run_at = requeue_at
             store.changed.notify_all()
 
-    def _claim_due_periods(self) -> float:
-        """Claim the current period of each periodic task; returns seconds until the next look."""
-        now = self._clock()
-        wait = self._poll_interval * 20
+    def claim_periods(self) -> int:
+        """Claim the current period of each periodic task, as a worker does; returns how many this queue got.
+
+        For unit tests with a fake clock: `claim_periods()` then `run_until_idle()` runs what is due.
+        """
+        return self._claim_periods_at(self._clock())
+
+    def _claim_periods_at(self, now: datetime) -> int:
+        claimed = 0
         for task in self._periodic_tasks():
             start = period_start(now, task.every_seconds)
             if self._claimed_periods.get(task.name) != start:
-                self._claim_period(task, start)
+                claimed += self._claim_period(task, start)
                 self._claimed_periods[task.name] = start
-            next_start = start + timedelta(seconds=task.every_seconds)
+        return claimed
+
+    def _claim_due_periods(self) -> float:
+        """Claim due periods; returns seconds until the next period of any task starts."""
+        now = self._clock()
+        self._claim_periods_at(now)
+        wait = self._poll_interval * 20  # a task registered meanwhile is seen this soon
+        for task in self._periodic_tasks():
+            next_start = period_start(now, task.every_seconds) + timedelta(seconds=task.every_seconds)
             wait = min(wait, (next_start - now).total_seconds())
         return max(0.0, wait)
 
