@@ -23,6 +23,12 @@ contract suite in tests/contract/test_jobs_contract.py proves them):
   procrastinate's periodic defers. `fn` receives the period's start.
 - Delivery is at least once: a job whose worker dies runs again, so handlers must be idempotent
   (reconcile is, by design).
+
+How procrastinate maps onto it (the next adapter): `register` is `app.task`; `defer` catches
+`AlreadyEnqueued` and returns False, after moving the queued job's `scheduled_at` forward if it never
+ran; `RetryLater(at)` becomes a retry decision at `at` that the adapter does not count against
+`max_attempts` (or a fresh job scheduled at `at`); periodic tasks are its periodic defers, whose
+`(task, periodic id, timestamp)` unique key plays the part of our `periodic_runs` key.
 """
 
 from __future__ import annotations
