@@ -67,6 +67,10 @@ def init_bare(path: Path, default_branch: str) -> pygit2.Repository:
     # http-backend refuses pushes unless receive-pack is enabled; we authenticate ourselves.
     repo.config["http.receivepack"] = True
     repo.config["http.uploadpack"] = True
+    # refs/pull/* belong to GitHub: a push to them is refused with git's "deny updating a hidden
+    # ref", which is GitHub's answer too (https://docs.github.com/en/pull-requests/collaborating-with-pull-requests/reviewing-changes-in-pull-requests/checking-out-pull-requests-locally
+    # fetches them; pushing them is not possible).
+    repo.config["receive.hideRefs"] = "refs/pull"
     return repo
 
 

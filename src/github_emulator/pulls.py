@@ -45,14 +45,79 @@ def stats(git: pygit2.Repository, pr: PullRecord) -> PullStats:
         _, add, dele = patch.line_stats
         additions += add
         deletions += dele
-    mergeable: bool | None = None
-    if pr.state == "open":
-        index = git.merge_commits(base.id, head.id)
-        mergeable = not index.conflicts
+    mergeable = pr.mergeable if pr.state == "open" and _is_computed(pr) else None
     return PullStats(commits, additions, deletions, len(diff), mergeable)
 
 
-def pull_json(emu: Emulator, repo: RepoRecord, pr: PullRecord, urls: Urls, full: bool = True) -> JSON:
+# ---- mergeability, the test merge commit and refs/pull/N/* -----------------------------------
+#
+# GitHub computes mergeability in the background: "If the value is null, then GitHub has started
+# a background job to compute the mergeability. After giving the job time to complete, resubmit
+# the request." and "If mergeable is true, then merge_commit_sha will be the SHA of the test merge
+# commit"; the job starts when a client asks for the pull request ("You need to explicitly request
+# a pull request to trigger a test merge commit") (https://docs.github.com/rest/pulls/pulls#get-a-pull-request,
+# https://docs.github.com/rest/guides/using-the-rest-api-to-interact-with-your-git-database#checking-mergeability-of-pull-requests).
+# The emulator models the job deterministically: after a PR is opened or its head or base moves,
+# every answer says null until a GET /pulls/{n}; that GET still answers null (the job has just
+# started) and computes it; later answers carry the result. refs/pull/N/head follows the head
+# branch and refs/pull/N/merge is the test merge commit while the PR is open and mergeable.
+
+
+def _pair(pr: PullRecord) -> str:
+    return f"{pr.base_sha}:{pr.head_sha}"
+
+
+def _is_computed(pr: PullRecord) -> bool:
+    return pr.mergeable_for == _pair(pr)
+
+
+def set_pull_ref(emu: Emulator, repo: RepoRecord, name: str, sha: str | None) -> None:
+    """Point (or with None remove) a ``refs/pull/...`` ref; no events, as on GitHub.
+
+    Under the repository lock so a concurrent git push never sees it as part of its own update.
+    """
+    with emu.store.repo_lock(repo.id):
+        git = emu.open_git(repo)
+        if sha is None:
+            if name in git.references:
+                git.references.delete(name)
+        else:
+            git.references.create(name, pygit2.Oid(hex=sha), force=True)
+
+
+def check_mergeability(emu: Emulator, repo: RepoRecord, pr: PullRecord) -> bool:
+    """Run the mergeability job if it has not run for the PR's current base and head.
+
+    Returns True when it ran now: the answer that started it still says ``mergeable: null``.
+    """
+    if pr.state != "open" or _is_computed(pr):
+        return False
+    git = emu.open_git(repo)
+    base = gitrepo.resolve_commit(git, pr.base_sha)
+    head = gitrepo.resolve_commit(git, pr.head_sha)
+    if base is None or head is None:
+        return False
+    index = git.merge_commits(base.id, head.id)
+    test_merge: str | None = None
+    if not index.conflicts:
+        tree = index.write_tree(git)
+        committer = gitrepo.signature(*_committer())
+        # GitHub's test merge commits read "Merge <head> into <base>".
+        message = f"Merge {head.id} into {base.id}"
+        test_merge = str(git.create_commit(None, committer, committer, message, tree, [base.id, head.id]))
+    set_pull_ref(emu, repo, f"refs/pull/{pr.number}/merge", test_merge)
+    with emu.store.lock:
+        pr.mergeable = test_merge is not None
+        pr.mergeable_for = _pair(pr)
+        pr.merge_commit_sha = test_merge
+        emu.store.save()
+    return True
+
+
+def pull_json(
+    emu: Emulator, repo: RepoRecord, pr: PullRecord, urls: Urls, full: bool = True, just_started: bool = False
+) -> JSON:
+    """The PR as GitHub shows it; ``just_started``: the mergeability job began with this request."""
     owner = emu.account(repo.owner)
     author = emu.account(pr.user) if "[bot]" not in pr.user else _bot(emu, pr.user, urls)
     merged_by = None
@@ -61,7 +126,15 @@ def pull_json(emu: Emulator, repo: RepoRecord, pr: PullRecord, urls: Urls, full:
             emu.account(pr.merged_by) if "[bot]" not in pr.merged_by else _bot(emu, pr.merged_by, urls)
         )
     st = stats(emu.open_git(repo), pr) if full else None
-    return payloads.pull_request(pr, repo, owner, author, merged_by, st, urls)
+    body = payloads.pull_request(pr, repo, owner, author, merged_by, st, urls)
+    if pr.state == "open" and (just_started or not _is_computed(pr)):
+        body["merge_commit_sha"] = None
+        if full:
+            body.update({"mergeable": None, "rebaseable": None, "mergeable_state": "unknown"})
+    elif pr.state == "open" and pr.draft and full:
+        # A draft's mergeable_state is "draft" (https://github.blog/2019-02-14-introducing-draft-pull-requests/).
+        body["mergeable_state"] = "draft"
+    return body
 
 
 def _bot(emu: Emulator, login: str, urls: Urls) -> UserRecord:
@@ -168,6 +241,7 @@ def create(emu: Emulator, repo: RepoRecord, body: JSON, actor: Principal, urls: 
         )
         emu.store.data.pulls[pr.id] = pr
         emu.store.save()
+    set_pull_ref(emu, repo, f"refs/pull/{number}/head", head_sha)
     _fire(emu, repo, pr, "opened", actor, urls)
     return pr
 
@@ -253,6 +327,9 @@ def merge(emu: Emulator, repo: RepoRecord, pr: PullRecord, body: JSON, actor: Pr
         raise _err(405, message, MERGE_DOCS)
     if pr.state != "open":
         raise _err(405, "Pull Request is not mergeable", MERGE_DOCS)
+    if pr.draft:
+        # GitHub's answer, as recorded in https://github.com/lindell/multi-gitter/issues/622.
+        raise _err(405, "Pull Request is still a draft", MERGE_DOCS)
     if body.get("sha") and body["sha"] != pr.head_sha:
         raise _err(409, "Head branch was modified. Review and try the merge again.", MERGE_DOCS)
     rules = repo.protections.get(pr.base_ref)
@@ -376,7 +453,18 @@ def on_branch_moved(
                 pr.head_sha = after
                 pr.updated_at = now_iso()
                 emu.store.save()
+            set_pull_ref(emu, repo, f"refs/pull/{pr.number}/head", after)
             _fire(emu, repo, pr, "synchronize", actor, urls, {"before": before, "after": after})
+        elif pr.base_ref == branch and after == zero:
+            # Deleting a PR's base branch closes it ("If you delete a base branch, the pull
+            # requests based on it are closed", https://docs.github.com/en/pull-requests/collaborating-with-pull-requests/proposing-changes-to-your-work-with-pull-requests/changing-the-base-branch-of-a-pull-request).
+            with emu.store.lock:
+                pr.state = "closed"
+                pr.closed_at = now_iso()
+                pr.updated_at = pr.closed_at
+                emu.store.save()
+            set_pull_ref(emu, repo, f"refs/pull/{pr.number}/merge", None)
+            _fire(emu, repo, pr, "closed", actor, urls)
         elif pr.base_ref == branch and after != zero:
             with emu.store.lock:
                 pr.base_sha = after

@@ -47,12 +47,14 @@ def list_pulls(
     items = emu.pulls_for(r)
     if state != "all":
         items = [p for p in items if p.state == state]
-    if head:
+    if head and ":" in head:
+        # ``head`` is ``user:ref-name`` (https://docs.github.com/rest/pulls/pulls#list-pull-requests);
+        # without the ``user:`` GitHub ignores the filter and lists every PR (recorded in
+        # https://github.com/github/docs/pull/16647 and https://github.com/hub4j/github-api/pull/538).
         h_owner, _, h_ref = head.partition(":")
-        if h_ref:
-            items = [p for p in items if p.head_ref == h_ref and h_owner.lower() == r.owner.lower()]
-        else:
-            items = [p for p in items if h_owner.lower() == r.owner.lower()]
+        items = [
+            p for p in items if h_owner.lower() == r.owner.lower() and (not h_ref or p.head_ref == h_ref)
+        ]
     if base:
         items = [p for p in items if p.base_ref == base]
     sort = q.get("sort", "created")
@@ -77,7 +79,9 @@ def get_pull(
 ) -> Response:
     r = repo_access(emu, who, owner, repo)
     pr = pulls.find(emu, r, number)
-    return json_response(pulls.pull_json(emu, r, pr, urls(request)))
+    # Asking for one pull request starts GitHub's mergeability job (see pulls.check_mergeability).
+    started = pulls.check_mergeability(emu, r, pr)
+    return json_response(pulls.pull_json(emu, r, pr, urls(request), just_started=started))
 
 
 @router.patch("/repos/{owner}/{repo}/pulls/{number}")

@@ -138,6 +138,10 @@ class PullRecord(BaseModel):
     merged_at: str | None = None
     merge_commit_sha: str | None = None
     merged_by: str | None = None
+    # Mergeability as GitHub's background job left it: computed for "<base sha>:<head sha>"
+    # (None: not yet, so the API answers ``mergeable: null``).
+    mergeable_for: str | None = None
+    mergeable: bool | None = None
 
 
 class DeliveryRecord(BaseModel):
