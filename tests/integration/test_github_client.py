@@ -15,13 +15,20 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
+from ghsync.adapters.db import migrate
+from ghsync.adapters.db.engine import make_engine
 from ghsync.adapters.github import (
     AppNotInstalled,
     GitHubAppClient,
     GitHubAppConfig,
+    GitHubServerError,
     RepositoryNotFound,
     RetryAt,
 )
+from ghsync.adapters.throttle import DatabaseThrottleState, InMemoryThrottleState
+from ghsync.domain.models import Author
+from ghsync.ports.github import TreeWrite, counting_requests
+from ghsync.ports.throttle import ThrottleState
 from github_emulator.testing import AppInfo, EmulatorHandle, run_emulator
 
 SECONDARY = {
@@ -37,10 +44,12 @@ class World:
     tmp: Path
     clients: list[GitHubAppClient] = field(default_factory=list)
 
-    def client(self, *, ghes: bool = False, **cfg: Any) -> GitHubAppClient:
+    def client(
+        self, *, ghes: bool = False, throttle: ThrottleState | None = None, **cfg: Any
+    ) -> GitHubAppClient:
         url = self.emu.url + ("/api/v3" if ghes else "")
         config = GitHubAppConfig(app_id=self.app.id, private_key=self.app.private_key, api_url=url, **cfg)
-        return self.track(GitHubAppClient(config))
+        return self.track(GitHubAppClient(config, throttle=throttle))
 
     def track(self, client: GitHubAppClient) -> GitHubAppClient:
         self.clients.append(client)
@@ -309,3 +318,63 @@ def test_find_installation_tells_missing_repos_from_missing_installations(world:
     config = GitHubAppConfig(app_id=app2.id, private_key=app2.private_key, api_url=world.emu.url)
     with pytest.raises(RepositoryNotFound):
         world.track(GitHubAppClient(config)).find_installation("someone", "missing")
+
+
+# ---- shared throttle state (two processes) and writes that are not safe to resend ---------------
+
+
+@pytest.mark.parametrize("store", ["memory", "database"])
+def test_a_second_client_honours_the_cooldown_the_first_one_hit(world: World, store: str) -> None:
+    """Two clients (two processes) on one throttle state: the second refuses writes during the
+    secondary-limit cool-down the first one was given, without sending anything to GitHub."""
+    throttle: ThrottleState
+    if store == "memory":
+        throttle = InMemoryThrottleState()
+    else:
+        engine = make_engine(f"sqlite:///{world.tmp / 'throttle.db'}")
+        migrate.upgrade(engine)
+        throttle = DatabaseThrottleState(engine)
+    first, second = world.client(throttle=throttle), world.client(throttle=throttle)
+    world.emu.add_fault(
+        r"^/repos/octo/demo/git/blobs$",
+        method="POST",
+        status=403,
+        count=1,
+        headers={"Retry-After": "120"},
+        body=SECONDARY,
+    )
+    started = datetime.now(UTC)
+    with pytest.raises(RetryAt) as hit:
+        first.repo(world.inst, "octo", "demo").create_blob(b"one\n")
+    assert hit.value.kind == "secondary" and hit.value.at >= started + timedelta(seconds=119)
+    sent = len(world.emu.requests())
+    with pytest.raises(RetryAt) as refused:
+        second.repo(world.inst, "octo", "demo").create_blob(b"two\n")
+    assert refused.value.kind == "secondary" and refused.value.at >= hit.value.at - timedelta(seconds=1)
+    assert len(world.emu.requests()) == sent  # not even a token request
+    assert world.count("POST", "/repos/octo/demo/git/blobs") == 1
+    # The quota the first client saw is there for the second one too.
+    seen = second.rate_limit(world.inst)
+    assert seen is not None and seen.limit == 5000
+
+
+def test_a_pull_request_whose_create_failed_is_reread_then_created_once(world: World) -> None:
+    client = world.client(retry_base_delay=0.01, retry_max_delay=0.02)
+    repo = client.repo(world.inst, "octo", "demo")
+    head = repo.get_branch("trunk")
+    assert head is not None
+    repo.create_ref("ghsync/p1", head.sha)
+    tree = repo.create_tree(repo.get_commit(head.sha).tree_sha, [TreeWrite.text("a.txt", "a\n")])
+    commit = repo.create_commit(tree, [head.sha], "ghsync: v1", Author("ghsync", "ghsync@example.com"))
+    repo.update_ref("ghsync/p1", commit.sha)
+    world.emu.add_fault(r"^/repos/octo/demo/pulls$", method="POST", status=502, count=1)
+    with counting_requests() as count:
+        pr = repo.create_pull("ghsync/p1", "trunk", "Sync")
+    assert pr.state == "open" and pr.head_sha == commit.sha
+    assert world.count("POST", "/repos/octo/demo/pulls", 502) == 1
+    assert world.count("POST", "/repos/octo/demo/pulls", 201) == 1
+    assert count.total == 3  # the failed POST, the re-read, the POST that opened it
+    world.emu.add_fault(r"^/repos/octo/demo/git/refs$", method="POST", status=502, count=1)
+    with pytest.raises(GitHubServerError):  # creating a ref is not resent blindly
+        repo.create_ref("ghsync/p2", head.sha)
+    assert world.count("POST", "/repos/octo/demo/git/refs", 502) == 1

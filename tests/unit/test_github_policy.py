@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from ghsync.adapters.github import (
     GitHubAppClient,
     GitHubAppConfig,
     GitHubConflict,
+    GitHubError,
     GitHubForbidden,
     GitHubNotFound,
     GitHubServerError,
@@ -33,8 +35,9 @@ from ghsync.adapters.github import (
     policy,
 )
 from ghsync.adapters.github.auth import AppJwt, load_private_key
-from ghsync.domain.github import RateLimitState
 from ghsync.adapters.queue.port import RetryLater
+from ghsync.domain.github import RateLimitState
+from ghsync.ports.github import counting_requests
 
 NOW = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
 RNG = random.Random(7)
@@ -421,3 +424,106 @@ def test_a_401s_anonymous_quota_headers_are_not_the_installations() -> None:
     client.request("GET", "/z", installation_id=3)
     state = client.rate_limit(3)
     assert state is not None and (state.limit, state.remaining) == (5000, 4000)
+
+
+# ---- the repository operations' own rules over an in-memory transport -------------------------
+
+
+def test_next_link_reads_githubs_link_header() -> None:
+    header = (
+        '<https://api.github.com/repositories/1/compare/a...b?page=2>; rel="next", '
+        '<https://api.github.com/repositories/1/compare/a...b?page=5>; rel="last"'
+    )
+    assert policy.next_link(header) == "https://api.github.com/repositories/1/compare/a...b?page=2"
+    assert policy.next_link('<https://api.github.com/x?page=1>; rel="prev"') is None
+    assert policy.next_link(None) is None
+    assert policy.same_origin("https://ghes.example/api/v3/x?page=2", "https://ghes.example/api/v3")
+    assert not policy.same_origin("https://evil.example/x", "https://ghes.example/api/v3")
+
+
+def _scripted(
+    handler: Callable[[httpx.Request], httpx.Response], sleeps: list[float] | None = None
+) -> GitHubAppClient:
+    def wrapped(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/access_tokens"):
+            return httpx.Response(201, json={"token": "ghs_t", "expires_at": "2999-01-01T00:00:00Z"})
+        return handler(request)
+
+    config = GitHubAppConfig(app_id=1, private_key=PEM, api_url="https://ghes.example/api/v3")
+    sleep = (lambda s: sleeps.append(s)) if sleeps is not None else (lambda s: None)
+    return GitHubAppClient(config, transport=httpx.MockTransport(wrapped), sleep=sleep)
+
+
+def test_compare_follows_link_next_across_pages() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        page = int(request.url.params.get("page", "1"))
+        body = {
+            "status": "ahead",
+            "ahead_by": 5,
+            "behind_by": 0,
+            "merge_base_commit": {"sha": "b" * 40},
+            "commits": [{"sha": f"{page}{i}".ljust(40, "0")} for i in range(2 if page < 3 else 1)],
+        }
+        headers = {}
+        if page < 3:
+            next_url = f"https://ghes.example/api/v3/repos/o/r/compare/main...x?per_page=2&page={page + 1}"
+            headers["Link"] = f'<{next_url}>; rel="next"'
+        return httpx.Response(200, json=body, headers=headers)
+
+    with counting_requests() as count:
+        result = _scripted(handler).repo(1, "o", "r").compare("main", "x")
+    assert result.commits == tuple(
+        f"{p}{i}".ljust(40, "0") for p, n in ((1, 2), (2, 2), (3, 1)) for i in range(n)
+    )
+    assert (result.status, result.ahead_by, result.merge_base_sha) == ("ahead", 5, "b" * 40)
+    assert count.total == 3 and len(seen) == 3 and "page=3" in seen[-1]
+
+
+def test_a_pull_request_github_opened_before_a_502_is_found_not_opened_twice() -> None:
+    calls: list[str] = []
+    pull = {
+        "number": 7,
+        "html_url": "https://ghes.example/o/r/pull/7",
+        "state": "open",
+        "title": "Sync",
+        "head": {"ref": "ghsync/p", "sha": "h" * 40},
+        "base": {"ref": "trunk", "sha": "b" * 40},
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        if request.method == "POST":
+            return httpx.Response(502, json={"message": "Server Error"})  # ... but it was created
+        assert request.url.params["head"] == "o:ghsync/p" and request.url.params["state"] == "open"
+        return httpx.Response(200, json=[pull])
+
+    pr = _scripted(handler).repo(1, "o", "r").create_pull("ghsync/p", "trunk", "Sync")
+    assert pr.number == 7 and calls == ["POST", "GET"]  # the POST is never resent blindly
+
+
+def test_content_addressed_posts_are_resent_after_a_5xx_other_posts_are_not() -> None:
+    calls: list[tuple[str, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append((request.method, request.url.path))
+        if sum(1 for c in calls if c == (request.method, request.url.path)) == 1:
+            return httpx.Response(502, json={"message": "Server Error"})
+        return httpx.Response(201, json={"sha": "a" * 40})
+
+    repo = _scripted(handler).repo(1, "o", "r")
+    assert repo.create_blob(b"x") == "a" * 40
+    with pytest.raises(GitHubServerError):
+        repo.create_ref("ghsync/p", "a" * 40)
+    assert calls.count(("POST", "/api/v3/repos/o/r/git/blobs")) == 2
+    assert calls.count(("POST", "/api/v3/repos/o/r/git/refs")) == 1
+
+
+def test_a_repository_without_a_default_branch_is_an_error_not_main() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"id": 1, "name": "r", "full_name": "o/r", "owner": {"login": "o"}})
+
+    with pytest.raises(GitHubError, match="default_branch"):
+        _scripted(handler).repo(1, "o", "r").get_repository()
