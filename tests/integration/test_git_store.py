@@ -692,9 +692,13 @@ def test_checkout_refuses_edits_that_conflict_and_keeps_them(store: GitStore, wo
     (backup,) = store.list_refs(P, "refs/ghsync/backup/workdir/").values()
     assert store.read_file(P, backup, "f") == b"edited on disk\n"
     # Once the person settles it on disk, the next checkout records their resolution on top of the head.
+    with pytest.raises(Conflict):
+        store.checkout(P, new)  # a retry with the same edits keeps them under the same ref
+    assert list(store.list_refs(P, "refs/ghsync/backup/workdir/").values()) == [backup]
     (workdir / "f").write_bytes(b"edited on github\nand on disk\n")
     with pytest.raises(Conflict):
         store.checkout(P, new)  # still conflicting with github's line
+    assert len(store.list_refs(P, "refs/ghsync/backup/workdir/")) == 2  # these edits are kept too
     (workdir / "f").write_bytes(b"edited on github\n")
     assert store.checkout(P, new) is None  # the disk now equals the head's change: nothing to record
     assert not store.is_dirty(P)

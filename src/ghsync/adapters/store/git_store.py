@@ -886,12 +886,12 @@ class GitStore:
             head_tree = repo[head].peel(pygit2.Tree)
             merged = self._merge(repo, held_tree, head_tree, cast(pygit2.Tree, repo[tree_id]))
             if merged.tree_sha is None:
-                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-                ref = self._keep_ref_locked(repo, f"workdir/{stamp}", raw)
+                ref = self._keep_workdir_edits(repo, raw)
                 paths = ", ".join(c.path for c in merged.conflicts)
                 raise Conflict(
                     f"the working directory's uncommitted edits conflict with the newest version ({paths}); "
-                    f"they stay on disk and are kept as {ref}",
+                    f"they stay on disk and are kept as {ref}: settle those files on disk (or undo the "
+                    "edits), then check out again",
                     code="workdir_conflict",
                 )
             index.write()
@@ -910,6 +910,22 @@ class GitStore:
         if held == head:
             workdir.point_at(str(commit_id), branch_head=str(commit_id))
         return _version_info(cast(pygit2.Commit, repo[commit_id]), fallback_number=number)
+
+    def _keep_workdir_edits(self, repo: pygit2.Repository, raw: str) -> str:
+        """A backup ref for the edits' commit; the same edits on the same base reuse theirs (retries)."""
+        commit = cast(pygit2.Commit, repo[raw])
+        prefix = BACKUP_PREFIX + "workdir/"
+        for name in repo.references:
+            if name.startswith(prefix):
+                kept = repo.get(repo.references[name].resolve().target)
+                if (
+                    isinstance(kept, pygit2.Commit)
+                    and kept.tree_id == commit.tree_id
+                    and kept.parent_ids == commit.parent_ids
+                ):
+                    return str(name)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        return self._keep_ref_locked(repo, f"workdir/{stamp}", raw)
 
     def _validated_index(self, repo: pygit2.Repository, index: pygit2.Index) -> FlatTree:
         """The index as a flat tree, after checking every entry against the store's rules."""
