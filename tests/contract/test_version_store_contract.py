@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -407,6 +408,34 @@ def test_commit_tree_is_compare_and_swap(store: VersionStore) -> None:
     assert store.head(P) == second
     assert store.list_refs(P, "refs/") == refs_before  # no tag, no branch move: nothing changed
     assert store.list_versions(P) == versions_before
+
+
+def test_racing_commit_trees_on_one_head_let_exactly_one_win(store: VersionStore) -> None:
+    first = commit(store, {"a": b"1"}, expected=None)
+    trees = [tree(store, {"a": b"writer %d" % i}) for i in range(8)]
+    barrier = threading.Barrier(len(trees))
+    won: list[str] = []
+    lost: list[BaseException] = []
+
+    def race(tree_sha: str) -> None:
+        barrier.wait()
+        try:
+            info = store.commit_tree(
+                P, tree_sha=tree_sha, parents=[first], message="race", author=AUTHOR,
+                version_id=f"race-{tree_sha[:8]}", expected_head=first,
+            )  # fmt: skip
+            won.append(info.commit_sha)
+        except BaseException as exc:  # collected, then asserted below
+            lost.append(exc)
+
+    threads = [threading.Thread(target=race, args=(sha,)) for sha in trees]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(won) == 1
+    assert len(lost) == len(trees) - 1 and all(isinstance(e, ConcurrentUpdate) for e in lost)
+    assert [v.commit_sha for v in store.list_versions(P)] == [won[0], first]
 
 
 def test_commit_tree_keeps_a_merged_parent_but_stays_one_line(store: VersionStore) -> None:
