@@ -32,6 +32,7 @@ P = "proj-1"
 ALL_BYTES = bytes(range(256)) * 3
 SCRIPT = b"#!/bin/sh\necho hi\r\n"
 LINES = b"".join(b"line %d\n" % i for i in range(10))
+SNAPSHOT = "Snapshot of uncommitted changes"
 
 
 @pytest.fixture
@@ -778,6 +779,35 @@ def test_an_edit_racing_the_checkout_after_commit_tree_is_never_lost(
         assert (workdir / "theirs.txt").read_bytes() == b"edited during the checkout"
         (backup,) = store.list_refs(P, "refs/ghsync/backup/workdir/").values()
         assert store.read_file(P, backup, "theirs.txt") == b"edited during the checkout"
+
+
+def test_checkout_after_a_retry_still_ends_on_the_newest_head(
+    store: GitStore, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put(store, FileWrite("mine.txt", b"v1"), FileWrite("theirs.txt", LINES))
+    github_side = LINES.replace(b"line 8\n", b"edited on github\n")
+    new = engine_commit(store, {"mine.txt": b"v1", "theirs.txt": github_side})
+    (workdir / "mine.txt").write_bytes(b"edited before the checkout")
+    real_checkout = GitStore._checkout
+    calls = 0
+
+    def racing_checkout(self: GitStore, *args: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # another line of a file the checkout updates: blocks it, then merges cleanly
+            (workdir / "theirs.txt").write_bytes(LINES.replace(b"line 1\n", b"edited by hand\n"))
+        real_checkout(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(GitStore, "_checkout", racing_checkout)
+    snap = store.checkout(P, new)
+    assert calls == 2
+    assert snap is not None and store.head(P) == snap.commit_sha
+    assert [v.message for v in store.list_versions(P)][:3] == [SNAPSHOT, SNAPSHOT, "from github"]
+    both = github_side.replace(b"line 1\n", b"edited by hand\n")
+    expected = {"mine.txt": b"edited before the checkout", "theirs.txt": both}
+    assert files(store, snap.commit_sha) == expected == disk_files(workdir)
+    assert pygit2.Repository(str(workdir)).head.name == "refs/heads/main"
+    assert not store.is_dirty(P)
 
 
 def test_publish_is_the_one_seam_that_moves_the_branch(store: GitStore, workdir: Path) -> None:

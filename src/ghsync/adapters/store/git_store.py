@@ -651,7 +651,7 @@ class GitStore:
         raise Conflict(f"too many backup refs named {name!r}")
 
     def list_refs(self, project_id: str, prefix: str) -> dict[str, str]:
-        """Every ref whose full name starts with `prefix`, with the SHA it points at (tags peeled not)."""
+        """Every ref whose full name starts with `prefix`, with the SHA it points at."""
         if not prefix.startswith("refs/"):
             raise InvalidInput(f"ref prefix {prefix!r} must start with 'refs/'", code="invalid_ref_name")
         repo = self._open(project_id)
@@ -834,11 +834,11 @@ class GitStore:
     ) -> VersionInfo | None:
         """Bring the disk to commit `target`, recording its edits first (see `checkout`)."""
         snapshot: VersionInfo | None = None
+        # Checking out the head means the head after recording the edits: the target's files plus them.
+        follow_head = target == _head_sha(repo)
         for attempt in range(_MAX_ATTEMPTS):
             workdir = Workdir(repo, BRANCH)
-            goal = target
             if workdir.has_edits():
-                head_before = _head_sha(repo)
                 made = self._snapshot_locked(
                     project_id,
                     repo,
@@ -847,8 +847,7 @@ class GitStore:
                     author=author,
                 )
                 snapshot = made or snapshot
-                if snapshot is not None and target == head_before:
-                    goal = snapshot.commit_sha  # the new head: the target's files plus the edits
+            goal = (_head_sha(repo) or target) if follow_head else target
             held = workdir.checked_out()
             if held != goal:
                 base = _flatten(repo[held].peel(pygit2.Tree)) if held else {}
