@@ -296,6 +296,8 @@ class GitStore:
         own version ("Snapshot of uncommitted changes", source local), and the new version is built on
         top of that snapshot. With an explicit `expected_head` the snapshot is still taken (so nothing
         is lost) but `ConcurrentUpdate` is raised, since the head the caller decided on has moved.
+        If `commit_tree` moved the branch since the disk was checked out, the disk is first brought to
+        the head as `checkout` does (`Conflict(code="workdir_conflict")` if its edits clash with the head).
         """
         self._check_version_fields(version_id, message, source)
         prepared_writes = [self._prepare_write(w) for w in writes]
