@@ -26,7 +26,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--data", type=Path, required=True, help="state directory")
     parser.add_argument("--token-ttl", type=int, default=3600, help="installation token lifetime (s)")
-    parser.add_argument("--rate-limit", type=int, default=5000, help="requests/hour per installation")
+    parser.add_argument(
+        "--rate-limit",
+        type=int,
+        default=None,
+        help="requests/hour per installation and user (default: GitHub's rule, 5,000 plus 50 per "
+        "repository above 20 for an installation, at most 12,500)",
+    )
     parser.add_argument("--tree-entry-limit", type=int, default=100_000)
     return parser.parse_args(argv)
 

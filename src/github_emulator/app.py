@@ -12,22 +12,19 @@ import asyncio
 import hashlib
 import json
 import re
-import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from github_emulator import payloads
+from github_emulator import payloads, traffic
 from github_emulator.auth import AuthError, Principal, principal_from_header
 from github_emulator.config import EmulatorConfig
-from github_emulator.core import Emulator, GitHubError, RequestLogEntry
-from github_emulator.store import now_iso
+from github_emulator.core import Emulator, GitHubError
 
 RATE_DOCS = "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api"
 _REPO_PATH = re.compile(r"^/repos/([^/]+)/([^/]+)(/.*)?$")
@@ -67,29 +64,7 @@ class GitHubMiddleware:
         headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
         base_headers = {"X-GitHub-Request-Id": request_id}
 
-        fault = self._take_fault(method, path)
-        if fault is not None:
-            if fault.delay_ms:
-                await asyncio.sleep(fault.delay_ms / 1000)
-            if fault.status is not None:
-                body = fault.body
-                if body is None:
-                    body = payloads.error_body(_reason(fault.status), fault.status)
-                raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-                await _send_simple(
-                    send,
-                    fault.status,
-                    raw,
-                    {
-                        **base_headers,
-                        **self._early_rate_headers(headers, scope),
-                        "Content-Type": "application/json; charset=utf-8",
-                        **fault.headers,
-                    },
-                )
-                self._log(method, path, fault.status, None)
-                return
-
+        # Faults, secondary limits and the request log are the outer layer's (traffic.py).
         if _is_git(path):
             await self.app(scope, receive, _add_headers(send, base_headers))
             return
@@ -158,7 +133,10 @@ class GitHubMiddleware:
         scope["state"]["principal"] = who
 
         limit, remaining, reset, used = self._rate_status(who)
-        charged = path != "/rate_limit"
+        # GET /rate_limit is free; POST /graphql is charged in points to its own bucket by the
+        # route, which also sends that bucket's headers (graphql.py).
+        graphql = path == "/graphql"
+        charged = path != "/rate_limit" and not graphql
         if charged and remaining <= 0:
             message = (
                 f"API rate limit exceeded for installation ID {who.installation_id}."
@@ -191,7 +169,8 @@ class GitHubMiddleware:
                 ]
         if charged and status != 304:
             limit, remaining, reset, used = self._charge(who)
-        extra.update(_rate_headers(limit, remaining, reset, used))
+        if not graphql:
+            extra.update(_rate_headers(limit, remaining, reset, used))
         extra["X-GitHub-Media-Type"] = "github.v3; format=json"
         extra["X-GitHub-Api-Version-Selected"] = "2022-11-28"
         out = [(k, v) for k, v in resp_headers if k.lower() != b"content-length"]
@@ -215,44 +194,12 @@ class GitHubMiddleware:
             who = Principal(kind="anonymous", remote=remote)
         return _rate_headers(*self._rate_status(who))
 
-    def _take_fault(self, method: str, path: str) -> Any:
-        with self.emu.runtime_lock:
-            for fault in self.emu.faults:
-                if fault.matches(method, path):
-                    fault.count -= 1
-                    return fault
-        return None
-
-    def _limit_for(self, who: Principal) -> int:
-        cfg = self.emu.config
-        return cfg.anonymous_rate_limit if who.kind == "anonymous" else cfg.rate_limit
-
     def _rate_status(self, who: Principal) -> tuple[int, int, int, int]:
-        limit = self._limit_for(who)
-        now = time.time()
-        with self.emu.runtime_lock:
-            reset, used = self.emu.rate.get(who.rate_key, (now + 3600, 0))
-            if reset <= now:
-                reset, used = now + 3600, 0
-                self.emu.rate[who.rate_key] = (reset, used)
-        return limit, max(0, limit - used), int(reset), used
+        # Quotas per installation by GitHub's formula (traffic.quota_for).
+        return traffic.rate_status(self.emu, who)
 
     def _charge(self, who: Principal) -> tuple[int, int, int, int]:
-        limit = self._limit_for(who)
-        now = time.time()
-        with self.emu.runtime_lock:
-            reset, used = self.emu.rate.get(who.rate_key, (now + 3600, 0))
-            if reset <= now:
-                reset, used = now + 3600, 0
-            used += 1
-            self.emu.rate[who.rate_key] = (reset, used)
-        return limit, max(0, limit - used), int(reset), used
-
-    def _log(
-        self, method: str, path: str, status: int, installation_id: int | None, user: str | None = None
-    ) -> None:
-        with self.emu.runtime_lock:
-            self.emu.requests.append(RequestLogEntry(method, path, status, installation_id, now_iso(), user))
+        return traffic.charge(self.emu, who, "core", 1)
 
 
 def _rate_headers(limit: int, remaining: int, reset: int, used: int) -> dict[str, str]:
@@ -264,15 +211,6 @@ def _rate_headers(limit: int, remaining: int, reset: int, used: int) -> dict[str
         "X-RateLimit-Used": str(used),
         "X-RateLimit-Resource": "core",
     }
-
-
-def _reason(status: int) -> str:
-    from http import HTTPStatus
-
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
 
 
 async def _send_simple(send: Send, status: int, body: bytes, headers: dict[str, str]) -> None:
@@ -355,4 +293,12 @@ def create_app(config: EmulatorConfig, emulator: Emulator | None = None) -> Fast
 
     # Inside Starlette's error handling, outside the routers and GitHubError handler.
     app.add_middleware(GitHubMiddleware, emulator=emu)
+    # The traffic layer (request log, faults, secondary limits) wraps even Starlette's error
+    # handling, so that a fault can reset the connection itself (see traffic.py).
+    build_stack = app.build_middleware_stack
+
+    def build_with_traffic() -> ASGIApp:
+        return traffic.TrafficMiddleware(build_stack(), emu, app.router.routes)
+
+    app.build_middleware_stack = build_with_traffic  # type: ignore[method-assign]
     return app

@@ -7,6 +7,7 @@ rename.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from typing import Any
 
@@ -14,8 +15,9 @@ from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import Response
 
 from github_emulator import payloads
-from github_emulator.core import Emulator, Fault, GitHubError
+from github_emulator.core import Emulator, GitHubError
 from github_emulator.deps import emulator, json_response, urls
+from github_emulator.faults import Fault
 from github_emulator.store import DeliveryRecord
 
 router = APIRouter(prefix="/_emulator")
@@ -185,23 +187,35 @@ def expire_tokens(
 def add_fault(
     body: dict[str, Any] = Body(default_factory=dict), emu: Emulator = Depends(emulator)
 ) -> Response:
-    """``{method?, path_regex, status?, headers?, body?, delay_ms?, count}`` -> ``{id}``.
+    """``{method?, path_regex, status?, headers?, body?, delay_ms?, count, kind?, every?,
+    probability?, seed?, installation_id?}`` -> ``{id}``.
 
-    Matches the request path without the ``/api/v3`` prefix. Without ``status`` the fault only
-    adds latency. ``count`` requests are affected, then the fault is spent.
+    Matches the request path without the ``/api/v3`` prefix (REST, GraphQL and git smart HTTP
+    paths). ``kind`` is ``status`` (default; without ``status`` the fault only adds latency),
+    ``reset``, ``reset_after`` or ``truncate`` (see :mod:`github_emulator.faults`). It fires on
+    every ``every``-th matching request, or with ``probability`` from a generator seeded with
+    ``seed``; ``count`` firings, then the fault is spent.
     """
     _need(body, "path_regex")
     with emu.runtime_lock:
-        fault = Fault(
-            id=len(emu.faults) + 1,
-            path_regex=str(body["path_regex"]),
-            count=int(body.get("count", 1)),
-            method=body.get("method"),
-            status=body.get("status"),
-            headers={str(k): str(v) for k, v in (body.get("headers") or {}).items()},
-            body=body.get("body"),
-            delay_ms=int(body.get("delay_ms") or 0),
-        )
+        try:
+            fault = Fault(
+                id=len(emu.faults) + 1,
+                path_regex=str(body["path_regex"]),
+                count=int(body.get("count", 1)),
+                method=body.get("method"),
+                status=body.get("status"),
+                headers={str(k): str(v) for k, v in (body.get("headers") or {}).items()},
+                body=body.get("body"),
+                delay_ms=int(body.get("delay_ms") or 0),
+                kind=str(body.get("kind") or "status"),
+                every=int(body.get("every") or 1),
+                probability=float(body.get("probability", 1.0)),
+                seed=body.get("seed"),
+                installation_id=body.get("installation_id"),
+            )
+        except (ValueError, re.error) as exc:
+            raise GitHubError(422, str(exc)) from exc
         emu.faults.append(fault)
     return json_response({"id": fault.id}, status=201)
 
@@ -209,7 +223,7 @@ def add_fault(
 @router.get("/faults")
 def list_faults(emu: Emulator = Depends(emulator)) -> Response:
     with emu.runtime_lock:
-        return json_response([f.__dict__ for f in emu.faults])
+        return json_response([f.as_json() for f in emu.faults])
 
 
 @router.delete("/faults")
@@ -240,13 +254,24 @@ def get_webhooks(emu: Emulator = Depends(emulator)) -> Response:
 
 @router.get("/requests")
 def list_requests(emu: Emulator = Depends(emulator)) -> Response:
-    """Every REST API request, in order: ``{method, path, status, installation_id, at, user}``.
+    """Every REST, GraphQL and git smart HTTP request, in order (control requests are not listed).
 
-    Control (``/_emulator``) and git smart HTTP requests are not listed.
+    Rows: ``{method, path, query, status, installation_id, at, user, duration_ms, route, kind,
+    content_creating, service, ref_updates, fault}`` (see ``core.RequestLogEntry``).
     """
     with emu.runtime_lock:
-        items = [e.__dict__ for e in emu.requests]
+        items = [dict(e.__dict__) for e in emu.requests]
     return json_response(items)
+
+
+@router.get("/requests/summary")
+def summarize_requests(emu: Emulator = Depends(emulator)) -> Response:
+    """Counts for benchmarks: totals, per installation, and per route (``"GET /repos/{owner}/{repo}"``)."""
+    from github_emulator.requestlog import summarize
+
+    with emu.runtime_lock:
+        rows = list(emu.requests)
+    return json_response(summarize(rows))
 
 
 @router.delete("/requests")

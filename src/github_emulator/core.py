@@ -7,7 +7,6 @@ for ref changes, persist state, and hand webhook payloads to the dispatcher.
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,7 +17,9 @@ import pygit2
 from github_emulator import gitrepo, payloads
 from github_emulator.auth import Principal, generate_key_pair, new_token
 from github_emulator.config import EmulatorConfig
+from github_emulator.faults import Fault
 from github_emulator.payloads import JSON, Urls
+from github_emulator.ratelimits import TrafficState
 from github_emulator.store import (
     AppRecord,
     HookRecord,
@@ -63,34 +64,30 @@ def not_found(doc: str = payloads.DOCS) -> GitHubError:
 
 
 @dataclass
-class Fault:
-    """A scripted failure for requests matching ``method``/``path_regex`` (``count`` times)."""
-
-    id: int
-    path_regex: str
-    count: int
-    method: str | None = None
-    status: int | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    body: Any = None
-    delay_ms: int = 0
-
-    def matches(self, method: str, path: str) -> bool:
-        if self.count <= 0:
-            return False
-        if self.method and self.method.upper() != method.upper():
-            return False
-        return re.search(self.path_regex, path) is not None
-
-
-@dataclass
 class RequestLogEntry:
+    """One row of ``GET /_emulator/requests`` (REST, GraphQL and git smart HTTP requests).
+
+    ``path`` is without ``/api/v3`` and without the query string, which is ``query``; ``route``
+    is the template that served it (``/repos/{owner}/{repo}/git/refs``; None when none did);
+    ``fault`` says what the emulator did instead of (or to) serving it: ``status``, ``latency``,
+    ``reset``, ``reset_after``, ``truncate`` or ``secondary_rate_limit:<reason>``. Git rows carry
+    their ``service`` and, for pushes, the ``ref_updates`` the push made.
+    """
+
     method: str
     path: str
     status: int
     installation_id: int | None
     at: str
     user: str | None = None
+    query: str = ""
+    duration_ms: float = 0.0
+    route: str | None = None
+    kind: str = "rest"  # "rest", "graphql" or "git"
+    content_creating: bool = False
+    service: str | None = None
+    ref_updates: list[dict[str, str]] = field(default_factory=list)
+    fault: str | None = None
 
 
 GITHUB_COMMITTER = ("GitHub", "noreply@github.com")
@@ -106,6 +103,7 @@ class Emulator:
         self.faults: list[Fault] = []
         self.requests: list[RequestLogEntry] = []
         self.rate: dict[str, tuple[float, int]] = {}  # key -> (window reset epoch, used)
+        self.traffic = TrafficState(time.monotonic)  # secondary-limit windows, requests in flight
         self.runtime_lock = threading.Lock()
         self.base_url = ""
 
@@ -118,6 +116,7 @@ class Emulator:
             self.faults.clear()
             self.requests.clear()
             self.rate.clear()
+        self.traffic.clear()
         self.dispatcher.set_mode("deliver", 0)
         self.store.reset()
 

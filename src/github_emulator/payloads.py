@@ -1144,8 +1144,14 @@ def app_hook(app: AppRecord, urls: Urls) -> JSON:
     }
 
 
-def rate_limit_overview(limit: int, remaining: int, reset: int, used: int) -> JSON:
+def rate_limit_overview(
+    limit: int, remaining: int, reset: int, used: int, graphql: tuple[int, int, int, int] | None = None
+) -> JSON:
     core = {"limit": limit, "remaining": remaining, "reset": reset, "used": used}
     # rate-limit-overview requires resources.core and resources.search (30 a minute on GitHub).
     search = {"limit": 30, "remaining": 30, "reset": reset, "used": 0}
-    return {"resources": {"core": core, "search": search}, "rate": core}
+    resources: JSON = {"core": core, "search": search}
+    if graphql is not None:
+        g_limit, g_remaining, g_reset, g_used = graphql
+        resources["graphql"] = {"limit": g_limit, "remaining": g_remaining, "reset": g_reset, "used": g_used}
+    return {"resources": resources, "rate": core}

@@ -557,9 +557,8 @@ def rate_limit(
     request: Request, emu: Emulator = Depends(emulator), who: Principal = Depends(principal)
 ) -> Response:
     """Not charged, as on GitHub (https://docs.github.com/rest/rate-limit/rate-limit)."""
-    import time
+    from github_emulator import traffic
 
-    limit = emu.config.anonymous_rate_limit if who.kind == "anonymous" else emu.config.rate_limit
-    with emu.runtime_lock:
-        reset, used = emu.rate.get(who.rate_key, (time.time() + 3600, 0))
-    return json_response(payloads.rate_limit_overview(limit, max(0, limit - used), int(reset), used))
+    core = traffic.rate_status(emu, who)
+    graphql = traffic.rate_status(emu, who, "graphql") if who.kind != "anonymous" else None
+    return json_response(payloads.rate_limit_overview(*core, graphql=graphql))

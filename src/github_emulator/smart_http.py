@@ -125,6 +125,8 @@ async def git_http(
                 for ref in set(before) | set(after)
                 if before.get(ref) != after.get(ref)
             }
+            # The request log (traffic.py) lists a push's ref updates on its row.
+            request.state.ref_updates = changes
             emu.on_refs_changed(repo, changes, who, u)
             return proc.stdout
         return subprocess.run(cmd, input=body, env=env, capture_output=True, check=False).stdout
