@@ -8,7 +8,6 @@ apply scripted faults, and log the request for ``GET /_emulator/requests``.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import re
@@ -102,7 +101,6 @@ class GitHubMiddleware:
                         "Content-Type": "application/json; charset=utf-8",
                     },
                 )
-                self._log(method, path, status, None)
                 return
 
         remote = (scope.get("client") or ("unknown", 0))[0]
@@ -127,7 +125,6 @@ class GitHubMiddleware:
                     "Content-Type": "application/json; charset=utf-8",
                 },
             )
-            self._log(method, path, 401, None)
             return
         scope.setdefault("state", {})
         scope["state"]["principal"] = who
@@ -151,7 +148,6 @@ class GitHubMiddleware:
             await _send_simple(
                 send, 403, json.dumps(payloads.error_body(message, 403, RATE_DOCS)).encode(), hdrs
             )
-            self._log(method, path, 403, who.installation_id)
             return
 
         status, resp_headers, body_bytes = await _capture(self.app, scope, receive)
@@ -178,7 +174,6 @@ class GitHubMiddleware:
         out.append((b"content-length", str(len(body_bytes)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": out})
         await send({"type": "http.response.body", "body": body_bytes})
-        self._log(method, path, status, who.installation_id, who.user_login)
 
     def _early_rate_headers(self, headers: dict[str, str], scope: Scope) -> dict[str, str]:
         """Rate-limit headers for answers given before the request reaches a route."""
