@@ -567,127 +567,18 @@ class Emulator:
         actor: Principal,
         urls: Urls,
     ) -> None:
-        """Fire push/create/delete events and keep pull requests in step after ref changes."""
+        """Fire push/create/delete events and keep pull requests in step after ref changes.
+
+        ``changes`` is every ref one push (or REST call) changed: ref -> (before, after).
+        """
         if not changes:
             return
         with self.store.lock:
             repo.pushed_at = now_iso()
             self.store.save()
-        git = self.open_git(repo)
-        actor_user = self.actor_user(actor)
-        sender = payloads.simple_user(actor_user, urls)
-        for ref, (before, after) in changes.items():
-            self._fire_push(git, repo, ref, before, after, actor_user, sender, urls)
-            kind = "branch" if ref.startswith("refs/heads/") else "tag"
-            short = ref.split("/", 2)[-1]
-            if ref.startswith(("refs/heads/", "refs/tags/")):
-                if before == gitrepo.ZERO_SHA:
-                    self.emit(
-                        repo,
-                        "create",
-                        None,
-                        lambda _, s=short, k=kind: payloads.create_event(
-                            s,
-                            k,
-                            payloads.webhook_repository(repo, self.account(repo.owner), urls),
-                            sender,
-                            repo.default_branch,
-                        ),
-                    )
-                elif after == gitrepo.ZERO_SHA:
-                    self.emit(
-                        repo,
-                        "delete",
-                        None,
-                        lambda _, s=short, k=kind: payloads.delete_event(
-                            s,
-                            k,
-                            payloads.webhook_repository(repo, self.account(repo.owner), urls),
-                            sender,
-                        ),
-                    )
-            if ref.startswith("refs/heads/"):
-                self._sync_pulls(git, repo, short, before, after, actor, urls)
+        from github_emulator import pushes
 
-    def _fire_push(
-        self,
-        git: pygit2.Repository,
-        repo: RepoRecord,
-        ref: str,
-        before: str,
-        after: str,
-        pusher: UserRecord,
-        sender: JSON,
-        urls: Urls,
-    ) -> None:
-        zero = gitrepo.ZERO_SHA
-        forced = before != zero and after != zero and not gitrepo.is_ancestor(git, before, after)
-        commits: list[JSON] = []
-        head: JSON | None = None
-        if after != zero:
-            others = [sha for name, sha in gitrepo.list_refs(git).items() if name != ref]
-            hide = [before] if before != zero else others
-            new_commits = gitrepo.commits_between(git, after, hide)
-            # "distinct": not already reachable from another branch or tag before this push.
-            other_reach = {
-                str(c.id) for c in new_commits if any(gitrepo.is_ancestor(git, str(c.id), o) for o in others)
-            }
-            if after in others or any(gitrepo.is_ancestor(git, after, o) for o in others):
-                other_reach.add(after)
-            for c in new_commits[-2048:]:
-                commits.append(
-                    payloads.push_commit(c, repo, urls, str(c.id) not in other_reach, _file_changes(git, c))
-                )
-            head_obj = git.get(after)
-            if isinstance(head_obj, pygit2.Commit):
-                head = payloads.push_commit(
-                    head_obj, repo, urls, after not in other_reach, _file_changes(git, head_obj)
-                )
-        web = f"{urls.web}/{repo.full_name}"
-        if before != zero and after != zero:
-            compare = f"{web}/compare/{before[:12]}...{after[:12]}"
-        elif after != zero:
-            compare = f"{web}/compare/{ref.split('/', 2)[-1]}"
-        else:
-            compare = f"{web}/commit/{before[:12]}"
-        base_ref = None
-        if before == zero and after != zero:
-            for name, sha in gitrepo.list_refs(git).items():
-                if name != ref and sha == after and name.startswith("refs/heads/"):
-                    base_ref = name
-                    break
-        owner = self.account(repo.owner)
-
-        def build(_: bool) -> JSON:
-            return payloads.push_event(
-                ref,
-                before,
-                after,
-                forced,
-                commits,
-                head,
-                payloads.webhook_repository(repo, owner, urls, push=True),
-                pusher,
-                sender,
-                base_ref,
-                compare,
-            )
-
-        self.emit(repo, "push", None, build)
-
-    def _sync_pulls(
-        self,
-        git: pygit2.Repository,
-        repo: RepoRecord,
-        branch: str,
-        before: str,
-        after: str,
-        actor: Principal,
-        urls: Urls,
-    ) -> None:
-        from github_emulator import pulls
-
-        pulls.on_branch_moved(self, git, repo, branch, before, after, actor, urls)
+        pushes.fire_ref_events(self, repo, changes, actor, urls)
 
     # ---- hooks and events ----------------------------------------------------------------
 
@@ -850,18 +741,3 @@ class Emulator:
                 (p for p in self.store.data.pulls.values() if p.repo_id == repo.id),
                 key=lambda p: p.number,
             )
-
-
-def _file_changes(git: pygit2.Repository, c: pygit2.Commit) -> dict[str, list[str]]:
-    """added/removed/modified paths of ``c`` against its first parent (push payload lists)."""
-    parent_tree = c.parents[0].tree if c.parents else None
-    diff = gitrepo.tree_diff(parent_tree, c.tree)
-    out: dict[str, list[str]] = {"added": [], "removed": [], "modified": []}
-    for delta in diff.deltas:
-        if delta.status == pygit2.enums.DeltaStatus.ADDED:
-            out["added"].append(delta.new_file.path)
-        elif delta.status == pygit2.enums.DeltaStatus.DELETED:
-            out["removed"].append(delta.old_file.path)
-        else:
-            out["modified"].append(delta.new_file.path)
-    return out
