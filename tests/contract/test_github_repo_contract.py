@@ -54,6 +54,7 @@ class Side(Protocol):
 
     def new_repo(self, files: Mapping[str, str] | None = None) -> GitHubRepo: ...
     def push(self, repo: GitHubRepo, branch: str, files: Mapping[str, str | None]) -> str: ...
+    def push_chain(self, repo: GitHubRepo, branch: str, n: int) -> list[str]: ...
     def protect(self, repo: GitHubRepo, branch: str) -> None: ...
     def merge_pull(self, repo: GitHubRepo, number: int, method: str) -> str: ...
     def head(self, repo: GitHubRepo, branch: str) -> str | None: ...
@@ -111,6 +112,27 @@ class EmulatorSide:
             )
         return str(commit)
 
+    def push_chain(self, repo: GitHubRepo, branch: str, n: int) -> list[str]:
+        """`n` commits on top of `branch` (one file each), pushed at once: the objects are written
+        straight into the emulator's repository (fast), the branch moves through its REST API."""
+        record = self.emu.emulator.store.find_repo(OWNER, repo.name)
+        assert record is not None
+        git = self.emu.emulator.open_git(record)
+        parent = self.head(repo, branch)
+        assert parent is not None
+        made: list[str] = []
+        sig = pygit2.Signature("A Person", "person@example.com")
+        for i in range(n):
+            builder = git.TreeBuilder()
+            builder.insert(f"{i}.txt", git.create_blob(f"{i}\n".encode()), pygit2.GIT_FILEMODE_BLOB)
+            oid = git.create_commit(None, sig, sig, f"c{i}", builder.write(), [pygit2.Oid(hex=parent)])
+            parent = str(oid)
+            made.append(parent)
+        self._ok(
+            self.person.patch(f"/repos/{OWNER}/{repo.name}/git/refs/heads/{branch}", json={"sha": parent})
+        )
+        return made
+
     def protect(self, repo: GitHubRepo, branch: str) -> None:
         rules = {
             "required_status_checks": None,
@@ -158,6 +180,9 @@ class FakeSide:
     def push(self, repo: GitHubRepo, branch: str, files: Mapping[str, str | None]) -> str:
         parent = self.head(repo, branch) or self.head(repo, "trunk")
         return self.hub.push(OWNER, repo.name, branch, files, parent=parent)
+
+    def push_chain(self, repo: GitHubRepo, branch: str, n: int) -> list[str]:
+        return [self.hub.push(OWNER, repo.name, branch, {f"{i}.txt": f"{i}\n"}) for i in range(n)]
 
     def protect(self, repo: GitHubRepo, branch: str) -> None:
         self.hub.protect(OWNER, repo.name, branch)
@@ -312,6 +337,18 @@ def test_compare(side: Side) -> None:
         repo.compare("trunk", "no-such-branch")
 
 
+def test_compare_lists_every_commit_across_pages(side: Side) -> None:
+    repo = side.new_repo({"README.md": "hi\n"})
+    base = side.head(repo, "trunk")
+    assert base is not None
+    repo.create_ref("long", base)
+    made = side.push_chain(repo, "long", 105)
+    with counting_requests() as count:
+        result = repo.compare("trunk", "long")
+    assert (result.status, result.ahead_by, result.commits) == ("ahead", 105, tuple(made))
+    assert count.total == 2  # 100 commits a page
+
+
 # ---- writes --------------------------------------------------------------------------------------
 
 
@@ -437,7 +474,12 @@ def test_pull_request_lifecycle(side: Side) -> None:
     found = repo.find_open_pull("ghsync/p1", "trunk")
     assert found is not None and (found.number, found.head_sha, found.state) == (pr.number, head, "open")
     assert found.mergeable is None  # list answers don't carry it: get_pull does
-    assert repo.get_pull(pr.number).mergeable is True
+    # GitHub computes mergeability in the background: the GET that starts the job answers null.
+    assert (pr.mergeable, repo.get_pull(pr.number).mergeable, repo.get_pull(pr.number).mergeable) == (
+        None,
+        None,
+        True,
+    )
     assert repo.find_open_pull("ghsync/p1", "other") is None
     with pytest.raises(GitHubValidation):
         repo.create_pull("ghsync/p1", "trunk", "again")
@@ -455,6 +497,15 @@ def test_pull_request_lifecycle(side: Side) -> None:
     assert repo.update_pull(pr.number, state="open").state == "open"
     with pytest.raises(GitHubNotFound):
         repo.get_pull(9999)
+
+
+def test_a_conflicting_pull_request_is_not_mergeable(side: Side) -> None:
+    repo = side.new_repo({"README.md": "hi\n"})
+    side.push(repo, "ghsync/p1", {"README.md": "ours\n"})
+    side.push(repo, "trunk", {"README.md": "theirs\n"})
+    pr = repo.create_pull("ghsync/p1", "trunk", "Sync")
+    repo.get_pull(pr.number)  # starts GitHub's mergeability job
+    assert repo.get_pull(pr.number).mergeable is False
 
 
 @pytest.mark.parametrize("method", ["merge", "squash", "rebase"])

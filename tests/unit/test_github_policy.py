@@ -527,3 +527,23 @@ def test_a_repository_without_a_default_branch_is_an_error_not_main() -> None:
 
     with pytest.raises(GitHubError, match="default_branch"):
         _scripted(handler).repo(1, "o", "r").get_repository()
+
+
+def test_the_quota_is_shared_when_it_matters_not_on_every_response() -> None:
+    old, now_rl = rl(4000), rl(3990)
+    assert policy.should_share_quota(None, now_rl, shared_at=None, now=0.0, buffer=100)  # the first
+    assert not policy.should_share_quota(old, now_rl, shared_at=10.0, now=11.0, buffer=100)
+    assert policy.should_share_quota(old, now_rl, shared_at=10.0, now=15.0, buffer=100)  # 5 s later
+    assert policy.should_share_quota(old, rl(150), shared_at=10.0, now=11.0, buffer=100)  # near the reserve
+    assert policy.should_share_quota(old, rl(4999, reset_in=3600), shared_at=10.0, now=11.0, buffer=100)
+
+
+def test_routes_are_filled_with_percent_encoded_values() -> None:
+    from ghsync.adapters.github.client import _expand
+
+    assert _expand(
+        "/repos/{owner}/{repo}/git/ref/{ref}", {"owner": "o", "repo": "a b", "ref": "heads/f/x"}
+    ) == ("/repos/o/a%20b/git/ref/heads/f/x")
+    assert _expand("/repos/{owner}/{repo}", {"owner": "o/x", "repo": "r"}) == "/repos/o%2Fx/r"
+    with pytest.raises(ValueError, match="repo"):
+        _expand("/repos/{owner}/{repo}", {"owner": "o"})

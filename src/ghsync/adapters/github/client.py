@@ -81,6 +81,7 @@ class _InstallationState:
         self.write_lock = threading.Lock()
         self.last_write = 0.0
         self.rate: RateLimitState | None = None
+        self.quota_shared_at: float | None = None  # monotonic time of the last write to the throttle state
         self.in_flight = 0
         self.blocked_until: datetime | None = None
         self.blocked_kind: RetryKind = "secondary"
@@ -88,14 +89,18 @@ class _InstallationState:
 
 
 def _expand(route: str, params: Mapping[str, str | int]) -> str:
-    """Fill a route template: `/repos/{owner}/{repo}` + params -> a percent-encoded path."""
-    out = route
-    for name, value in params.items():
-        safe = "/" if name in _SLASHED_PARAMS else ""
-        out = out.replace("{" + name + "}", quote(str(value), safe=safe))
-    if "{" in out:
-        raise ValueError(f"unfilled parameter in route {route!r}")
-    return out
+    """Fill a route template: `/repos/{owner}/{repo}` + params -> a percent-encoded path.
+
+    Plain `str.format_map` over percent-encoded values (`/` kept only in refs, paths and
+    `base...head`), so a missing parameter fails loudly instead of reaching GitHub.
+    """
+    quoted = {
+        name: quote(str(value), safe="/" if name in _SLASHED_PARAMS else "") for name, value in params.items()
+    }
+    try:
+        return route.format_map(quoted)
+    except KeyError as exc:
+        raise ValueError(f"unfilled parameter {exc} in route {route!r}") from None
 
 
 class GitHubAppClient:
@@ -567,8 +572,18 @@ class GitHubAppClient:
             # Other buckets (search, graphql, ...) have their own quotas; the reserve guards "core".
             return seen.remaining
         with state.lock:
-            state.rate = merged = policy.merge_rate_limit(state.rate, seen)
-        if state.installation_id is not None:
+            previous = state.rate
+            state.rate = merged = policy.merge_rate_limit(previous, seen)
+            share = policy.should_share_quota(
+                previous,
+                merged,
+                shared_at=state.quota_shared_at,
+                now=time.monotonic(),
+                buffer=self.config.rate_limit_buffer,
+            )
+            if share:
+                state.quota_shared_at = time.monotonic()
+        if share and state.installation_id is not None:
             self._throttle.record_quota(state.installation_id, merged)
         metrics.RATE_LIMIT_REMAINING.labels(label).set(merged.remaining)
         return merged.remaining

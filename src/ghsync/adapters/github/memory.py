@@ -82,6 +82,15 @@ class _Pull:
     state: str = "open"
     merged: bool = False
     merge_commit_sha: str | None = None
+    # GitHub's background mergeability job: its result, the (base, head) it was computed for, and
+    # the test merge commit it made.
+    mergeable: bool | None = None
+    mergeable_for: str | None = None
+    test_merge: str | None = None
+
+    @property
+    def pair(self) -> str:
+        return f"{self.base_sha}:{self.head_sha}"
 
 
 @dataclass
@@ -756,11 +765,39 @@ class InMemoryGitHubRepo:
 
     # ---- pull requests ---------------------------------------------------------------------------
 
-    def _pull_request(self, repo: _Repo, pr: _Pull) -> PullRequest:
+    @staticmethod
+    def _check_mergeability(repo: _Repo, pr: _Pull) -> bool:
+        """Run GitHub's mergeability job for the PR's current base and head, unless it has run.
+
+        GitHub: "If the value is null, then GitHub has started a background job to compute the
+        mergeability. After giving the job time to complete, resubmit the request", and the job
+        starts when a client asks for the pull request
+        (https://docs.github.com/en/rest/pulls/pulls#get-a-pull-request). So the GET that starts it
+        still answers null and later answers carry the result, as the emulator models it too.
+        Returns True when it ran now.
+        """
+        if pr.state != "open" or pr.mergeable_for == pr.pair:
+            return False
+        git = repo.git
+        base, head = pygit2.Oid(hex=pr.base_sha), pygit2.Oid(hex=pr.head_sha)
+        index = git.merge_commits(base, head)
+        pr.test_merge = None
+        if not index.conflicts:
+            sig = _signature(_GITHUB, datetime.now(UTC))
+            message = f"Merge {pr.head_sha} into {pr.base_sha}"
+            pr.test_merge = str(
+                git.create_commit(None, sig, sig, message, index.write_tree(git), [base, head])
+            )
+        pr.mergeable, pr.mergeable_for = pr.test_merge is not None, pr.pair
+        return True
+
+    def _pull_request(self, repo: _Repo, pr: _Pull, *, just_started: bool = False) -> PullRequest:
         mergeable: bool | None = None
+        merge_commit_sha = pr.merge_commit_sha
         if pr.state == "open":
-            index = repo.git.merge_commits(pygit2.Oid(hex=pr.base_sha), pygit2.Oid(hex=pr.head_sha))
-            mergeable = not index.conflicts
+            known = pr.mergeable_for == pr.pair and not just_started
+            mergeable = pr.mergeable if known else None
+            merge_commit_sha = pr.test_merge if known else None
         return PullRequest(
             number=pr.number,
             url=f"https://github.com/{repo.full_name}/pull/{pr.number}",
@@ -772,7 +809,7 @@ class InMemoryGitHubRepo:
             title=pr.title,
             draft=pr.draft,
             merged=pr.merged,
-            merge_commit_sha=pr.merge_commit_sha,
+            merge_commit_sha=merge_commit_sha,
             mergeable=mergeable,
             body=pr.body,
         )
@@ -840,7 +877,8 @@ class InMemoryGitHubRepo:
 
     def get_pull(self, number: int) -> PullRequest:
         with self._call("GET", "get_pull") as repo:
-            return self._pull_request(repo, self._hub._pull(repo, number))
+            pr = self._hub._pull(repo, number)
+            return self._pull_request(repo, pr, just_started=self._check_mergeability(repo, pr))
 
 
 def _commit(commit: pygit2.Commit) -> Commit:

@@ -103,6 +103,30 @@ def admission_wait(
     return wait, ("reserve" if state.remaining > 0 else "primary")
 
 
+QUOTA_SHARE_INTERVAL = 5.0  # seconds between writes of an unremarkable quota to the throttle state
+
+
+def should_share_quota(
+    previous: RateLimitState | None,
+    current: RateLimitState,
+    *,
+    shared_at: float | None,
+    now: float,
+    buffer: int,
+) -> bool:
+    """Whether to write the quota just seen to the shared throttle state.
+
+    Every response carries one, and the state may be the database: so a quota is written when it is
+    the first, a new window, near the reserve (where other processes must know it), or when the last
+    write is `QUOTA_SHARE_INTERVAL` old; otherwise it stays in this process.
+    """
+    if shared_at is None or previous is None or current.reset_at != previous.reset_at:
+        return True
+    if current.remaining <= 2 * buffer:
+        return True
+    return now - shared_at >= QUOTA_SHARE_INTERVAL
+
+
 # ---- backoff -----------------------------------------------------------------------------------
 
 
