@@ -23,7 +23,7 @@ from ghsync.ports.jobs import RECONCILE_TASK, JobQueue
 from ghsync.ports.throttle import ThrottleState
 from ghsync.services.linking import LinkService
 from ghsync.services.projects import ProjectService, VersionService
-from ghsync.services.reconcile import ReconcileService, relay_pending_requests
+from ghsync.services.reconcile import EngineSettings, ReconcileService, relay_pending_requests
 
 # How often the outbox relay re-tells the queue of reconcile requests still pending (a crash between a
 # request's commit and the queue, or a queue that was down, is healed within this many seconds).
@@ -70,6 +70,15 @@ def build_github_client(settings: Settings, throttle: ThrottleState | None = Non
     return GitHubAppClient(config, cache, throttle=throttle)
 
 
+def engine_settings(settings: Settings) -> EngineSettings:
+    return EngineSettings(
+        max_file_size=settings.github_sync_max_file_size,
+        warn_file_size=settings.github_sync_warn_file_size,
+        tree_entry_limit=settings.github_sync_tree_size_limit,
+        tree_size_bytes=settings.github_sync_tree_size_mb * 1024 * 1024,
+    )
+
+
 def register_tasks(queue: JobQueue, reconciler: ReconcileService, uow: SqlUnitOfWorkFactory) -> None:
     """The deployment's tasks: reconcile per project, and the outbox relay once per period."""
 
@@ -99,9 +108,9 @@ def build_container(settings: Settings, *, require_migrated: bool = True) -> Con
     uow = SqlUnitOfWorkFactory(engine, notify=queue.request_reconcile)
     projects = ProjectService(uow, store)
     versions = VersionService(uow, store, projects)
-    reconciler = ReconcileService(uow)
-    register_tasks(queue, reconciler, uow)
     github = build_github_client(settings, DatabaseThrottleState(engine))
+    reconciler = ReconcileService(uow, store, github, engine_settings(settings))
+    register_tasks(queue, reconciler, uow)
     secret_box = SecretBox.from_setting(settings.ghsync_encryption_keys)
     links = LinkService(uow, store, projects, github, secret_box, queue)
     return Container(settings, engine, uow, store, queue, projects, versions, reconciler, github, links)

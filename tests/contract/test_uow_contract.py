@@ -402,3 +402,37 @@ def test_a_closed_unit_of_work_refuses_work(uow: Harness) -> None:
         pass
     with pytest.raises(RuntimeError, match="not open"):
         work.commit()
+
+
+def test_a_queue_that_cannot_be_told_loses_no_request() -> None:
+    """The commit stands when the notifier fails; the request stays pending for the outbox relay."""
+
+    def down(_project_id: str) -> None:
+        raise ConnectionError("queue down")
+
+    for factory in (MemoryUnitOfWorkFactory(notify=down),):
+        project = _project()
+        with factory() as work:
+            work.projects.add(project)
+            work.request_reconcile(project.id, "api")
+            work.commit()
+        with factory() as work:
+            assert [r.reason for r in work.requests.pending(project.id)] == ["api"]
+
+
+def test_a_sql_queue_that_cannot_be_told_loses_no_request(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    migrate.upgrade(engine)
+
+    def down(_project_id: str) -> None:
+        raise ConnectionError("queue down")
+
+    factory = SqlUnitOfWorkFactory(engine, down)
+    project = _project()
+    with factory() as work:
+        work.projects.add(project)
+        work.request_reconcile(project.id, "api")
+        work.commit()
+    with factory() as work:
+        assert [r.reason for r in work.requests.pending(project.id)] == ["api"]
+    engine.dispose()

@@ -51,7 +51,9 @@ def test_twenty_threads_create_twenty_versions(tmp_path: Path, database_url: str
         with Session(container.engine) as session:
             rows = list(
                 session.scalars(
-                    select(VersionRow).where(VersionRow.project_id == project.id).order_by(VersionRow.number)
+                    select(VersionRow)
+                    .where(VersionRow.project_id == uuid.UUID(project.id))
+                    .order_by(VersionRow.number)
                 )
             )
         assert [row.number for row in rows] == list(range(1, THREADS + 1))

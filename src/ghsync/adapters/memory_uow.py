@@ -9,6 +9,7 @@ Rows are frozen dataclasses, so a transaction's private copy is a shallow copy o
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Sequence
@@ -28,6 +29,8 @@ from ghsync.domain.operations import (
     WebhookDelivery,
 )
 from ghsync.ports.uow import ReconcileNotifier
+
+log = logging.getLogger(__name__)
 
 
 def _now() -> datetime:
@@ -337,9 +340,13 @@ class MemoryUnitOfWork:
         self._db.tables = self._tables()
         self._work = self._db.tables.copy()
         requested, self._requested = self._requested, []
-        if self._notify is not None:
-            for project_id in requested:
+        if self._notify is None:
+            return
+        for project_id in requested:
+            try:
                 self._notify(project_id)
+            except Exception:  # as the SQL adapter: the outbox relay tells the queue again later
+                log.exception("could not tell the queue about a reconcile of %s; the relay will", project_id)
 
     def rollback(self) -> None:
         self._tables()

@@ -1,38 +1,719 @@
-"""The reconcile use case. Until the sync issues land it records a no-op operation that serves the
-project's pending requests; and the outbox relay, which re-tells the queue of requests still pending.
+"""The reconcile use case: load a snapshot of both sides, `decide()`, execute the one action, record it.
 
-The jobs runner calls `reconcile(project_id)`; it must be idempotent (a job can run more than once:
-at-least-once delivery). The reasons are the outbox rows it serves, not job arguments.
+`reconcile(project_id)` is what the jobs runner calls for every request (webhook, poll, API trigger,
+retry). It is idempotent and level-triggered: it reads where both sides stand now, so running it twice,
+or again after a crash at any point, reaches the same end state:
+
+- Every GitHub write is a compare-and-swap (`update_ref` with `force: false`); when GitHub moved between
+  our read and our write (`NotFastForward`), the snapshot is read again and decided again.
+- Objects are content-addressed, so a repeated blob, tree or commit creation is harmless; the ref move
+  is the one step that publishes, and a crash after it is healed by the next reconcile, which finds
+  identical trees and records the pair.
+- The local branch moves by compare-and-swap too (`commit_tree(expected_head=...)`).
+- The outcome (operation row, pair, the plan's SHA columns, PR, conflict, audit, served requests) is one
+  unit of work.
+
+Outbound goes through the Git Data API: only what changed since GitHub's tree travels, text inline in
+the tree request, binary blobs uploaded only when GitHub lacks them, then one commit and one ref update.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from types import EllipsisType
+from typing import Any
 
-from ghsync.domain.operations import SyncOperation
+from ghsync.domain.decide import Action, ActionKind, decide, uses_pull_request
+from ghsync.domain.errors import (
+    BranchProtected,
+    GhsyncError,
+    GitHubValidation,
+    InvalidInput,
+    NotFastForward,
+    RetryLater,
+)
+from ghsync.domain.github import Branch, Repository
+from ghsync.domain.link import (
+    Head,
+    Link,
+    OpenConflict,
+    OpenPullRequest,
+    Project,
+    SyncPair,
+    SyncSnapshot,
+    Tracking,
+)
+from ghsync.domain.models import Author, VersionInfo
+from ghsync.domain.operations import AuditEntry, ConflictRecord, SyncOperation
+from ghsync.domain.outbound import (
+    BlobFacts,
+    OutboundPlan,
+    PlannedWrite,
+    WriteKind,
+    blob_facts,
+    chunk_writes,
+    find_blockers,
+    outbound_message,
+    plan_writes,
+    pull_request_text,
+    size_warnings,
+)
+from ghsync.domain.sync import pr_branch_name
+from ghsync.domain.trees import TreeEntry
 from ghsync.observability.logging import get_logger
-from ghsync.ports.uow import ReconcileNotifier, UnitOfWorkFactory
+from ghsync.ports.github import GitHubApp, GitHubRepo, RequestCount, TreeWrite, counting_requests
+from ghsync.ports.store import VersionStore
+from ghsync.ports.uow import ReconcileNotifier, UnitOfWork, UnitOfWorkFactory
 from ghsync.services.projects import parse_project_id
 
 log = get_logger(__name__)
 
+GITHUB_COMMIT_TRAILER = "Ghsync-GitHub-Commit"
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """The limits the engine works within (from the GITHUB_SYNC_* settings)."""
+
+    max_file_size: int = 100 * MIB
+    warn_file_size: int = 50 * MIB
+    tree_entry_limit: int = 7000  # GITHUB_SYNC_TREE_SIZE_LIMIT: entries per tree request
+    tree_size_bytes: int = 7 * MIB  # GITHUB_SYNC_TREE_SIZE_MB: inline bytes per tree request
+    inline_limit: int = MIB  # text files up to this size travel inline in the tree request
+    max_decisions: int = 3  # how often GitHub may move under one reconcile before it is retried later
+    retry_after: float = 5.0  # seconds until that retry
+
+
+@dataclass
+class _Loaded:
+    """What one reconcile read, besides the snapshot itself."""
+
+    project: Project
+    link: Link
+    repo: GitHubRepo
+    repository: Repository
+    snapshot: SyncSnapshot
+    pending: list[str]
+    local_version: VersionInfo | None
+    facts: dict[str, BlobFacts] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Outcome:
+    """What an executed action leaves to record."""
+
+    status: str = "success"
+    direction: str = "none"
+    pair: SyncPair | None = None
+    tracking: Tracking | None = None
+    pull_request: OpenPullRequest | EllipsisType | None = ...  # ... = unchanged
+    conflict: ConflictRecord | None = None
+    resolve_conflict: bool = False
+    github_commit: str | None = None
+    github_message: str | None = None
+    github_author: Author | None = None
+    version: VersionInfo | None = None
+    files_changed: int = 0
+    insertions: int = 0
+    deletions: int = 0
+    error_code: str | None = None
+    error_message: str | None = None
+    audit: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
 
 class ReconcileService:
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
+    """`reconcile(project_id)`: the one sync job. Without a GitHub App it records a no-op."""
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        store: VersionStore | None = None,
+        github: GitHubApp | None = None,
+        settings: EngineSettings | None = None,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._uow = uow
+        self._store = store
+        self._github = github
+        self._settings = settings or EngineSettings()
+        self._now = clock
+
+    # --- the job -------------------------------------------------------------------------------------
 
     def reconcile(self, project_id: str) -> str | None:
-        """Serve the project's pending requests; returns the operation's id, or None for no project.
+        """Bring the project and its repository in step; returns the operation's id (None: no project).
 
         An unknown (e.g. deleted) project is not an error: raising would only make the runner retry a
-        job that can never succeed.
+        job that can never succeed. A rate limit raises `RetryLater` (the runner reschedules the job);
+        other failures are recorded as a failed operation and raised, so the runner retries with backoff.
         """
         try:
             key = parse_project_id(project_id)
-        except Exception:
+        except GhsyncError:
             log.warning("reconcile_ignored", project_id=project_id, why="not a project id")
             return None
-        started = datetime.now(UTC)
+        started = self._now()
+        with counting_requests() as count:
+            for attempt in range(self._settings.max_decisions):
+                try:
+                    loaded = self._load(key)
+                    if loaded is None or isinstance(loaded, str):
+                        return self._record_idle(key, started, loaded)
+                    action = decide(loaded.snapshot)
+                    outcome = self._execute(loaded, action)
+                except NotFastForward as exc:
+                    log.info("github_moved", project_id=key, attempt=attempt, error=str(exc))
+                    continue  # GitHub moved between our read and our write: read and decide again
+                except RetryLater:
+                    raise
+                except GhsyncError as exc:
+                    self._record_failure(key, started, exc, count, attempt)
+                    raise
+                return self._record(loaded, action, outcome, started, count, attempt)
+        raise RetryLater(
+            self._now() + timedelta(seconds=self._settings.retry_after),
+            f"GitHub's branch kept moving during {self._settings.max_decisions} attempts",
+        )
+
+    # --- load ----------------------------------------------------------------------------------------
+
+    def _load(self, key: str) -> _Loaded | str | None:
+        with self._uow() as uow:
+            project = uow.projects.get(key)
+            if project is None:
+                return None
+            if project.link is None:
+                return "not_linked"
+            if self._github is None or self._store is None:
+                return "github_not_configured"
+            link = project.link
+            base = uow.pairs.latest(key, link.repository_id)
+            conflict = uow.conflicts.open_for(key)
+            pending = [r.id for r in uow.requests.pending(key)]
+        store, github = self._store, self._github
+        local_sha = store.head(key)
+        local_version = store.get_version(key, local_sha) if local_sha else None
+        local = Head(local_sha, local_version.tree_sha if local_version else None)
+
+        repo = github.repo(link.installation_id, link.owner, link.repo)
+        # The default branch is read on every reconcile, never assumed, and a rename is followed.
+        repository = repo.get_repository()
+        link = replace(
+            link, owner=repository.owner, repo=repository.name, default_branch=repository.default_branch
+        )
+        repo = github.repo(link.installation_id, link.owner, link.repo)
+        branch = repo.get_branch(link.default_branch)
+        remote = self._head_of(repo, branch, base)
+
+        open_pr, pr_head = None, None
+        if uses_pull_request(link.mode, link.protected or bool(branch and branch.protected)):
+            pr_branch = repo.get_branch(pr_branch_name(key))
+            pr_head = self._head_of(repo, pr_branch, None) if pr_branch else None
+            if project.pull_request is not None:
+                pull = repo.get_pull(project.pull_request.number)
+                open_pr = pull if pull.state == "open" else None
+            else:
+                open_pr = repo.find_open_pull(pr_branch_name(key), link.default_branch)
+
+        loaded = _Loaded(
+            project=project,
+            link=link,
+            repo=repo,
+            repository=repository,
+            snapshot=SyncSnapshot(
+                link=link,
+                base=base,
+                local=local,
+                github=remote,
+                github_protected=bool(branch and branch.protected),
+                open_pr=open_pr,
+                pr_head=pr_head,
+                open_conflict=(
+                    OpenConflict(
+                        conflict.id or "",
+                        conflict.local_commit_sha,
+                        conflict.github_commit_sha,
+                        conflict.paths,
+                    )
+                    if conflict
+                    else None
+                ),
+            ),
+            pending=pending,
+            local_version=local_version,
+        )
+        self._check_outbound(loaded)
+        return loaded
+
+    def _head_of(self, repo: GitHubRepo, branch: Branch | None, base: SyncPair | None) -> Head:
+        if branch is None:
+            return Head(None, None)
+        if base is not None and branch.sha == base.github_commit_sha:
+            return Head(branch.sha, base.tree_sha)  # known: no request
+        return Head(branch.sha, repo.get_commit(branch.sha).tree_sha)
+
+    def _check_outbound(self, loaded: _Loaded) -> None:
+        """Read the facts of every local blob GitHub's tree may lack, and what GitHub would refuse."""
+        snapshot, store, key = loaded.snapshot, self._store, loaded.project.id
+        assert store is not None
+        if snapshot.local.tree_sha is None or snapshot.local.tree_sha == snapshot.github.tree_sha:
+            return
+        since = snapshot.base.tree_sha if snapshot.base else None
+        if snapshot.github.tree_sha is None:
+            since = None
+        local_flat = store.flat_tree(key, snapshot.local.tree_sha)
+        since_flat = store.flat_tree(key, since) if since else {}
+        known = {entry.sha for entry in since_flat.values()}
+        changed: list[tuple[str, BlobFacts]] = []
+        for path, entry in local_flat.items():
+            if entry.sha in known:
+                continue
+            facts = loaded.facts.get(entry.sha)
+            if facts is None:
+                facts = loaded.facts[entry.sha] = blob_facts(store.read_blob(key, entry.sha))
+            changed.append((path, facts))
+        attributes = local_flat.get(".gitattributes")
+        blockers = find_blockers(
+            changed,
+            max_file_size=self._settings.max_file_size,
+            gitattributes=store.read_blob(key, attributes.sha).decode("utf-8", "replace")
+            if attributes
+            else None,
+        )
+        loaded.warnings = size_warnings(changed, self._settings.warn_file_size)
+        loaded.snapshot = replace(snapshot, blockers=blockers)
+
+    # --- execute -------------------------------------------------------------------------------------
+
+    def _execute(self, loaded: _Loaded, action: Action) -> _Outcome:
+        kind = action.kind
+        if kind is ActionKind.NOTHING or kind is ActionKind.AWAIT_RESOLUTION:
+            return _Outcome()
+        if kind is ActionKind.BLOCKED:
+            first = action.blockers[0] if action.blockers else None
+            return _Outcome(
+                status="failed" if action.blockers else "cancelled",
+                error_code=first.code if first else action.reason,
+                error_message="; ".join(b.message for b in action.blockers) or f"sync is {action.reason}",
+                metadata={
+                    "blockers": [
+                        {"code": b.code, "path": b.path, "message": b.message} for b in action.blockers
+                    ]
+                },
+            )
+        if kind is ActionKind.RECORD_PAIR:
+            return self._record_pair_outcome(loaded)
+        if kind is ActionKind.PUSH_DIRECT:
+            return self._push_direct(loaded)
+        if kind is ActionKind.PULL_REQUEST:
+            return self._pull_request(loaded)
+        if kind in (ActionKind.IMPORT, ActionKind.PULL_INBOUND):
+            return self._pull_inbound(loaded)
+        if kind is ActionKind.FIRST_COMMIT:
+            return self._first_commit(loaded)
+        if kind is ActionKind.CONFLICT:
+            return self._conflict(loaded, action)
+        raise AssertionError(f"unhandled action {kind}")  # pragma: no cover
+
+    def _record_pair_outcome(self, loaded: _Loaded) -> _Outcome:
+        snapshot, version = loaded.snapshot, loaded.local_version
+        assert version is not None and snapshot.github.commit_sha and snapshot.local.tree_sha
+        pair = SyncPair(
+            version.id,
+            version.commit_sha,
+            snapshot.github.commit_sha,
+            snapshot.local.tree_sha,
+            loaded.link.repository_id,
+        )
+        tracking = replace(
+            loaded.project.tracking,
+            last_remote_main_sha=snapshot.github.commit_sha,
+            last_synced_main_sha=snapshot.github.commit_sha,
+            last_github_sync_at=self._now(),
+        )
+        return _Outcome(pair=pair, tracking=tracking, resolve_conflict=snapshot.open_conflict is not None)
+
+    def _push_direct(self, loaded: _Loaded) -> _Outcome:
+        snapshot, version = loaded.snapshot, loaded.local_version
+        assert version is not None and snapshot.github.commit_sha and snapshot.github.tree_sha
+        try:
+            commit, plan = self._write_commit(
+                loaded, on_tree=snapshot.github.tree_sha, parent=snapshot.github.commit_sha, version=version
+            )
+            loaded.repo.update_ref(loaded.link.default_branch, commit)
+        except BranchProtected:
+            # GitHub's refusal is the truth about protection: take the PR path now.
+            loaded.snapshot = replace(snapshot, github_protected=True)
+            return self._pull_request(loaded)
+        outcome = self._outbound_outcome(loaded, plan, commit, version)
+        outcome.pair = SyncPair(
+            version.id, version.commit_sha, commit, version.tree_sha, loaded.link.repository_id
+        )
+        outcome.tracking = replace(
+            loaded.project.tracking,
+            last_remote_main_sha=commit,
+            last_synced_main_sha=commit,
+            last_github_sync_at=self._now(),
+        )
+        outcome.resolve_conflict = snapshot.open_conflict is not None
+        outcome.audit = "github.push"
+        return outcome
+
+    def _pull_request(self, loaded: _Loaded) -> _Outcome:
+        snapshot, version, repo, link = loaded.snapshot, loaded.local_version, loaded.repo, loaded.link
+        assert version is not None and snapshot.github.commit_sha and snapshot.github.tree_sha
+        branch = pr_branch_name(loaded.project.id)
+        pr_head = snapshot.pr_head
+        plan = OutboundPlan(())
+        if pr_head is not None and pr_head.tree_sha == version.tree_sha:
+            head = pr_head.commit_sha  # the branch already holds the local tree (the PR was closed)
+            assert head is not None
+        elif pr_head is not None:
+            assert pr_head.commit_sha and pr_head.tree_sha
+            head, plan = self._write_commit(
+                loaded, on_tree=pr_head.tree_sha, parent=pr_head.commit_sha, version=version
+            )
+            repo.update_ref(branch, head)  # never forced: a person's commits on the branch stay
+        else:
+            head, plan = self._write_commit(
+                loaded, on_tree=snapshot.github.tree_sha, parent=snapshot.github.commit_sha, version=version
+            )
+            try:
+                repo.create_ref(branch, head)
+            except GitHubValidation as exc:
+                raise NotFastForward(f"the PR branch {branch} appeared meanwhile: {exc.message}") from None
+        text = self._pull_request_text(loaded)
+        pull = snapshot.open_pr or repo.find_open_pull(branch, link.default_branch)
+        if pull is None:
+            pull = repo.create_pull(branch, link.default_branch, text.title, text.body)
+        else:
+            pull = repo.update_pull(pull.number, body=text.body)
+        outcome = self._outbound_outcome(loaded, plan, head, version)
+        outcome.pull_request = OpenPullRequest(pull.number, pull.url)
+        outcome.tracking = replace(
+            loaded.project.tracking,
+            last_remote_main_sha=snapshot.github.commit_sha,
+            last_outbound_base_sha=snapshot.github.commit_sha,
+            last_github_sync_at=self._now(),
+        )
+        outcome.metadata["pull_request"] = {"number": pull.number, "url": pull.url, "branch": branch}
+        outcome.audit = "github.pull_request"
+        return outcome
+
+    def _pull_request_text(self, loaded: _Loaded) -> Any:
+        store, key = self._store, loaded.project.id
+        assert store is not None and loaded.local_version is not None
+        base_number = 0
+        if loaded.snapshot.base is not None:
+            with self._uow() as uow:
+                base_version = uow.versions.get(key, loaded.snapshot.base.version_id)
+            base_number = base_version.number if base_version else 0
+        versions = [
+            (v.number, v.message)
+            for v in store.versions_after(key, base_number)
+            if v.number <= loaded.local_version.number
+        ]
+        since = loaded.snapshot.github.tree_sha
+        changes = store.tree_delta(
+            key, since if since and store.has_objects(key, [since]) else None, loaded.local_version.tree_sha
+        )
+        return pull_request_text(loaded.project.name, versions, [(c.status.value, c.path) for c in changes])
+
+    def _first_commit(self, loaded: _Loaded) -> _Outcome:
+        raise InvalidInput(
+            f"{loaded.link.full_name} is empty: GitHub's Git Data API refuses empty repositories, and "
+            "the git transport that makes the first commit is not available yet",
+            code="repository_empty",
+        )
+
+    def _write_commit(
+        self, loaded: _Loaded, *, on_tree: str, parent: str, version: VersionInfo
+    ) -> tuple[str, OutboundPlan]:
+        """Create on GitHub a commit of the version's tree on top of `parent` (whose tree is `on_tree`);
+        returns its SHA and the plan that built it. Nothing is published: no ref moves here."""
+        store, repo, key = self._store, loaded.repo, loaded.project.id
+        assert store is not None
+        remote_flat = self._remote_flat(loaded, on_tree)
+        local_flat = store.flat_tree(key, version.tree_sha)
+        missing = {e.sha for e in local_flat.values()} - {e.sha for e in remote_flat.values()}
+        for sha in missing - set(loaded.facts):
+            loaded.facts[sha] = blob_facts(store.read_blob(key, sha))
+        plan = plan_writes(remote_flat, local_flat, loaded.facts, inline_limit=self._settings.inline_limit)
+        tree = on_tree
+        for upload in plan.uploads:
+            created = repo.create_blob(store.read_blob(key, upload.sha or ""))
+            if created != upload.sha:
+                raise GhsyncError(f"GitHub stored blob {upload.sha} as {created}", code="sha_mismatch")
+        for chunk in chunk_writes(
+            plan.writes, max_entries=self._settings.tree_entry_limit, max_bytes=self._settings.tree_size_bytes
+        ):
+            tree = self._create_tree(loaded, tree, chunk)
+        if tree != version.tree_sha:
+            # Never publish a tree that is not the version's: the pair would be a lie.
+            raise GhsyncError(
+                f"GitHub built tree {tree}, not the version's {version.tree_sha}; nothing was published",
+                code="tree_mismatch",
+            )
+        commit = repo.create_commit(
+            tree, [parent], outbound_message(version.message, version.id), author=version.author
+        )
+        return commit.sha, plan
+
+    def _create_tree(self, loaded: _Loaded, base_tree: str, chunk: Sequence[PlannedWrite]) -> str:
+        """One tree request; a chunk GitHub finds too large is split in halves and retried."""
+        store, key = self._store, loaded.project.id
+        assert store is not None
+        entries: list[TreeWrite] = []
+        for write in chunk:
+            if write.kind is WriteKind.DELETE:
+                entries.append(TreeWrite.delete(write.path))
+            elif write.kind is WriteKind.INLINE:
+                text = store.read_blob(key, write.sha or "").decode("utf-8")
+                entries.append(TreeWrite.text(write.path, text, write.mode))
+            else:
+                entries.append(TreeWrite.blob(write.path, write.sha or "", write.mode))
+        try:
+            return loaded.repo.create_tree(base_tree, entries)
+        except GitHubValidation as exc:
+            # GitHub answers 422 "... request timed out ... input was too large" for oversized trees.
+            if "too large" not in exc.message.lower() or len(chunk) < 2:
+                raise
+            half = len(chunk) // 2
+            return self._create_tree(loaded, self._create_tree(loaded, base_tree, chunk[:half]), chunk[half:])
+
+    def _remote_flat(self, loaded: _Loaded, tree_sha: str) -> dict[str, TreeEntry]:
+        """GitHub's tree by path: from the store when we have it (it is one of ours), else read once."""
+        store, key = self._store, loaded.project.id
+        assert store is not None
+        if store.has_objects(key, [tree_sha]):
+            return store.flat_tree(key, tree_sha)
+        return {entry.path: entry for entry in loaded.repo.get_tree(tree_sha)}
+
+    def _outbound_outcome(
+        self, loaded: _Loaded, plan: OutboundPlan, commit: str, version: VersionInfo
+    ) -> _Outcome:
+        store, key = self._store, loaded.project.id
+        assert store is not None
+        since = loaded.snapshot.base.local_commit_sha if loaded.snapshot.base else None
+        diff = store.diff(key, since, version.commit_sha)
+        return _Outcome(
+            direction="to_github",
+            github_commit=commit,
+            github_message=outbound_message(version.message, version.id),
+            github_author=version.author,
+            version=version,
+            files_changed=len(diff),
+            insertions=sum(d.insertions for d in diff),
+            deletions=sum(d.deletions for d in diff),
+            metadata={
+                "transport": "git_data_api",
+                "tree_entries": len(plan.writes),
+                "blobs_uploaded": len(plan.uploads),
+                "inline_bytes": plan.inline_bytes,
+                "warnings": loaded.warnings,
+            },
+        )
+
+    def _pull_inbound(self, loaded: _Loaded) -> _Outcome:
+        """Apply GitHub's head as one new local version: only the blobs the store lacks travel."""
+        store, repo, key, snapshot = self._store, loaded.repo, loaded.project.id, loaded.snapshot
+        assert store is not None and snapshot.github.commit_sha and snapshot.github.tree_sha
+        entries = repo.get_tree(snapshot.github.tree_sha)
+        have = store.has_objects(key, {e.sha for e in entries})
+        fetched = 0
+        for sha in sorted({e.sha for e in entries} - have):
+            (written,) = store.write_blobs(key, [repo.get_blob(sha)])
+            if written != sha:
+                raise GhsyncError(f"GitHub's blob {sha} hashed to {written} here", code="sha_mismatch")
+            fetched += 1
+        tree = store.write_tree(key, entries)  # validates every path: nothing escapes the project
+        if tree != snapshot.github.tree_sha:
+            raise InvalidInput(
+                f"GitHub's tree {snapshot.github.tree_sha} holds entries ghsync cannot store (submodules?); "
+                f"it rebuilt as {tree}",
+                code="unsupported_tree",
+            )
+        commit = repo.get_commit(snapshot.github.commit_sha)
+        version = store.commit_tree(
+            key,
+            tree_sha=tree,
+            parents=[snapshot.local.commit_sha] if snapshot.local.commit_sha else [],
+            message=commit.message.strip() or f"GitHub commit {commit.sha[:12]}",
+            author=commit.author,
+            version_id=str(uuid.uuid4()),
+            expected_head=snapshot.local.commit_sha,
+            source="github",
+            trailers={GITHUB_COMMIT_TRAILER: commit.sha},
+        )
+        store.checkout(key, version.commit_sha)
+        diff = store.diff(key, snapshot.local.commit_sha, version.commit_sha)
+        return _Outcome(
+            direction="from_github",
+            pair=SyncPair(version.id, version.commit_sha, commit.sha, tree, loaded.link.repository_id),
+            tracking=replace(
+                loaded.project.tracking,
+                last_remote_main_sha=commit.sha,
+                last_synced_main_sha=commit.sha,
+                last_github_sync_at=self._now(),
+            ),
+            github_commit=commit.sha,
+            github_message=commit.message,
+            github_author=commit.author,
+            version=version,
+            files_changed=len(diff),
+            insertions=sum(d.insertions for d in diff),
+            deletions=sum(d.deletions for d in diff),
+            audit="github.pull",
+            metadata={"transport": "rest", "blobs_fetched": fetched},
+        )
+
+    def _conflict(self, loaded: _Loaded, action: Action) -> _Outcome:
+        snapshot = loaded.snapshot
+        base = snapshot.base
+        conflict = ConflictRecord(
+            project_id=loaded.project.id,
+            base_local_commit_sha=base.local_commit_sha if base else None,
+            base_github_commit_sha=base.github_commit_sha if base else None,
+            local_commit_sha=snapshot.local.commit_sha,
+            github_commit_sha=snapshot.github.commit_sha,
+            strategy=loaded.link.strategy.value,
+            details={"reason": action.reason},
+        )
+        replaces_open = snapshot.open_conflict is not None
+        return _Outcome(
+            conflict=conflict,
+            resolve_conflict=replaces_open,
+            audit="github.conflict",
+            metadata={"reason": action.reason},
+        )
+
+    # --- record --------------------------------------------------------------------------------------
+
+    def _record(
+        self,
+        loaded: _Loaded,
+        action: Action,
+        outcome: _Outcome,
+        started: datetime,
+        count: RequestCount,
+        attempt: int,
+    ) -> str:
+        key, snapshot = loaded.project.id, loaded.snapshot
+        with self._uow() as uow:
+            if loaded.link != loaded.project.link:
+                self._follow_link(uow, loaded)
+            if outcome.version is not None and outcome.version.source == "github":
+                uow.versions.add_all(
+                    key, self._store.versions_after(key, uow.versions.max_number(key)) if self._store else []
+                )
+            if outcome.pair is not None:
+                uow.pairs.add(key, outcome.pair)
+            if outcome.tracking is not None:
+                uow.projects.set_tracking(key, outcome.tracking)
+            if outcome.pull_request is not ...:
+                uow.projects.set_pull_request(key, outcome.pull_request)
+            elif loaded.project.pull_request is not None and snapshot.open_pr is None:
+                uow.projects.set_pull_request(key, None)  # the PR was closed or merged on GitHub
+            if outcome.resolve_conflict and snapshot.open_conflict is not None:
+                uow.conflicts.resolve(snapshot.open_conflict.id, resolution="superseded", at=self._now())
+            conflicts = 0
+            if outcome.conflict is not None:
+                uow.conflicts.add(outcome.conflict)
+                conflicts = 1
+            version = outcome.version or loaded.local_version
+            operation_id = uow.operations.add(
+                SyncOperation(
+                    project_id=key,
+                    operation_type=action.kind.value,
+                    status=outcome.status,  # type: ignore[arg-type]
+                    direction=outcome.direction,  # type: ignore[arg-type]
+                    github_commit_sha=outcome.github_commit or snapshot.github.commit_sha,
+                    github_commit_message=outcome.github_message,
+                    github_author_name=outcome.github_author.name if outcome.github_author else None,
+                    github_author_email=outcome.github_author.email if outcome.github_author else None,
+                    local_version_id=version.id if version else None,
+                    local_commit_sha=version.commit_sha if version else None,
+                    files_changed=outcome.files_changed,
+                    insertions=outcome.insertions,
+                    deletions=outcome.deletions,
+                    conflicts_detected=conflicts,
+                    error_code=outcome.error_code,
+                    error_message=outcome.error_message,
+                    retry_count=attempt,
+                    started_at=started,
+                    completed_at=self._now(),
+                    metadata={
+                        **outcome.metadata,
+                        "decision": {"action": action.kind.value, "reason": action.reason},
+                        "mode": loaded.link.mode.value,
+                        "heads_before": {
+                            "local": snapshot.local.commit_sha,
+                            "github": snapshot.github.commit_sha,
+                        },
+                        "requests": {"total": count.total, "content_creating": count.content_creating},
+                    },
+                )
+            )
+            if outcome.audit:
+                uow.audit.add(
+                    AuditEntry(
+                        "ghsync",
+                        outcome.audit,
+                        key,
+                        {"operation_id": operation_id, "github_commit": outcome.github_commit},
+                    )
+                )
+            uow.requests.mark_served(key, loaded.pending, operation_id)
+            uow.commit()
+        log.info(
+            "reconcile",
+            project_id=key,
+            action=action.kind.value,
+            reason=action.reason,
+            status=outcome.status,
+            local=snapshot.local.commit_sha,
+            github_before=snapshot.github.commit_sha,
+            github_after=outcome.github_commit,
+            requests=count.total,
+            content_creating=count.content_creating,
+            operation_id=operation_id,
+        )
+        return operation_id
+
+    def _follow_link(self, uow: UnitOfWork, loaded: _Loaded) -> None:
+        current = uow.projects.get(loaded.project.id)
+        if current is None or current.link is None or current.link.repository_id != loaded.link.repository_id:
+            return
+        followed = replace(
+            current.link,
+            owner=loaded.link.owner,
+            repo=loaded.link.repo,
+            default_branch=loaded.link.default_branch,
+        )
+        if followed != current.link:
+            uow.projects.save_link(loaded.project.id, followed)
+            uow.audit.add(
+                AuditEntry(
+                    "ghsync",
+                    "github.link_followed",
+                    loaded.project.id,
+                    {
+                        "owner": followed.owner,
+                        "repo": followed.repo,
+                        "default_branch": followed.default_branch,
+                    },
+                )
+            )
+
+    def _record_idle(self, key: str, started: datetime, why: str | None) -> str | None:
+        """No project (None), or nothing to sync with: record a no-op that serves the pending requests."""
         with self._uow() as uow:
             if uow.projects.get(key) is None:
                 log.info("reconcile_ignored", project_id=key, why="unknown project")
@@ -45,14 +726,45 @@ class ReconcileService:
                     status="success",
                     direction="none",
                     started_at=started,
-                    completed_at=datetime.now(UTC),
-                    metadata={"noop": True, "reasons": sorted({r.reason for r in pending})},
+                    completed_at=self._now(),
+                    metadata={"noop": True, "why": why, "reasons": sorted({r.reason for r in pending})},
                 )
             )
             uow.requests.mark_served(key, [r.id for r in pending], operation_id)
             uow.commit()
-        log.info("reconcile_noop", project_id=key, requests=len(pending), operation_id=operation_id)
+        log.info("reconcile_noop", project_id=key, why=why, requests=len(pending), operation_id=operation_id)
         return operation_id
+
+    def _record_failure(
+        self, key: str, started: datetime, error: GhsyncError, count: RequestCount, attempt: int
+    ) -> None:
+        with self._uow() as uow:
+            if uow.projects.get(key) is None:
+                return
+            pending = uow.requests.pending(key)
+            operation_id = uow.operations.add(
+                SyncOperation(
+                    project_id=key,
+                    operation_type="reconcile",
+                    status="failed",
+                    direction="none",
+                    error_code=error.code,
+                    error_message=error.message[:2000],
+                    retry_count=attempt,
+                    started_at=started,
+                    completed_at=self._now(),
+                    metadata={"requests": {"total": count.total, "content_creating": count.content_creating}},
+                )
+            )
+            uow.requests.mark_served(key, [r.id for r in pending], operation_id)
+            uow.commit()
+        log.warning(
+            "reconcile_failed",
+            project_id=key,
+            code=error.code,
+            error=error.message,
+            operation_id=operation_id,
+        )
 
 
 def relay_pending_requests(uow: UnitOfWorkFactory, notify: ReconcileNotifier) -> int:

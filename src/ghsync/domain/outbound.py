@@ -1,0 +1,242 @@
+"""Outbound planning: which entries a GitHub tree request carries, in how many chunks, what GitHub would
+refuse, and the commit and pull-request texts (pure, no I/O).
+
+Only what changed travels: the plan compares GitHub's current tree with the local one by blob SHA. A
+blob GitHub already has (in its tree, say a rename) is referenced by SHA; text goes inline as the tree
+entry's `content` (no blob request); other blobs are uploaded first. Deletions are `sha: null`.
+https://docs.github.com/en/rest/git/trees#create-a-tree
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ghsync.domain.link import Blocker
+from ghsync.domain.models import FileMode
+from ghsync.domain.trees import FlatTree
+
+MIB = 1024 * 1024
+
+# GitHub refuses files over 100 MiB and warns over 50 MiB:
+# https://docs.github.com/en/repositories/working-with-files/managing-large-files/about-large-files-on-github
+GITHUB_HARD_LIMIT = 100 * MIB
+
+# A Git LFS pointer file starts with this line: https://github.com/git-lfs/git-lfs/blob/main/docs/spec.md
+LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/v1"
+LFS_POINTER_MAX_SIZE = 1024  # the spec's pointers are well under 200 bytes
+
+# git's own binary heuristic: a NUL in the first 8000 bytes.
+_BINARY_SNIFF = 8000
+
+TRAILER_VERSION = "Ghsync-Version"
+
+
+class WriteKind(StrEnum):
+    DELETE = "delete"  # sha: null
+    REFERENCE = "reference"  # GitHub has the blob: refer to it by SHA
+    INLINE = "inline"  # text sent as the entry's content
+    UPLOAD = "upload"  # a blob request first, then refer to it
+
+
+@dataclass(frozen=True, slots=True)
+class BlobFacts:
+    """What planning needs to know of a local blob (read once by the engine)."""
+
+    size: int
+    text: bool  # valid UTF-8 without NUL: can travel inline
+    lfs_pointer: bool = False
+
+
+def blob_facts(content: bytes) -> BlobFacts:
+    head = content[:_BINARY_SNIFF]
+    text = b"\x00" not in head
+    if text:
+        try:
+            content.decode("utf-8")
+        except UnicodeDecodeError:
+            text = False
+    lfs = len(content) <= LFS_POINTER_MAX_SIZE and content.startswith(LFS_POINTER_PREFIX)
+    return BlobFacts(size=len(content), text=text, lfs_pointer=lfs)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedWrite:
+    """One entry of a tree request. `size` is what it adds to the request body (inline text bytes)."""
+
+    path: str
+    kind: WriteKind
+    mode: FileMode = FileMode.REGULAR
+    sha: str | None = None  # the blob (None for a deletion)
+    size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundPlan:
+    writes: tuple[PlannedWrite, ...]
+
+    @property
+    def uploads(self) -> tuple[PlannedWrite, ...]:
+        return tuple(w for w in self.writes if w.kind is WriteKind.UPLOAD)
+
+    @property
+    def inline_bytes(self) -> int:
+        return sum(w.size for w in self.writes if w.kind is WriteKind.INLINE)
+
+    @property
+    def upload_bytes(self) -> int:
+        return sum(w.size for w in self.uploads)
+
+
+def plan_writes(
+    remote: FlatTree,
+    local: FlatTree,
+    facts: Mapping[str, BlobFacts],
+    *,
+    inline_limit: int = MIB,
+) -> OutboundPlan:
+    """The entries that turn GitHub's tree `remote` into `local`, sorted by path.
+
+    `facts` holds every local blob that GitHub's tree lacks, by SHA. Text up to `inline_limit` bytes goes
+    inline; anything else GitHub lacks is uploaded (each distinct blob once).
+    """
+    have = {entry.sha for entry in remote.values()}
+    writes: list[PlannedWrite] = []
+    uploaded: set[str] = set()
+    for path in sorted(set(remote) | set(local)):
+        old, new = remote.get(path), local.get(path)
+        if new is None:
+            writes.append(PlannedWrite(path, WriteKind.DELETE))
+            continue
+        if old is not None and (old.sha, old.mode) == (new.sha, new.mode):
+            continue
+        if new.sha in have or new.sha in uploaded:
+            writes.append(PlannedWrite(path, WriteKind.REFERENCE, new.mode, new.sha))
+            continue
+        fact = facts[new.sha]
+        if fact.text and fact.size <= inline_limit:
+            writes.append(PlannedWrite(path, WriteKind.INLINE, new.mode, new.sha, fact.size))
+        else:
+            uploaded.add(new.sha)
+            writes.append(PlannedWrite(path, WriteKind.UPLOAD, new.mode, new.sha, fact.size))
+    return OutboundPlan(tuple(writes))
+
+
+def chunk_writes(
+    writes: Sequence[PlannedWrite], *, max_entries: int, max_bytes: int
+) -> list[list[PlannedWrite]]:
+    """Split a tree request so that no chunk has more than `max_entries` entries or `max_bytes` of inline
+    content (GITHUB_SYNC_TREE_SIZE_LIMIT, GITHUB_SYNC_TREE_SIZE_MB); chunks chain through `base_tree`.
+
+    One entry bigger than `max_bytes` gets a chunk of its own (it cannot be split).
+    """
+    if max_entries < 1 or max_bytes < 1:
+        raise ValueError("chunk limits must be positive")
+    chunks: list[list[PlannedWrite]] = []
+    current: list[PlannedWrite] = []
+    size = 0
+    for write in writes:
+        if current and (len(current) >= max_entries or size + write.size > max_bytes):
+            chunks.append(current)
+            current, size = [], 0
+        current.append(write)
+        size += write.size
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def find_blockers(
+    changed: Iterable[tuple[str, BlobFacts]],
+    *,
+    max_file_size: int,
+    gitattributes: str | None = None,
+) -> tuple[Blocker, ...]:
+    """What GitHub would refuse in a change: files over the limit, LFS pointers and LFS filters.
+
+    ghsync moves plain git objects only; GitHub stores LFS content apart (and we serve none), so a
+    pointer would reach GitHub as a dangling reference.
+    https://docs.github.com/en/repositories/working-with-files/managing-large-files/about-git-large-file-storage
+    """
+    limit = min(max_file_size, GITHUB_HARD_LIMIT)
+    blockers: list[Blocker] = []
+    for path, fact in sorted(changed):
+        if fact.size > limit:
+            blockers.append(
+                Blocker(
+                    "file_too_large",
+                    f"{path} is {fact.size / MIB:.1f} MiB; GitHub refuses files over {limit / MIB:.0f} MiB. "
+                    "Remove it from the project or keep it out of the repository, then create a new version.",
+                    path,
+                )
+            )
+        elif fact.lfs_pointer:
+            blockers.append(
+                Blocker(
+                    "lfs_pointer",
+                    f"{path} is a Git LFS pointer; ghsync syncs file contents, not LFS objects. Store the "
+                    "file itself in the project (it is synced as a regular file), then create a new version.",
+                    path,
+                )
+            )
+    if gitattributes and any("filter=lfs" in line.split("#", 1)[0] for line in gitattributes.splitlines()):
+        blockers.append(
+            Blocker(
+                "lfs_filter",
+                ".gitattributes routes files through the Git LFS filter, which ghsync does not run. Remove "
+                "the `filter=lfs` attributes (files then sync as regular files), then create a new version.",
+                ".gitattributes",
+            )
+        )
+    return tuple(blockers)
+
+
+def size_warnings(changed: Iterable[tuple[str, BlobFacts]], warn_size: int) -> list[str]:
+    """A warning per file over `warn_size` (GitHub warns about files over 50 MiB), for the operation row."""
+    return [
+        f"{path} is {fact.size / MIB:.1f} MiB; GitHub warns about files over {warn_size / MIB:.0f} MiB"
+        for path, fact in sorted(changed)
+        if fact.size > warn_size
+    ]
+
+
+def outbound_message(message: str, version_id: str) -> str:
+    """The GitHub commit message: the version's, ending with the trailer that maps it back to the version,
+    so the sync pairs can be rebuilt from history alone."""
+    return f"{message.rstrip()}\n\n{TRAILER_VERSION}: {version_id}\n"
+
+
+def version_of_message(message: str) -> str | None:
+    """The version id a commit message's `Ghsync-Version` trailer names, if any (the last one wins)."""
+    found = None
+    for line in message.splitlines():
+        key, sep, value = line.partition(": ")
+        if sep and key == TRAILER_VERSION and value.strip():
+            found = value.strip()
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class PullRequestText:
+    title: str
+    body: str
+
+
+def pull_request_text(
+    project_name: str, versions: Sequence[tuple[int, str]], paths: Sequence[tuple[str, str]]
+) -> PullRequestText:
+    """The PR's title and body: the versions it carries (number, first line of message) and the changed
+    files (status, path), capped so the body stays well under GitHub's 65,536-character limit."""
+    lines = [f"Changes made in **{project_name}**, synced by ghsync.", "", "### Versions", ""]
+    for number, message in versions[-50:]:
+        first = message.strip().splitlines()[0] if message.strip() else ""
+        lines.append(f"- v{number}: {first[:200]}")
+    if len(versions) > 50:
+        lines.append(f"- ... and {len(versions) - 50} earlier versions")
+    lines += ["", f"### Files ({len(paths)})", ""]
+    for status, path in paths[:300]:
+        lines.append(f"- {status}: `{path[:300]}`")
+    if len(paths) > 300:
+        lines.append(f"- ... and {len(paths) - 300} more")
+    return PullRequestText(title=f"ghsync: changes from {project_name}"[:256], body="\n".join(lines) + "\n")
