@@ -60,6 +60,7 @@ def build_github_client(settings: Settings, throttle: ThrottleState | None = Non
         api_url=settings.github_api_url,
         token_cache_ttl=settings.github_token_cache_ttl,
         rate_limit_buffer=settings.github_rate_limit_buffer,
+        min_write_interval=settings.github_write_interval,
     )
     # Tokens are shared by every process through Redis when it is configured.
     cache = (

@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     github_rate_limit_buffer: int = Field(
         default=100, ge=0, description="Requests kept in reserve per installation for user actions."
     )
+    # GitHub asks integrations to wait at least a second between mutative requests:
+    # https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api
+    github_write_interval: float = Field(
+        default=1.0, ge=0, le=60, description="Seconds between content-creating requests per installation."
+    )
 
     # Redis (webhook dedup, shared token cache, locks); the database is used when unset
     redis_host: str | None = Field(default=None, description="Redis host; unset = use the DB.")
