@@ -435,6 +435,9 @@ def test_create_and_delete_refs(side: Side) -> None:
         repo.delete_ref("ghsync/p1")
     with pytest.raises(GitHubValidation):
         repo.update_ref("ghsync/p1", head)  # a missing ref is not created by an update
+    with pytest.raises(GitHubValidation):
+        repo.delete_ref("trunk")  # never the default branch
+    assert side.head(repo, "trunk") == head
 
 
 def test_an_empty_repository(side: Side) -> None:

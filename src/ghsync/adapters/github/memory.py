@@ -670,6 +670,8 @@ class InMemoryGitHubRepo:
             return str(self._not_empty(repo).create_blob(content))
 
     def create_tree(self, base_tree: str | None, entries: Sequence[TreeWrite]) -> str:
+        # `sha: null` deletes a path of base_tree; inline `content` makes the blob
+        # (https://docs.github.com/en/rest/git/trees#create-a-tree).
         with self._call("POST", "create_tree") as repo:
             git = self._not_empty(repo)
             flat: dict[str, tuple[int, str]] = {}
@@ -726,6 +728,8 @@ class InMemoryGitHubRepo:
             return _commit(commit)
 
     def update_ref(self, branch: str, sha: str) -> None:
+        # force=false: only a fast-forward moves the ref (https://docs.github.com/en/rest/git/refs#update-a-reference);
+        # then protection may still refuse it (https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-protected-branches/about-protected-branches).
         with self._call("PATCH", "update_ref") as repo:
             old = self._hub._ref(repo, branch)
             if old is None:
@@ -757,7 +761,8 @@ class InMemoryGitHubRepo:
     def delete_ref(self, branch: str) -> None:
         with self._call("DELETE", "delete_ref") as repo:
             old = self._hub._ref(repo, branch)
-            # GitHub answers a bare 422 for a missing ref, the default branch and a protected branch.
+            # A missing ref, the default branch and a protected branch are all refused with 422
+            # (https://docs.github.com/en/rest/git/refs#delete-a-reference).
             if old is None or branch == repo.default_branch or branch in repo.protected:
                 raise GitHubValidation("HTTP 422", status=422)
             repo.git.references.delete(f"refs/heads/{branch}")
@@ -825,6 +830,8 @@ class InMemoryGitHubRepo:
     def create_pull(
         self, head_branch: str, base: str, title: str, body: str = "", *, draft: bool = False
     ) -> PullRequest:
+        # One open PR per head and base, and only with commits to merge
+        # (https://docs.github.com/en/rest/pulls/pulls#create-a-pull-request).
         with self._call("POST", "create_pull") as repo:
             head_sha, base_sha = self._hub._ref(repo, head_branch), self._hub._ref(repo, base)
             if head_sha is None or base_sha is None or not title:
