@@ -547,3 +547,30 @@ def test_routes_are_filled_with_percent_encoded_values() -> None:
     assert _expand("/repos/{owner}/{repo}", {"owner": "o/x", "repo": "r"}) == "/repos/o%2Fx/r"
     with pytest.raises(ValueError, match="repo"):
         _expand("/repos/{owner}/{repo}", {"owner": "o"})
+
+
+def test_the_request_counter_is_scoped_to_its_block_and_its_context() -> None:
+    from ghsync.ports.github import record_request
+
+    record_request("POST")  # outside any block: counted nowhere, no error
+    other: list[int] = []
+    with counting_requests() as outer:
+        record_request("GET")
+        with counting_requests() as inner:
+            for method in ("post", "PATCH", "PUT", "DELETE", "HEAD"):
+                record_request(method)
+        # another thread starts with a fresh context: its requests are not this block's
+        thread = threading.Thread(target=lambda: other.append(_count_one()))
+        thread.start()
+        thread.join()
+    assert (inner.total, inner.content_creating) == (5, 4)
+    assert (outer.total, outer.content_creating) == (6, 4)
+    assert other == [1]
+
+
+def _count_one() -> int:
+    from ghsync.ports.github import record_request
+
+    with counting_requests() as count:
+        record_request("GET")
+    return count.total

@@ -14,6 +14,7 @@ secondary rate limit counts (https://docs.github.com/en/rest/using-the-rest-api/
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
@@ -90,6 +91,8 @@ class RequestCount:
 
 
 _COUNTERS: ContextVar[tuple[RequestCount, ...]] = ContextVar("ghsync_github_request_counters", default=())
+# A block's counter may be reached from several threads (a copied context): increments are locked.
+_COUNT_LOCK = threading.Lock()
 
 
 @contextmanager
@@ -106,11 +109,15 @@ def counting_requests() -> Iterator[RequestCount]:
 
 def record_request(method: str) -> None:
     """Called by the adapters once per request they send (each attempt of a retried call)."""
+    counters = _COUNTERS.get()
+    if not counters:
+        return
     creating = method.upper() in CONTENT_CREATING_METHODS
-    for count in _COUNTERS.get():
-        count.total += 1
-        if creating:
-            count.content_creating += 1
+    with _COUNT_LOCK:
+        for count in counters:
+            count.total += 1
+            if creating:
+                count.content_creating += 1
 
 
 # ---- the ports ---------------------------------------------------------------------------------
