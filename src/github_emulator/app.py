@@ -132,7 +132,7 @@ class GitHubMiddleware:
         limit, remaining, reset, used = self._rate_status(who)
         # GET /rate_limit is free; POST /graphql is charged in points to its own bucket by the
         # route, which also sends that bucket's headers (graphql.py).
-        graphql = path == "/graphql"
+        graphql = path in ("/graphql", "/api/graphql")
         charged = path != "/rate_limit" and not graphql
         if charged and remaining <= 0:
             message = (
@@ -281,6 +281,9 @@ def create_app(config: EmulatorConfig, emulator: Emulator | None = None) -> Fast
 
     app.include_router(routes_contents.router)
     app.include_router(smart_http.router)
+    from github_emulator import graphql_api
+
+    app.include_router(graphql_api.router)
 
     @app.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     async def fallback(rest: str) -> Response:

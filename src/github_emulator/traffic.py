@@ -40,6 +40,7 @@ from github_emulator.store import now_iso
 
 _GIT_PATH = re.compile(r"^/([^/_][^/]*)/([^/]+?)\.git(/.*)?$")
 _CONVERTER = re.compile(r":[a-z]+}")
+GRAPHQL_PATHS = ("/graphql", "/api/graphql")  # github.com's, and Enterprise Server's
 USER_QUOTA = 5000  # a personal token's requests an hour (the REST rate-limits page)
 
 
@@ -217,7 +218,7 @@ class TrafficMiddleware:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         who = self._caller(headers, scope)
         service = git_service(path, query)
-        kind = "git" if _GIT_PATH.match(path) else ("graphql" if path == "/graphql" else "rest")
+        kind = "git" if _GIT_PATH.match(path) else ("graphql" if path in GRAPHQL_PATHS else "rest")
         if kind == "git":
             route: str | None = "/{owner}/{repo}.git/" + path.rsplit(".git/", 1)[-1]
         else:

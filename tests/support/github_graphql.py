@@ -96,25 +96,42 @@ def _type_from_typename(value: Any, info: GraphQLResolveInfo, abstract: Any) -> 
     return None
 
 
-def _extra_keys(data: Any, selection: Any, path: str) -> list[str]:
+def _asked(
+    selection: graphql.SelectionSetNode | None,
+    fragments: dict[str, graphql.FragmentDefinitionNode],
+    out: dict[str, list[graphql.SelectionSetNode]],
+) -> dict[str, list[graphql.SelectionSetNode]]:
+    """Response keys a selection set asks for (through fragments), with their sub-selections."""
+    for node in selection.selections if selection else ():
+        if isinstance(node, graphql.FieldNode):
+            subs = out.setdefault(node.alias.value if node.alias else node.name.value, [])
+            if node.selection_set is not None:
+                subs.append(node.selection_set)
+        elif isinstance(node, graphql.InlineFragmentNode):
+            _asked(node.selection_set, fragments, out)
+        elif isinstance(node, graphql.FragmentSpreadNode) and node.name.value in fragments:
+            _asked(fragments[node.name.value].selection_set, fragments, out)
+    return out
+
+
+def _extra_keys(
+    data: Any,
+    selections: list[graphql.SelectionSetNode],
+    fragments: dict[str, graphql.FragmentDefinitionNode],
+    path: str,
+) -> list[str]:
     """Keys in the response that the query did not ask for (the executor would ignore them)."""
     if isinstance(data, list):
-        return [k for item in data for k in _extra_keys(item, selection, path)]
+        return [k for item in data for k in _extra_keys(item, selections, fragments, path)]
     if not isinstance(data, dict):
         return []
-    asked: dict[str, Any] = {}
-    for node in selection.selections if selection else []:
-        if isinstance(node, graphql.FieldNode):
-            key = node.alias.value if node.alias else node.name.value
-            asked[key] = node.selection_set
-        elif isinstance(node, graphql.InlineFragmentNode):
-            for sub in node.selection_set.selections:
-                if isinstance(sub, graphql.FieldNode):
-                    asked[sub.alias.value if sub.alias else sub.name.value] = sub.selection_set
+    asked: dict[str, list[graphql.SelectionSetNode]] = {}
+    for selection in selections:
+        _asked(selection, fragments, asked)
     out = [f"{path}.{k}" for k in data if k not in asked]
-    for key, sub in asked.items():
-        if key in data and sub is not None:
-            out += _extra_keys(data[key], sub, f"{path}.{key}")
+    for key, subs in asked.items():
+        if key in data and subs:
+            out += _extra_keys(data[key], subs, fragments, f"{path}.{key}")
     return out
 
 
@@ -136,7 +153,10 @@ def validate_graphql_response(
     if data is None:
         return
     operations = [d for d in document.definitions if isinstance(d, graphql.OperationDefinitionNode)]
-    extra = [k for op in operations for k in _extra_keys(data, op.selection_set, "data")]
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, graphql.FragmentDefinitionNode)
+    }
+    extra = [k for op in operations for k in _extra_keys(data, [op.selection_set], fragments, "data")]
     if extra:
         raise GraphQLMismatch(f"response has keys the query did not ask for: {extra}")
     result = graphql.execute_sync(
