@@ -270,6 +270,51 @@ def test_operations_keep_every_field(uow: Harness) -> None:
         assert work.operations.get(str(uuid.uuid4())) is None
 
 
+def test_operations_are_filtered_by_type_and_paged_newest_first(uow: Harness) -> None:
+    project, other = _project("a"), _project("b")
+    _added(uow, project, other)
+    with uow() as work:
+        # Two share a created_at: the id breaks the tie, so a page boundary between them loses nothing.
+        ids = [
+            work.operations.add(
+                SyncOperation(
+                    project_id=project.id if n % 2 == 0 else other.id,
+                    operation_type="push_direct" if n < 4 else "link",
+                    status="failed" if n in (1, 2) else "success",
+                    direction="none",
+                    created_at=NOW + timedelta(seconds=min(n, 3)),
+                )
+            )
+            for n in range(5)
+        ]
+        work.commit()
+    with uow() as work:
+        everything = work.operations.recent(limit=10)
+        assert {op.id for op in everything} == set(ids)
+        keys = [(op.created_at, op.id) for op in everything]
+        assert keys == sorted(keys, reverse=True)  # newest first, ties by id
+        pages: list[str] = []
+        before = None
+        while True:
+            page = work.operations.recent(limit=2, before=before)
+            pages += [op.id or "" for op in page]
+            if len(page) < 2:
+                break
+            assert page[-1].created_at is not None and page[-1].id is not None
+            before = (page[-1].created_at, page[-1].id)
+        assert pages == [op.id for op in everything]
+        assert [op.id for op in work.operations.recent(limit=10, operation_type="link")] == [ids[4]]
+        typed = work.operations.recent(limit=10, operation_type="push_direct", status="failed")
+        assert {op.id for op in typed} == {ids[1], ids[2]}
+        mine = work.operations.recent(limit=10, project_id=project.id, operation_type="push_direct")
+        assert {op.id for op in mine} == {ids[0], ids[2]}
+        assert work.operations.counts_by_status() == {"success": 3, "failed": 2}
+        assert work.operations.counts_by_status(since=NOW + timedelta(seconds=2)) == {
+            "success": 2,
+            "failed": 1,
+        }
+
+
 def test_a_conflict_is_open_until_resolved_once(uow: Harness) -> None:
     project = _project()
     _added(uow, project)

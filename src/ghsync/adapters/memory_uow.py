@@ -205,14 +205,36 @@ class MemoryOperations(_Repo):
         return found[0] if found else None
 
     def recent(
-        self, *, limit: int, project_id: str | None = None, status: str | None = None
+        self,
+        *,
+        limit: int,
+        project_id: str | None = None,
+        status: str | None = None,
+        operation_type: str | None = None,
+        before: tuple[datetime, str] | None = None,
     ) -> list[SyncOperation]:
-        newest_first = reversed(list(self._t.operations.values()))
+        # The SQL adapter's order: created_at, then id, newest first.
+        newest_first = sorted(self._t.operations.values(), key=_operation_key, reverse=True)
         return [
             op
             for op in newest_first
-            if (project_id is None or op.project_id == project_id) and (status is None or op.status == status)
+            if (project_id is None or op.project_id == project_id)
+            and (status is None or op.status == status)
+            and (operation_type is None or op.operation_type == operation_type)
+            and (before is None or _operation_key(op) < before)
         ][:limit]
+
+    def counts_by_status(self, *, since: datetime | None = None) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for op in self._t.operations.values():
+            if since is None or _operation_key(op)[0] >= since:
+                counts[op.status] = counts.get(op.status, 0) + 1
+        return counts
+
+
+def _operation_key(operation: SyncOperation) -> tuple[datetime, str]:
+    assert operation.created_at is not None and operation.id is not None  # set by add()
+    return operation.created_at, operation.id
 
 
 class MemoryConflicts(_Repo):

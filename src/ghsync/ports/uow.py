@@ -103,9 +103,19 @@ class Operations(Protocol):
     def latest(self, project_id: str) -> SyncOperation | None: ...
 
     def recent(
-        self, *, limit: int, project_id: str | None = None, status: str | None = None
+        self,
+        *,
+        limit: int,
+        project_id: str | None = None,
+        status: str | None = None,
+        operation_type: str | None = None,
+        before: tuple[datetime, str] | None = None,
     ) -> list[SyncOperation]:
-        """Newest first."""
+        """Newest first (by created_at, then id); `before` is the (created_at, id) of the last operation
+        of the previous page."""
+
+    def counts_by_status(self, *, since: datetime | None = None) -> dict[str, int]:
+        """How many operations of each status were created at or after `since` (all when None)."""
 
 
 class Conflicts(Protocol):

@@ -444,7 +444,13 @@ class SqlOperations(_Repo):
         return found[0] if found else None
 
     def recent(
-        self, *, limit: int, project_id: str | None = None, status: str | None = None
+        self,
+        *,
+        limit: int,
+        project_id: str | None = None,
+        status: str | None = None,
+        operation_type: str | None = None,
+        before: tuple[datetime, str] | None = None,
     ) -> list[SyncOperation]:
         query = select(SyncOperationRow).order_by(
             SyncOperationRow.created_at.desc(), SyncOperationRow.id.desc()
@@ -453,7 +459,25 @@ class SqlOperations(_Repo):
             query = query.where(SyncOperationRow.project_id == _uuid(project_id))
         if status is not None:
             query = query.where(SyncOperationRow.status == status)
+        if operation_type is not None:
+            query = query.where(SyncOperationRow.operation_type == operation_type)
+        if before is not None:
+            at, last = before[0], _uuid(before[1])
+            if last is None:
+                return []
+            query = query.where(
+                or_(
+                    SyncOperationRow.created_at < at,
+                    and_(SyncOperationRow.created_at == at, SyncOperationRow.id < last),
+                )
+            )
         return [_operation_of(row) for row in self._s.scalars(query.limit(limit))]
+
+    def counts_by_status(self, *, since: datetime | None = None) -> dict[str, int]:
+        query = select(SyncOperationRow.status, func.count()).group_by(SyncOperationRow.status)
+        if since is not None:
+            query = query.where(SyncOperationRow.created_at >= since)
+        return {str(status): int(count) for status, count in self._s.execute(query)}
 
 
 class SqlConflicts(_Repo):
