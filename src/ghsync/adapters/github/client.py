@@ -170,6 +170,16 @@ class GitHubAppClient:
         finally:
             _PRIORITY.reset(token)
 
+    # ---- installation tokens for git (the smart-HTTP transport authenticates with them too) ------
+
+    def installation_token(self, installation_id: int) -> str:
+        """The cached installation token (fetched when needed), for git's `x-access-token` auth."""
+        return self._tokens.token(installation_id)
+
+    def invalidate_installation_token(self, installation_id: int, token: str) -> None:
+        """Drop `token` after git got a 401 with it (unless another caller already replaced it)."""
+        self._tokens.invalidate(installation_id, token)
+
     # ---- operations ----------------------------------------------------------------------------
 
     def find_installation(self, owner: str, repo: str) -> int:
