@@ -317,6 +317,18 @@ def test_a_truncated_tree_is_walked_subtree_by_subtree(side: Side) -> None:
     assert (count.total, count.content_creating) == (4, 0)
 
 
+def test_a_truncated_subtree_is_walked_further(side: Side) -> None:
+    files = {f"a/{d}/{i}.txt": f"{d}{i}\n" for d in ("x", "y") for i in range(4)}
+    repo = side.new_repo(files)  # a/ alone lists 10 entries recursively > TREE_LIMIT
+    head = side.head(repo, "trunk")
+    assert head is not None
+    with counting_requests() as count:
+        tree = repo.get_tree(repo.get_commit(head).tree_sha)
+    assert [e.path for e in tree] == sorted(files)
+    # root (truncated), root flat, a/ (truncated), a/ flat, a/x/, a/y/ (+ the commit read)
+    assert count.total == 7
+
+
 def test_compare(side: Side) -> None:
     repo = side.new_repo({"README.md": "hi\n"})
     base = side.head(repo, "trunk")
