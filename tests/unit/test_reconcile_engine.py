@@ -25,6 +25,7 @@ from ghsync.domain.models import Author, FileMode, FileWrite
 from ghsync.domain.operations import SyncOperation
 from ghsync.ports.github import GitHubRepo, counting_requests
 from ghsync.services.linking import LinkService
+from ghsync.services.pairs import PairRebuilder
 from ghsync.services.projects import ProjectService, VersionService
 from ghsync.services.reconcile import EngineSettings, ReconcileService
 
@@ -477,3 +478,32 @@ def test_the_local_store_is_a_real_git_repository(world: World) -> None:
     world.engine().reconcile(project)
     repo = pygit2.Repository(str(world.store.project_dir(project)))
     assert not repo.is_empty
+
+
+@pytest.mark.parametrize("last", ["outbound", "inbound"])
+def test_the_trailers_rebuild_the_pairs_after_the_database_lost_them(world: World, last: str) -> None:
+    project = world.linked(files={"a.txt": "a\n"})
+    engine = world.engine()
+    engine.reconcile(project)
+    write(world, project, {"b.txt": b"b\n"})
+    engine.reconcile(project)
+    if last == "inbound":
+        world.github.push("octo", "site", "trunk", {"c.txt": "c\n"})
+        engine.reconcile(project)
+    with world.uow() as uow:
+        stored = uow.projects.get(project)
+        assert stored is not None and stored.link is not None
+        before = uow.pairs.latest(project, stored.link.repository_id)
+        assert uow.pairs.delete_all(project) > 0
+        uow.commit()
+    rebuilt = PairRebuilder(world.uow, world.store, world.github).rebuild(project)
+    assert rebuilt is not None and before is not None
+    assert (rebuilt.version_id, rebuilt.github_commit_sha, rebuilt.tree_sha) == (
+        before.version_id,
+        before.github_commit_sha,
+        before.tree_sha,
+    )
+    head = world.github.head("octo", "site", "trunk")
+    engine.reconcile(project)  # the rebuilt base: nothing to do, no duplicate commit
+    assert world.last_operation(project).operation_type == "nothing"
+    assert world.github.head("octo", "site", "trunk") == head
