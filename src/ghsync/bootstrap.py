@@ -22,8 +22,10 @@ from ghsync.domain.errors import ConfigError
 from ghsync.ports.jobs import RECONCILE_TASK, JobQueue
 from ghsync.ports.throttle import ThrottleState
 from ghsync.services.linking import LinkService
+from ghsync.services.pairs import PairRebuilder
 from ghsync.services.projects import ProjectService, VersionService
 from ghsync.services.reconcile import EngineSettings, ReconcileService, relay_pending_requests
+from ghsync.services.triggers import SyncTriggers
 
 # How often the outbox relay re-tells the queue of reconcile requests still pending (a crash between a
 # request's commit and the queue, or a queue that was down, is healed within this many seconds).
@@ -43,6 +45,8 @@ class Container:
     reconciler: ReconcileService
     github: GitHubAppClient | None
     links: LinkService
+    pairs: PairRebuilder | None
+    triggers: SyncTriggers
 
     def close(self) -> None:
         if self.github is not None:
@@ -114,4 +118,19 @@ def build_container(settings: Settings, *, require_migrated: bool = True) -> Con
     register_tasks(queue, reconciler, uow)
     secret_box = SecretBox.from_setting(settings.ghsync_encryption_keys)
     links = LinkService(uow, store, projects, github, secret_box, queue)
-    return Container(settings, engine, uow, store, queue, projects, versions, reconciler, github, links)
+    triggers = SyncTriggers(uow, queue)
+    pairs = PairRebuilder(uow, store, github) if github is not None else None
+    return Container(
+        settings=settings,
+        engine=engine,
+        uow=uow,
+        store=store,
+        queue=queue,
+        projects=projects,
+        versions=versions,
+        reconciler=reconciler,
+        github=github,
+        links=links,
+        pairs=pairs,
+        triggers=triggers,
+    )

@@ -200,5 +200,20 @@ def rotate_keys() -> None:
     console.print(f"re-encrypted {rotated} secret(s) under the primary key", highlight=False)
 
 
+@admin_app.command("rebuild-pairs")
+def rebuild_pairs(project_id: str) -> None:
+    """Rebuild a project's base sync pair from history (after the database lost it)."""
+    container = _container(_settings())
+    if container.pairs is None:
+        _fail("GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY must be set to read the repository's history")
+    try:
+        pair = container.pairs.rebuild(project_id)
+    except GhsyncError as exc:
+        _fail(exc.message)
+    if pair is None:
+        _fail("no GitHub commit on the default branch pairs with a local version; see `sync/reset`")
+    console.print(f"base pair: version {pair.version_id} = GitHub {pair.github_commit_sha}", highlight=False)
+
+
 def main() -> None:
     app()
