@@ -64,6 +64,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(health.router)
     app.include_router(projects.router, dependencies=[Depends(require_token)])
     app.include_router(github.router, dependencies=[Depends(require_token)])
+    app.include_router(github.admin_router, dependencies=[Depends(require_token)])
 
     @app.exception_handler(GhsyncError)
     async def _ghsync_error(_request: Request, exc: GhsyncError) -> JSONResponse:
