@@ -281,10 +281,11 @@ def create_app(config: EmulatorConfig, emulator: Emulator | None = None) -> Fast
 
     app.include_router(routes_contents.router)
     app.include_router(smart_http.router)
-    from github_emulator import graphql_api, meta
+    from github_emulator import graphql_api, lifecycle, meta
 
     app.include_router(graphql_api.router)
     app.include_router(meta.router)
+    app.include_router(lifecycle.router)
 
     @app.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     async def fallback(rest: str) -> Response:

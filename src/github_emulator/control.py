@@ -174,6 +174,24 @@ def delete_installation(
     return Response(status_code=204)
 
 
+@router.put("/installations/{installation_id}/suspended")
+@router.delete("/installations/{installation_id}/suspended")
+def suspend_installation(
+    installation_id: int,
+    request: Request,
+    body: dict[str, Any] = Body(default_factory=dict),
+    emu: Emulator = Depends(emulator),
+) -> Response:
+    """``{by?: login}``: suspend (PUT) or unsuspend (DELETE) as that user (default: the App's owner)."""
+    from github_emulator.lifecycle import set_suspended
+
+    inst = emu.store.data.installations.get(installation_id)
+    if inst is None:
+        raise GitHubError(404, "Not Found")
+    set_suspended(emu, inst, request.method == "PUT", body.get("by"), urls(request))
+    return Response(status_code=204)
+
+
 @router.post("/tokens/expire")
 def expire_tokens(
     body: dict[str, Any] = Body(default_factory=dict), emu: Emulator = Depends(emulator)

@@ -303,6 +303,14 @@ class Emulator:
         repository_ids: list[int] | None,
         permissions: dict[str, str] | None,
     ) -> TokenRecord:
+        if inst.suspended_at is not None:
+            # https://docs.github.com/en/rest/apps/apps#suspend-an-app-installation (the
+            # message is a best guess: GitHub documents none).
+            raise GitHubError(
+                403,
+                "This installation has been suspended",
+                "https://docs.github.com/rest/apps/apps#suspend-an-app-installation",
+            )
         with self.store.lock:
             app = self.store.data.apps[inst.app_id]
             restrict: list[int] | None = None
@@ -628,7 +636,8 @@ class Emulator:
         inst = self.store.installation_for_repo(repo.id)
         if inst is not None:
             app = self.store.data.apps.get(inst.app_id)
-            if app is not None and app.webhook_url and event in app.events:
+            # A suspended installation's App gets no events (lifecycle.py).
+            if app is not None and app.webhook_url and event in app.events and inst.suspended_at is None:
                 body = build(True)
                 body["installation"] = payloads.installation_ref(inst.id)
                 self._deliver_to_app(app, event, action, body, inst.id, repo.id)

@@ -74,8 +74,10 @@ def repo_access(emu: Emulator, who: Principal, owner: str, name: str, write: boo
             raise not_found("https://docs.github.com/rest/repos/repos#get-a-repository")
         if write and token is not None and token.permissions.get("contents") not in (None, "write"):
             raise GitHubError(403, "Resource not accessible by integration")
+        _writable(repo, write)
         return repo
     if who.kind == "user":
+        _writable(repo, write)
         return repo
     if who.kind == "app":
         raise GitHubError(
@@ -88,6 +90,17 @@ def repo_access(emu: Emulator, who: Principal, owner: str, name: str, write: boo
     if write:
         raise GitHubError(401, "Requires authentication")
     return repo
+
+
+def _writable(repo: RepoRecord, write: bool) -> None:
+    # An archived repository is read-only: every write is refused with 403
+    # (https://docs.github.com/en/repositories/archiving-a-github-repository/archiving-repositories).
+    if write and repo.archived:
+        raise GitHubError(
+            403,
+            "Repository was archived so is read-only.",
+            "https://docs.github.com/repositories/archiving-a-github-repository/archiving-repositories",
+        )
 
 
 def paginate(

@@ -219,8 +219,8 @@ def installation(inst: InstallationRecord, app: AppRecord, account: UserRecord, 
         "has_multiple_single_files": False,
         "single_file_paths": [],
         "app_slug": app.slug,
-        "suspended_by": None,
-        "suspended_at": None,
+        "suspended_by": inst.suspended_by,
+        "suspended_at": inst.suspended_at,
     }
 
 

@@ -138,7 +138,12 @@ def patch_repo(
     who: Principal = Depends(require_auth),
 ) -> Response:
     """https://docs.github.com/rest/repos/repos#update-a-repository"""
-    r = repo_access(emu, who, owner, repo, write=True)
+    from github_emulator.lifecycle import archive_action
+
+    # An archived repository takes one change, being unarchived (lifecycle.py).
+    unarchiving = body.get("archived") is False and set(body) <= {"archived"}
+    r = repo_access(emu, who, owner, repo, write=not unarchiving)
+    was_archived = r.archived
     u = urls(request)
     changes: JSON = {}
     if "default_branch" in body and body["default_branch"] != r.default_branch:
@@ -172,6 +177,9 @@ def patch_repo(
         emu.store.save()
     if changes:
         emu.fire_repo_event(r, "edited", changes, who, u)
+    archived = archive_action(was_archived, r.archived)
+    if archived is not None:
+        emu.fire_repo_event(r, archived, None, who, u)
     if "name" in body and body["name"] != r.name:
         emu.rename_repo(r, str(body["name"]), who, u)
     return json_response(repo_json(emu, r, u))

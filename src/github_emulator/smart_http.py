@@ -92,6 +92,12 @@ async def git_http(
             return _challenge()
     elif not _allowed(emu, who, repo):
         return _not_found()
+    if is_push and repo.archived:
+        # git prints a text/plain error body as "remote: ..." (the wording is GitHub's as
+        # pushes to archived repositories show it; https://docs.github.com/en/repositories/archiving-a-github-repository/archiving-repositories).
+        return Response(
+            "This repository was archived so it is read-only.\n", status_code=403, media_type="text/plain"
+        )
     body = await request.body()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

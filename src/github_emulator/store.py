@@ -63,6 +63,8 @@ class InstallationRecord(BaseModel):
     repository_ids: list[int] = Field(default_factory=list)
     created_at: str
     updated_at: str
+    suspended_at: str | None = None
+    suspended_by: dict[str, Any] | None = None  # the simple-user who suspended it
 
 
 class TokenRecord(BaseModel):

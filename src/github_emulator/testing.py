@@ -165,6 +165,13 @@ class EmulatorHandle:
     def delete_installation(self, installation_id: int) -> None:
         self._call("DELETE", f"/installations/{installation_id}")
 
+    def suspend_installation(self, installation_id: int, by: str | None = None) -> None:
+        """Suspend as the account owner would (``installation.suspend``; tokens refused)."""
+        self._call("PUT", f"/installations/{installation_id}/suspended", {"by": by})
+
+    def unsuspend_installation(self, installation_id: int, by: str | None = None) -> None:
+        self._call("DELETE", f"/installations/{installation_id}/suspended", {"by": by})
+
     def expire_tokens(self, token: str | None = None, installation_id: int | None = None) -> int:
         """Expire a token (or all of an installation's) now; returns how many."""
         data = self._call("POST", "/tokens/expire", {"token": token, "installation_id": installation_id})

@@ -29,6 +29,7 @@ from github_emulator import payloads
 from github_emulator.auth import AuthError, Principal, principal_from_header
 from github_emulator.core import Emulator, RequestLogEntry
 from github_emulator.faults import Fault, take_fault
+from github_emulator.lifecycle import SUSPEND_DOCS, SUSPENDED_MESSAGE, installation_suspended
 from github_emulator.ratelimits import (
     SECONDARY_DOCS,
     SECONDARY_MESSAGE,
@@ -139,6 +140,13 @@ async def _truncate(send: Send, start: Message, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
     transport.close()  # flushes what was sent, then FIN: the client sees a short body
     await asyncio.sleep(0.01)
+
+
+async def _plain(send: Send, status: int, text: str) -> None:
+    raw = text.encode()
+    headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(raw)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": raw})
 
 
 def _strip_prefix(path: str) -> str:
@@ -264,6 +272,19 @@ class TrafficMiddleware:
     ) -> None:
         cfg = self.emu.config
         request_id = new_request_id()
+        if (
+            who is not None
+            and who.kind == "installation"
+            and installation_suspended(self.emu, who.installation_id)
+        ):
+            # A suspended installation's tokens are refused everywhere (lifecycle.py).
+            row.status, row.fault = 403, "suspended"
+            if row.kind == "git":
+                await _plain(send, 403, SUSPENDED_MESSAGE + "\n")
+            else:
+                body = payloads.error_body(SUSPENDED_MESSAGE, 403, SUSPEND_DOCS)
+                await self._answer(send, 403, body, who, request_id, {})
+            return
         if cfg.secondary_rate_limits and row.kind != "git":
             limits = SecondaryLimits(
                 cfg.content_creation_per_minute, cfg.content_creation_per_hour, cfg.max_concurrent_requests
