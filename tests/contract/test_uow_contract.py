@@ -155,6 +155,25 @@ def test_link_is_a_compare_and_set_and_unlink_clears_everything(uow: Harness) ->
             work.projects.set_tracking(project.id, later)
 
 
+def test_linked_projects_are_found_by_repository_and_by_installation(uow: Harness) -> None:
+    first, second, other, unlinked = _project("a"), _project("b"), _project("c"), _project("d")
+    _added(uow, first, second, other, unlinked)
+    with uow() as work:
+        for project, repository_id, installation_id in ((first, 42, 7), (second, 42, 7), (other, 43, 8)):
+            link = _link(project.id, repository_id=repository_id, installation_id=installation_id)
+            assert work.projects.link(project.id, link, webhook_secret="s", tracking=Tracking())
+        work.commit()
+    with uow() as work:
+        assert [p.id for p in work.projects.by_repository(42)] == sorted([first.id, second.id])
+        assert [p.id for p in work.projects.by_repository(43)] == [other.id]
+        assert work.projects.by_repository(44) == []
+        assert [p.id for p in work.projects.by_installation(7)] == sorted([first.id, second.id])
+        found = work.projects.by_installation(8)
+        assert [p.id for p in found] == [other.id] and found[0].link is not None
+        assert work.projects.unlink(other.id)
+        assert work.projects.by_repository(43) == [] and work.projects.by_installation(8) == []
+
+
 def test_of_two_concurrent_links_exactly_one_wins(uow: Harness) -> None:
     project = _project()
     _added(uow, project)
@@ -377,6 +396,27 @@ def test_deliveries_are_deduplicated_unless_their_processing_failed(uow: Harness
         work.commit()
     with uow() as work:
         assert work.deliveries.get("d1") is None
+
+
+def test_a_projects_recent_deliveries_are_listed_newest_first(uow: Harness) -> None:
+    project, other = _project("a"), _project("b")
+    _added(uow, project, other)
+    with uow() as work:
+        for n, (event, owner) in enumerate([("ping", project), ("push", project), ("push", other)]):
+            delivery = replace(
+                _delivery(f"d{n}"),
+                event=event,
+                project_id=owner.id,
+                received_at=NOW + timedelta(seconds=n),
+            )
+            assert work.deliveries.record(delivery)
+        work.commit()
+    with uow() as work:
+        assert [d.delivery_id for d in work.deliveries.recent(project.id, limit=10)] == ["d1", "d0"]
+        assert [d.delivery_id for d in work.deliveries.recent(project.id, limit=1)] == ["d1"]
+        pings = work.deliveries.recent(project.id, limit=10, event="ping")
+        assert [(d.delivery_id, d.event, d.received_at) for d in pings] == [("d0", "ping", NOW)]
+        assert work.deliveries.recent("not-a-uuid", limit=10) == []
 
 
 def test_a_delivery_and_its_reconcile_request_commit_together_or_not_at_all(uow: Harness) -> None:

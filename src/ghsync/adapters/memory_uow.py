@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
@@ -128,6 +128,18 @@ class MemoryProjects(_Repo):
 
     def set_webhook_secret(self, project_id: str, sealed: str) -> None:
         self._t.projects[project_id] = replace(self._linked(project_id), webhook_secret=sealed)
+
+    def by_repository(self, repository_id: int) -> list[Project]:
+        return self._linked_where(lambda link: link.repository_id == repository_id)
+
+    def by_installation(self, installation_id: int) -> list[Project]:
+        return self._linked_where(lambda link: link.installation_id == installation_id)
+
+    def _linked_where(self, keep: Callable[[Link], bool]) -> list[Project]:
+        # Ordered by id, as the SQL adapter orders them.
+        return sorted(
+            (p for p in self._t.projects.values() if p.link is not None and keep(p.link)), key=lambda p: p.id
+        )
 
     def _linked(self, project_id: str) -> Project:
         project = self._t.projects.get(project_id)
@@ -290,6 +302,16 @@ class MemoryDeliveries(_Repo):
         for key in expired:
             del self._t.deliveries[key]
         return len(expired)
+
+    def recent(self, project_id: str, *, limit: int, event: str | None = None) -> list[WebhookDelivery]:
+        mine = [
+            d
+            for d in self._t.deliveries.values()
+            if d.project_id == project_id and (event is None or d.event == event)
+        ]
+        # The SQL adapter's order: received_at (set by record()), then delivery id, newest first.
+        mine.sort(key=lambda d: (d.received_at or _now(), d.delivery_id), reverse=True)
+        return mine[:limit]
 
 
 class MemoryReconcileRequests(_Repo):

@@ -61,6 +61,12 @@ class Projects(Protocol):
 
     def set_webhook_secret(self, project_id: str, sealed: str) -> None: ...
 
+    def by_repository(self, repository_id: int) -> list[Project]:
+        """The projects linked to this GitHub repository id (webhooks name repositories by id)."""
+
+    def by_installation(self, installation_id: int) -> list[Project]:
+        """The projects linked through this GitHub App installation."""
+
 
 class Versions(Protocol):
     """An index of the store's versions (the store's commits are the truth)."""
@@ -147,6 +153,9 @@ class Deliveries(Protocol):
 
     def purge_expired(self, now: datetime) -> int: ...
 
+    def recent(self, project_id: str, *, limit: int, event: str | None = None) -> list[WebhookDelivery]:
+        """A project's deliveries, newest first (by received_at), optionally of one event only."""
+
 
 class ReconcileRequests(Protocol):
     """The outbox: reconcile requests, pending until an operation serves them."""
@@ -186,7 +195,6 @@ class UnitOfWork(Protocol):
 
     @property
     def requests(self) -> ReconcileRequests: ...
-
 
     def __enter__(self) -> Self: ...
 

@@ -310,6 +310,16 @@ class SqlProjects(_Repo):
     def set_webhook_secret(self, project_id: str, sealed: str) -> None:
         self._update_linked(project_id, {"github_webhook_secret": sealed})
 
+    def by_repository(self, repository_id: int) -> list[Project]:
+        query = select(ProjectRow).where(ProjectRow.github_repository_id == repository_id)
+        return [project_of(row) for row in self._s.scalars(query.order_by(ProjectRow.id))]
+
+    def by_installation(self, installation_id: int) -> list[Project]:
+        query = select(ProjectRow).where(
+            ProjectRow.github_installation_id == installation_id, ProjectRow.github_repository_id.is_not(None)
+        )
+        return [project_of(row) for row in self._s.scalars(query.order_by(ProjectRow.id))]
+
     def _update_linked(self, project_id: str, values: dict[str, object]) -> None:
         key = _uuid(project_id)
         result = self._s.execute(
@@ -586,6 +596,16 @@ class SqlDeliveries(_Repo):
     def purge_expired(self, now: datetime) -> int:
         result = self._s.execute(delete(WebhookDeliveryRow).where(WebhookDeliveryRow.expires_at <= now))
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def recent(self, project_id: str, *, limit: int, event: str | None = None) -> list[WebhookDelivery]:
+        key = _uuid(project_id)
+        if key is None:
+            return []
+        query = select(WebhookDeliveryRow).where(WebhookDeliveryRow.project_id == key)
+        if event is not None:
+            query = query.where(WebhookDeliveryRow.event == event)
+        query = query.order_by(WebhookDeliveryRow.received_at.desc(), WebhookDeliveryRow.delivery_id.desc())
+        return [_delivery_of(row) for row in self._s.scalars(query.limit(limit))]
 
 
 class SqlReconcileRequests(_Repo):
