@@ -240,3 +240,75 @@ def pull_request_text(
     if len(paths) > 300:
         lines.append(f"- ... and {len(paths) - 300} more")
     return PullRequestText(title=f"ghsync: changes from {project_name}"[:256], body="\n".join(lines) + "\n")
+
+
+# ---- the transport rule ----------------------------------------------------------------------------
+
+
+class Transport(StrEnum):
+    """How a change reaches GitHub."""
+
+    GIT_DATA_API = "git_data_api"  # REST: blobs GitHub lacks, tree(s), one commit, PATCH of the ref
+    GIT = "git"  # git smart HTTP: the commit built locally, one fetch (when needed) and one push
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeShape:
+    """What a change would cost on the Git Data API: the tree entries it writes, the text bytes that go
+    inline, and the blobs GitHub lacks (each one a content-creating request, base64 in JSON)."""
+
+    files: int
+    inline_bytes: int
+    missing_blobs: int
+    missing_blob_bytes: int
+    repository_empty: bool = False
+
+    @classmethod
+    def of(cls, plan: OutboundPlan, *, repository_empty: bool = False) -> ChangeShape:
+        return cls(
+            files=len(plan.writes),
+            inline_bytes=plan.inline_bytes,
+            missing_blobs=len(plan.uploads),
+            missing_blob_bytes=plan.upload_bytes,
+            repository_empty=repository_empty,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TransportThresholds:
+    """From when on a change goes by git (the GHSYNC_GIT_TRANSPORT_* settings); any one reached is enough.
+
+    The Git Data API sends 3 content-creating requests (tree, commit, ref) plus one per blob GitHub
+    lacks, and GitHub asks for a second between such requests
+    (https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api); git
+    moves any number of objects in one pack, none of its requests counted against the content-creation
+    limit (https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits).
+    The defaults are to be set from bench/outbound.py.
+    """
+
+    enabled: bool = True
+    min_files: int = 100
+    min_inline_bytes: int = 1024 * 1024
+    min_missing_blobs: int = 2
+    min_missing_blob_bytes: int = 1024 * 1024
+
+
+def choose_transport(shape: ChangeShape, thresholds: TransportThresholds) -> Transport:
+    """The transport for one change (pure).
+
+    An empty repository takes git whatever the shape: the Git Data API answers 409 "Git Repository is
+    empty." there (https://docs.github.com/en/rest/guides/using-the-rest-api-to-interact-with-your-git-database).
+    Without git (disabled) everything else goes through the Git Data API.
+    """
+    if shape.repository_empty:
+        return Transport.GIT
+    if not thresholds.enabled:
+        return Transport.GIT_DATA_API
+    if (
+        shape.files >= thresholds.min_files
+        or shape.inline_bytes >= thresholds.min_inline_bytes
+        or shape.missing_blobs >= thresholds.min_missing_blobs
+        or shape.missing_blob_bytes >= thresholds.min_missing_blob_bytes
+    ):
+        return Transport.GIT
+    return Transport.GIT_DATA_API
