@@ -158,6 +158,17 @@ CASES = [
         "conflict_open",
     ),
     (
+        "conflict open, the strategy changed since",
+        snap(
+            Head(L2, T2),
+            Head(G2, T3),
+            link=replace(LINK, strategy=ConflictStrategy.GITHUB_WINS),
+            open_conflict=OpenConflict("c", L2, G2, ("a",), "manual"),
+        ),
+        ActionKind.CONFLICT,
+        "both_changed",
+    ),
+    (
         "conflict open, GitHub moved on",
         snap(Head(L2, T2), Head(G3, T3), open_conflict=OpenConflict("c", L2, G2, ("a",))),
         ActionKind.CONFLICT,

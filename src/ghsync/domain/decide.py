@@ -7,7 +7,8 @@ action; the engine executes it and records the outcome, and the next reconcile a
 The rules, in order (the first that applies wins):
 
 1. Sync disabled -> blocked (`disabled`).
-2. A conflict is open and neither side moved since it was recorded -> wait for its resolution.
+2. A conflict is open, neither side moved since it was recorded, and the strategy is the one it was
+   recorded under -> wait for its resolution (a changed strategy gets a new try).
 3. Neither side has a commit -> nothing. Only GitHub has one -> import it. Only local has one -> the
    first commit into the empty repository.
 4. Both trees are identical -> nothing when the base pair is exactly these heads, else record the pair
@@ -76,9 +77,10 @@ def decide(snapshot: SyncSnapshot) -> Action:
         return _act(ActionKind.BLOCKED, "disabled")
 
     conflict = snapshot.open_conflict
-    if conflict is not None and (conflict.local_commit_sha, conflict.github_commit_sha) == (
-        local.commit_sha,
-        github.commit_sha,
+    if (
+        conflict is not None
+        and (conflict.local_commit_sha, conflict.github_commit_sha) == (local.commit_sha, github.commit_sha)
+        and conflict.strategy in (None, link.strategy.value)
     ):
         return _act(ActionKind.AWAIT_RESOLUTION, "conflict_open")
 

@@ -61,6 +61,7 @@ class OpenConflict:
     local_commit_sha: str | None
     github_commit_sha: str | None
     paths: tuple[str, ...]
+    strategy: str | None = None  # the strategy it was recorded under; a new one gets a new try
 
 
 @dataclass(frozen=True, slots=True)

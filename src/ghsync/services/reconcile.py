@@ -61,17 +61,21 @@ from ghsync.domain.outbound import (
     pull_request_text,
     size_warnings,
 )
-from ghsync.domain.sync import pr_branch_name
+from ghsync.domain.outbound import ChangeShape, Transport, TransportThresholds, choose_transport
+from ghsync.domain.sync import ConflictStrategy, pr_branch_name
 from ghsync.domain.trees import TreeEntry
 from ghsync.observability.logging import get_logger
+from ghsync.ports.git_remote import GitRemote, RemoteRepo
 from ghsync.ports.github import GitHubApp, GitHubRepo, RequestCount, TreeWrite, counting_requests
 from ghsync.ports.store import VersionStore
 from ghsync.ports.uow import ReconcileNotifier, UnitOfWork, UnitOfWorkFactory
+from ghsync.services.git_outbound import Parent, local_plan, push_version, transport_metadata
 from ghsync.services.projects import parse_project_id
 
 log = get_logger(__name__)
 
 GITHUB_COMMIT_TRAILER = "Ghsync-GitHub-Commit"
+SYSTEM_AUTHOR = Author("ghsync", "ghsync@localhost")
 MIB = 1024 * 1024
 
 
@@ -86,6 +90,7 @@ class EngineSettings:
     inline_limit: int = MIB  # text files up to this size travel inline in the tree request
     max_decisions: int = 3  # how often GitHub may move under one reconcile before it is retried later
     retry_after: float = 5.0  # seconds until that retry
+    git_transport: TransportThresholds = TransportThresholds()  # GHSYNC_GIT_TRANSPORT_*: when to use git
 
 
 @dataclass
@@ -119,6 +124,7 @@ class _Outcome:
     github_author: Author | None = None
     version: VersionInfo | None = None
     files_changed: int = 0
+    conflict_files: int = 0
     insertions: int = 0
     deletions: int = 0
     error_code: str | None = None
@@ -136,6 +142,7 @@ class ReconcileService:
         store: VersionStore | None = None,
         github: GitHubApp | None = None,
         settings: EngineSettings | None = None,
+        git: GitRemote | None = None,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -143,6 +150,7 @@ class ReconcileService:
         self._store = store
         self._github = github
         self._settings = settings or EngineSettings()
+        self._git = git  # the git smart-HTTP transport; None: the Git Data API only
         self._now = clock
 
     # --- the job -------------------------------------------------------------------------------------
@@ -241,6 +249,7 @@ class ReconcileService:
                         conflict.local_commit_sha,
                         conflict.github_commit_sha,
                         conflict.paths,
+                        conflict.strategy,
                     )
                     if conflict
                     else None
@@ -340,8 +349,10 @@ class ReconcileService:
         )
         return _Outcome(pair=pair, tracking=tracking, resolve_conflict=snapshot.open_conflict is not None)
 
-    def _push_direct(self, loaded: _Loaded) -> _Outcome:
-        snapshot, version = loaded.snapshot, loaded.local_version
+    def _push_direct(self, loaded: _Loaded, version: VersionInfo | None = None) -> _Outcome:
+        """A commit of `version` (default: the local head) on top of GitHub's head, then the ref."""
+        snapshot = loaded.snapshot
+        version = version or loaded.local_version
         assert version is not None and snapshot.github.commit_sha and snapshot.github.tree_sha
         try:
             commit, plan = self._write_commit(
@@ -351,7 +362,7 @@ class ReconcileService:
         except BranchProtected:
             # GitHub's refusal is the truth about protection: take the PR path now.
             loaded.snapshot = replace(snapshot, github_protected=True)
-            return self._pull_request(loaded)
+            return self._pull_request(loaded, version)
         outcome = self._outbound_outcome(loaded, plan, commit, version)
         outcome.pair = SyncPair(
             version.id, version.commit_sha, commit, version.tree_sha, loaded.link.repository_id
@@ -366,19 +377,36 @@ class ReconcileService:
         outcome.audit = "github.push"
         return outcome
 
-    def _pull_request(self, loaded: _Loaded) -> _Outcome:
-        snapshot, version, repo, link = loaded.snapshot, loaded.local_version, loaded.repo, loaded.link
+    def _pull_request(
+        self, loaded: _Loaded, version: VersionInfo | None = None, *, merge_parent: str | None = None
+    ) -> _Outcome:
+        """Put `version` (default: the local head) on the project's PR branch and open or update the PR.
+
+        With `merge_parent` (GitHub's head, after a conflict was settled) the branch's new commit is a
+        merge of it, so the PR merges cleanly into the default branch as it is now.
+        """
+        snapshot, repo, link = loaded.snapshot, loaded.repo, loaded.link
+        version = version or loaded.local_version
         assert version is not None and snapshot.github.commit_sha and snapshot.github.tree_sha
         branch = pr_branch_name(loaded.project.id)
         pr_head = snapshot.pr_head
         plan = OutboundPlan(())
-        if pr_head is not None and pr_head.tree_sha == version.tree_sha:
+        extra = (
+            (merge_parent,)
+            if merge_parent and merge_parent != (pr_head.commit_sha if pr_head else None)
+            else ()
+        )
+        if pr_head is not None and pr_head.tree_sha == version.tree_sha and not extra:
             head = pr_head.commit_sha  # the branch already holds the local tree (the PR was closed)
             assert head is not None
         elif pr_head is not None:
             assert pr_head.commit_sha and pr_head.tree_sha
             head, plan = self._write_commit(
-                loaded, on_tree=pr_head.tree_sha, parent=pr_head.commit_sha, version=version
+                loaded,
+                on_tree=pr_head.tree_sha,
+                parent=pr_head.commit_sha,
+                version=version,
+                extra_parents=extra,
             )
             repo.update_ref(branch, head)  # never forced: a person's commits on the branch stay
         else:
@@ -389,7 +417,7 @@ class ReconcileService:
                 repo.create_ref(branch, head)
             except GitHubValidation as exc:
                 raise NotFastForward(f"the PR branch {branch} appeared meanwhile: {exc.message}") from None
-        text = self._pull_request_text(loaded)
+        text = self._pull_request_text(loaded, version)
         pull = snapshot.open_pr or repo.find_open_pull(branch, link.default_branch)
         if pull is None:
             pull = repo.create_pull(branch, link.default_branch, text.title, text.body)
@@ -407,9 +435,9 @@ class ReconcileService:
         outcome.audit = "github.pull_request"
         return outcome
 
-    def _pull_request_text(self, loaded: _Loaded) -> Any:
+    def _pull_request_text(self, loaded: _Loaded, version: VersionInfo) -> Any:
         store, key = self._store, loaded.project.id
-        assert store is not None and loaded.local_version is not None
+        assert store is not None
         base_number = 0
         if loaded.snapshot.base is not None:
             with self._uow() as uow:
@@ -418,11 +446,11 @@ class ReconcileService:
         versions = [
             (v.number, v.message)
             for v in store.versions_after(key, base_number)
-            if v.number <= loaded.local_version.number
+            if v.number <= version.number
         ]
         since = loaded.snapshot.github.tree_sha
         changes = store.tree_delta(
-            key, since if since and store.has_objects(key, [since]) else None, loaded.local_version.tree_sha
+            key, since if since and store.has_objects(key, [since]) else None, version.tree_sha
         )
         return pull_request_text(loaded.project.name, versions, [(c.status.value, c.path) for c in changes])
 
@@ -434,10 +462,16 @@ class ReconcileService:
         )
 
     def _write_commit(
-        self, loaded: _Loaded, *, on_tree: str, parent: str, version: VersionInfo
+        self,
+        loaded: _Loaded,
+        *,
+        on_tree: str,
+        parent: str,
+        version: VersionInfo,
+        extra_parents: Sequence[str] = (),
     ) -> tuple[str, OutboundPlan]:
-        """Create on GitHub a commit of the version's tree on top of `parent` (whose tree is `on_tree`);
-        returns its SHA and the plan that built it. Nothing is published: no ref moves here."""
+        """Create on GitHub a commit of the version's tree on top of `parent` (whose tree is `on_tree`),
+        merging `extra_parents`; returns its SHA and the plan that built it. No ref moves here."""
         store, repo, key = self._store, loaded.repo, loaded.project.id
         assert store is not None
         remote_flat = self._remote_flat(loaded, on_tree)
@@ -462,7 +496,10 @@ class ReconcileService:
                 code="tree_mismatch",
             )
         commit = repo.create_commit(
-            tree, [parent], outbound_message(version.message, version.id), author=version.author
+            tree,
+            [parent, *extra_parents],
+            outbound_message(version.message, version.id),
+            author=version.author,
         )
         return commit.sha, plan
 
@@ -521,10 +558,13 @@ class ReconcileService:
             },
         )
 
-    def _pull_inbound(self, loaded: _Loaded) -> _Outcome:
-        """Apply GitHub's head as one new local version: only the blobs the store lacks travel."""
+    def _fetch_github_tree(self, loaded: _Loaded) -> tuple[str, int]:
+        """Bring GitHub's head tree into the store: only the blobs the store lacks travel. Returns the
+        tree's SHA (GitHub's, checked) and how many blobs were fetched."""
         store, repo, key, snapshot = self._store, loaded.repo, loaded.project.id, loaded.snapshot
-        assert store is not None and snapshot.github.commit_sha and snapshot.github.tree_sha
+        assert store is not None and snapshot.github.tree_sha
+        if store.has_objects(key, [snapshot.github.tree_sha]):
+            return snapshot.github.tree_sha, 0
         entries = repo.get_tree(snapshot.github.tree_sha)
         have = store.has_objects(key, {e.sha for e in entries})
         fetched = 0
@@ -540,29 +580,54 @@ class ReconcileService:
                 f"it rebuilt as {tree}",
                 code="unsupported_tree",
             )
-        commit = repo.get_commit(snapshot.github.commit_sha)
+        return tree, fetched
+
+    def _commit_local(
+        self,
+        loaded: _Loaded,
+        tree: str,
+        *,
+        message: str,
+        author: Author,
+        source: str,
+        trailers: dict[str, str],
+    ) -> VersionInfo:
+        """A new local version of `tree` on top of the local head (compare-and-swap), checked out."""
+        store, key, local = self._store, loaded.project.id, loaded.snapshot.local
+        assert store is not None
         version = store.commit_tree(
             key,
             tree_sha=tree,
-            parents=[snapshot.local.commit_sha] if snapshot.local.commit_sha else [],
+            parents=[local.commit_sha] if local.commit_sha else [],
+            message=message,
+            author=author,
+            version_id=str(uuid.uuid4()),
+            expected_head=local.commit_sha,
+            source="github" if source == "github" else "local",
+            trailers=trailers,
+        )
+        store.checkout(key, version.commit_sha)
+        return version
+
+    def _pull_inbound(self, loaded: _Loaded) -> _Outcome:
+        """Apply GitHub's head as one new local version: only the blobs the store lacks travel."""
+        store, repo, key, snapshot = self._store, loaded.repo, loaded.project.id, loaded.snapshot
+        assert store is not None and snapshot.github.commit_sha
+        tree, fetched = self._fetch_github_tree(loaded)
+        commit = repo.get_commit(snapshot.github.commit_sha)
+        version = self._commit_local(
+            loaded,
+            tree,
             message=commit.message.strip() or f"GitHub commit {commit.sha[:12]}",
             author=commit.author,
-            version_id=str(uuid.uuid4()),
-            expected_head=snapshot.local.commit_sha,
             source="github",
             trailers={GITHUB_COMMIT_TRAILER: commit.sha},
         )
-        store.checkout(key, version.commit_sha)
         diff = store.diff(key, snapshot.local.commit_sha, version.commit_sha)
         return _Outcome(
             direction="from_github",
             pair=SyncPair(version.id, version.commit_sha, commit.sha, tree, loaded.link.repository_id),
-            tracking=replace(
-                loaded.project.tracking,
-                last_remote_main_sha=commit.sha,
-                last_synced_main_sha=commit.sha,
-                last_github_sync_at=self._now(),
-            ),
+            tracking=self._synced(loaded, commit.sha),
             github_commit=commit.sha,
             github_message=commit.message,
             github_author=commit.author,
@@ -570,29 +635,169 @@ class ReconcileService:
             files_changed=len(diff),
             insertions=sum(d.insertions for d in diff),
             deletions=sum(d.deletions for d in diff),
+            resolve_conflict=snapshot.open_conflict is not None,
             audit="github.pull",
             metadata={"transport": "rest", "blobs_fetched": fetched},
         )
 
+    def _synced(self, loaded: _Loaded, github_sha: str) -> Tracking:
+        return replace(
+            loaded.project.tracking,
+            last_remote_main_sha=github_sha,
+            last_synced_main_sha=github_sha,
+            last_github_sync_at=self._now(),
+        )
+
+    # --- conflicts -----------------------------------------------------------------------------------
+
     def _conflict(self, loaded: _Loaded, action: Action) -> _Outcome:
-        snapshot = loaded.snapshot
-        base = snapshot.base
-        conflict = ConflictRecord(
+        """Both sides changed since the base: merge per file, then settle by the project's strategy.
+
+        `auto_merge` applies a clean three-way merge (tree and text), else falls back to `manual`;
+        `github_wins` takes GitHub's tree as a new version; `local_wins` makes a new GitHub commit of the
+        local tree on top of GitHub's head (no force-push: GitHub's history stays); `manual` records the
+        conflict and waits. Whatever is overwritten stays reachable: a local version (tagged, plus a backup
+        ref), or a GitHub commit in the default branch's history.
+        """
+        store, key, snapshot = self._store, loaded.project.id, loaded.snapshot
+        assert store is not None and snapshot.local.tree_sha and snapshot.github.commit_sha
+        github_tree, fetched = self._fetch_github_tree(loaded)
+        base_tree = snapshot.base.tree_sha if snapshot.base else None
+        merge = store.merge_trees(key, base_tree, snapshot.local.tree_sha, github_tree)
+        files = [{"path": c.path, "kind": c.kind.value} for c in merge.conflicts]
+        strategy = loaded.link.strategy
+        details: dict[str, Any] = {
+            "reason": action.reason,
+            "strategy": strategy.value,
+            "files": files,
+            "clean_merge": merge.clean,
+            "blobs_fetched": fetched,
+        }
+        if strategy is ConflictStrategy.AUTO_MERGE and merge.clean and merge.tree_sha:
+            outcome = self._apply_merge(loaded, merge.tree_sha)
+        elif strategy is ConflictStrategy.GITHUB_WINS:
+            outcome = self._github_wins(loaded, github_tree)
+        elif strategy is ConflictStrategy.LOCAL_WINS:
+            outcome = self._local_wins(loaded)
+        else:
+            if strategy is ConflictStrategy.AUTO_MERGE:
+                details["fell_back_to"] = "manual"
+            return self._manual(loaded, action, details, files)
+        outcome.conflict = self._conflict_record(loaded, files, status="resolved", resolution=strategy.value)
+        outcome.conflict_files = len(files) or 1
+        outcome.resolve_conflict = snapshot.open_conflict is not None
+        outcome.metadata["conflict"] = details
+        return outcome
+
+    def _conflict_record(
+        self, loaded: _Loaded, files: list[dict[str, str]], *, status: str, resolution: str | None
+    ) -> ConflictRecord:
+        snapshot, base = loaded.snapshot, loaded.snapshot.base
+        return ConflictRecord(
             project_id=loaded.project.id,
+            status="resolved" if status == "resolved" else "open",
             base_local_commit_sha=base.local_commit_sha if base else None,
             base_github_commit_sha=base.github_commit_sha if base else None,
             local_commit_sha=snapshot.local.commit_sha,
             github_commit_sha=snapshot.github.commit_sha,
+            paths=tuple(f["path"] for f in files),
             strategy=loaded.link.strategy.value,
-            details={"reason": action.reason},
+            resolution=resolution,
+            details={"files": files},
+            resolved_at=self._now() if status == "resolved" else None,
         )
-        replaces_open = snapshot.open_conflict is not None
+
+    def _manual(
+        self, loaded: _Loaded, action: Action, details: dict[str, Any], files: list[dict[str, str]]
+    ) -> _Outcome:
+        snapshot = loaded.snapshot
         return _Outcome(
-            conflict=conflict,
-            resolve_conflict=replaces_open,
+            conflict=self._conflict_record(loaded, files, status="open", resolution=None),
+            conflict_files=len(files) or 1,
+            resolve_conflict=snapshot.open_conflict is not None,  # superseded by this one
             audit="github.conflict",
-            metadata={"reason": action.reason},
+            metadata={"reason": action.reason, "conflict": details},
         )
+
+    def _keep_local_side(self, loaded: _Loaded, why: str) -> str:
+        store, local = self._store, loaded.snapshot.local
+        assert store is not None and local.commit_sha
+        stamp = self._now().strftime("%Y%m%dT%H%M%SZ")
+        return store.keep_ref(loaded.project.id, f"{why}/{stamp}-local", local.commit_sha)
+
+    def _github_wins(self, loaded: _Loaded, github_tree: str) -> _Outcome:
+        """GitHub's tree becomes a new local version; the local side stays a tagged version (and a ref)."""
+        snapshot = loaded.snapshot
+        assert snapshot.github.commit_sha
+        kept = self._keep_local_side(loaded, "github-wins")
+        commit = loaded.repo.get_commit(snapshot.github.commit_sha)
+        version = self._commit_local(
+            loaded,
+            github_tree,
+            message=f"Take GitHub's {commit.sha[:12]} over local changes (conflict strategy github_wins)",
+            author=commit.author,
+            source="github",
+            trailers={GITHUB_COMMIT_TRAILER: commit.sha},
+        )
+        return _Outcome(
+            direction="from_github",
+            pair=SyncPair(version.id, version.commit_sha, commit.sha, github_tree, loaded.link.repository_id),
+            tracking=self._synced(loaded, commit.sha),
+            github_commit=commit.sha,
+            github_message=commit.message,
+            github_author=commit.author,
+            version=version,
+            audit="github.conflict_github_wins",
+            metadata={"kept_local": kept},
+        )
+
+    def _local_wins(self, loaded: _Loaded) -> _Outcome:
+        """The local tree as a new GitHub commit on top of GitHub's head (direct), or on the PR branch as a
+        merge of GitHub's head (PR modes). GitHub's history stays: nothing is force-pushed."""
+        snapshot = loaded.snapshot
+        protected = snapshot.github_protected or loaded.link.protected
+        if uses_pull_request(loaded.link.mode, protected):
+            return self._pull_request(loaded, merge_parent=snapshot.github.commit_sha)
+        return self._push_direct(loaded)
+
+    def _apply_merge(self, loaded: _Loaded, merged_tree: str) -> _Outcome:
+        """A clean merge: one merged local version (unless local already holds it), then the merged tree on
+        GitHub on top of its head (direct) or on the PR branch (PR modes)."""
+        snapshot = loaded.snapshot
+        assert snapshot.github.commit_sha
+        version = loaded.local_version
+        assert version is not None
+        if merged_tree != snapshot.local.tree_sha:
+            version = self._commit_local(
+                loaded,
+                merged_tree,
+                message=f"Merge GitHub's {snapshot.github.commit_sha[:12]} (conflict strategy auto_merge)",
+                author=SYSTEM_AUTHOR,
+                source="local",
+                trailers={GITHUB_COMMIT_TRAILER: snapshot.github.commit_sha},
+            )
+        if merged_tree == snapshot.github.tree_sha:
+            # GitHub already holds the merge (it had all of ours): pair, no GitHub commit.
+            return _Outcome(
+                direction="from_github",
+                pair=SyncPair(
+                    version.id,
+                    version.commit_sha,
+                    snapshot.github.commit_sha,
+                    merged_tree,
+                    loaded.link.repository_id,
+                ),
+                tracking=self._synced(loaded, snapshot.github.commit_sha),
+                version=version,
+                audit="github.conflict_merged",
+            )
+        protected = snapshot.github_protected or loaded.link.protected
+        if uses_pull_request(loaded.link.mode, protected):
+            outcome = self._pull_request(loaded, version, merge_parent=snapshot.github.commit_sha)
+        else:
+            outcome = self._push_direct(loaded, version)
+        outcome.audit = "github.conflict_merged"
+        return outcome
 
     # --- record --------------------------------------------------------------------------------------
 
@@ -623,10 +828,8 @@ class ReconcileService:
                 uow.projects.set_pull_request(key, None)  # the PR was closed or merged on GitHub
             if outcome.resolve_conflict and snapshot.open_conflict is not None:
                 uow.conflicts.resolve(snapshot.open_conflict.id, resolution="superseded", at=self._now())
-            conflicts = 0
             if outcome.conflict is not None:
                 uow.conflicts.add(outcome.conflict)
-                conflicts = 1
             version = outcome.version or loaded.local_version
             operation_id = uow.operations.add(
                 SyncOperation(
@@ -643,7 +846,7 @@ class ReconcileService:
                     files_changed=outcome.files_changed,
                     insertions=outcome.insertions,
                     deletions=outcome.deletions,
-                    conflicts_detected=conflicts,
+                    conflicts_detected=outcome.conflict_files,
                     error_code=outcome.error_code,
                     error_message=outcome.error_message,
                     retry_count=attempt,

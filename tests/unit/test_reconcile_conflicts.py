@@ -1,0 +1,206 @@
+"""Conflicts in the engine, on the in-memory twins: both sides edited since the base, each strategy, the
+same file and different files; nothing is ever lost and nothing is force-pushed."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from ghsync.adapters.github.memory import InMemoryGitHub
+from ghsync.adapters.memory_uow import MemoryUnitOfWorkFactory
+from ghsync.adapters.queue.memory import InMemoryQueue
+from ghsync.adapters.secrets import SecretBox
+from ghsync.adapters.store.git_store import GitStore
+from ghsync.domain.models import Author, FileWrite
+from ghsync.domain.sync import ConflictStrategy
+from ghsync.services.linking import LinkService
+from ghsync.services.projects import ProjectService, VersionService
+from ghsync.services.reconcile import ReconcileService
+
+KEY = "k1:" + base64.b64encode(os.urandom(32)).decode()
+ADA = Author("Ada", "ada@example.com")
+BASE_TEXT = "one\ntwo\nthree\nfour\nfive\n"
+
+
+@dataclass
+class World:
+    github: InMemoryGitHub
+    uow: MemoryUnitOfWorkFactory
+    store: GitStore
+    versions: VersionService
+    engine: ReconcileService
+    project: str
+    installation: int
+
+    def remote(self, branch: str = "trunk") -> dict[str, bytes]:
+        repo = self.github.repo(self.installation, "octo", "site")
+        head = self.github.head("octo", "site", branch)
+        assert head is not None
+        return {e.path: repo.get_blob(e.sha) for e in repo.get_tree(repo.get_commit(head).tree_sha)}
+
+    def local(self) -> dict[str, bytes]:
+        head = self.store.head(self.project)
+        assert head is not None
+        return {
+            e.path: self.store.read_file(self.project, head, e.path)
+            for e in self.store.list_files(self.project, head)
+        }
+
+    def edit_locally(self, files: dict[str, str]) -> None:
+        self.versions.create_version(
+            self.project,
+            message="local edit",
+            writes=[FileWrite(p, c.encode()) for p, c in files.items()],
+            author=ADA,
+        )
+
+    def push_on_github(self, files: dict[str, str | None]) -> str:
+        return self.github.push("octo", "site", "trunk", files)  # type: ignore[arg-type]
+
+    def set_strategy(self, strategy: ConflictStrategy) -> None:
+        with self.uow() as uow:
+            project = uow.projects.get(self.project)
+            assert project is not None and project.link is not None
+            uow.projects.save_link(self.project, replace(project.link, strategy=strategy))
+            uow.commit()
+
+    def open_conflict(self):  # type: ignore[no-untyped-def]
+        with self.uow() as uow:
+            return uow.conflicts.open_for(self.project)
+
+    def last_operation(self):  # type: ignore[no-untyped-def]
+        with self.uow() as uow:
+            return uow.operations.latest(self.project)
+
+
+def make_world(tmp_path: Path, strategy: str, mode: str = "direct_commit") -> Iterator[World]:
+    with InMemoryGitHub(tmp_path / "github") as github:
+        installation = github.add_installation("octo", selection="all")
+        github.add_repo("octo", "site", default_branch="trunk", files={"a.txt": BASE_TEXT, "b.txt": "b\n"})
+        queue = InMemoryQueue()
+        queue.register("reconcile", lambda args: None)
+        uow = MemoryUnitOfWorkFactory(notify=queue.request_reconcile)
+        store = GitStore(tmp_path / "projects", max_file_size=100 * 1024 * 1024)
+        projects = ProjectService(uow, store)
+        links = LinkService(uow, store, projects, github, SecretBox.from_setting([KEY]), queue)
+        project = projects.create_project("site").id
+        links.link(project, owner="octo", repo="site", sync_mode=mode, conflict_strategy=strategy)
+        engine = ReconcileService(uow, store, github)
+        engine.reconcile(project)  # import: the base pair
+        yield World(github, uow, store, VersionService(uow, store, projects), engine, project, installation)
+
+
+@pytest.fixture
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    strategy, mode = getattr(request, "param", ("manual", "direct_commit"))
+    yield from make_world(tmp_path, strategy, mode)
+
+
+def strategy_world(strategy: str, mode: str = "direct_commit") -> pytest.MarkDecorator:
+    return pytest.mark.parametrize("world", [(strategy, mode)], indirect=True)
+
+
+@strategy_world("auto_merge")
+def test_auto_merge_of_edits_to_different_files(world: World) -> None:
+    world.edit_locally({"a.txt": BASE_TEXT + "six\n"})
+    person = world.push_on_github({"b.txt": "b edited on GitHub\n"})
+    world.engine.reconcile(world.project)
+    expected = {"a.txt": (BASE_TEXT + "six\n").encode(), "b.txt": b"b edited on GitHub\n"}
+    assert world.local() == expected and world.remote() == expected
+    head = world.github.head("octo", "site", "trunk")
+    assert head is not None
+    repo = world.github.repo(world.installation, "octo", "site")
+    assert repo.get_commit(head).parents == (person,)  # on top of GitHub's head: the person's commit stays
+    assert world.open_conflict() is None
+    world.engine.reconcile(world.project)
+    assert world.last_operation().operation_type == "nothing"
+
+
+@strategy_world("auto_merge")
+def test_auto_merge_of_edits_to_different_lines_of_one_file(world: World) -> None:
+    world.edit_locally({"a.txt": BASE_TEXT.replace("one", "ONE")})
+    world.push_on_github({"a.txt": BASE_TEXT.replace("five", "FIVE")})
+    world.engine.reconcile(world.project)
+    merged = BASE_TEXT.replace("one", "ONE").replace("five", "FIVE").encode()
+    assert world.local()["a.txt"] == merged and world.remote()["a.txt"] == merged
+
+
+@strategy_world("auto_merge")
+def test_an_unclean_auto_merge_falls_back_to_manual_never_a_half_merge(world: World) -> None:
+    world.edit_locally({"a.txt": BASE_TEXT.replace("three", "local three"), "c.txt": "only local\n"})
+    world.push_on_github({"a.txt": BASE_TEXT.replace("three", "github three")})
+    local_before, remote_before = world.local(), world.remote()
+    world.engine.reconcile(world.project)
+    assert world.local() == local_before and world.remote() == remote_before  # nothing applied
+    conflict = world.open_conflict()
+    assert conflict is not None and conflict.paths == ("a.txt",)
+    assert conflict.details["files"] == [{"path": "a.txt", "kind": "content"}]
+    operation = world.last_operation()
+    assert operation.conflicts_detected == 1 and operation.metadata["conflict"]["fell_back_to"] == "manual"
+    world.engine.reconcile(world.project)
+    assert world.last_operation().operation_type == "await_resolution"
+
+
+@strategy_world("github_wins")
+def test_github_wins_keeps_the_local_side_as_a_version_and_a_ref(world: World) -> None:
+    world.edit_locally({"a.txt": "local\n"})
+    local_head = world.store.head(world.project)
+    world.push_on_github({"a.txt": "github\n"})
+    world.engine.reconcile(world.project)
+    assert world.local() == world.remote() and world.local()["a.txt"] == b"github\n"
+    kept = world.store.list_refs(world.project, "refs/ghsync/backup/github-wins/")
+    assert list(kept.values()) == [local_head]
+    assert local_head in {v.commit_sha for v in world.store.list_versions(world.project)}  # still a version
+
+
+@strategy_world("local_wins")
+def test_local_wins_is_a_new_commit_on_top_of_github_never_a_force_push(world: World) -> None:
+    world.edit_locally({"a.txt": "local\n"})
+    person = world.push_on_github({"a.txt": "github\n"})
+    world.engine.reconcile(world.project)
+    assert world.remote() == world.local() and world.remote()["a.txt"] == b"local\n"
+    head = world.github.head("octo", "site", "trunk")
+    assert head is not None
+    assert world.github.repo(world.installation, "octo", "site").get_commit(head).parents == (person,)
+
+
+def test_manual_waits_and_a_changed_strategy_gets_a_new_try(world: World) -> None:
+    world.edit_locally({"a.txt": "local\n"})
+    world.push_on_github({"a.txt": "github\n"})
+    world.engine.reconcile(world.project)
+    assert world.open_conflict() is not None
+    assert world.local()["a.txt"] == b"local\n" and world.remote()["a.txt"] == b"github\n"
+    world.engine.reconcile(world.project)
+    assert world.last_operation().operation_type == "await_resolution"
+
+    world.set_strategy(ConflictStrategy.LOCAL_WINS)
+    world.engine.reconcile(world.project)
+    assert world.remote()["a.txt"] == b"local\n"
+    assert world.open_conflict() is None
+    world.engine.reconcile(world.project)
+    assert world.last_operation().operation_type == "nothing"
+
+
+@strategy_world("auto_merge", "protected_pr")
+def test_auto_merge_in_pr_mode_updates_the_pr_with_a_mergeable_commit(world: World) -> None:
+    world.edit_locally({"a.txt": BASE_TEXT + "six\n"})
+    world.engine.reconcile(world.project)  # opens the PR
+    branch = f"ghsync/{world.project}"
+    repo = world.github.repo(world.installation, "octo", "site")
+    pull = repo.find_open_pull(branch, "trunk")
+    assert pull is not None
+    person = world.push_on_github({"b.txt": "b edited on GitHub\n"})  # the base moved under the PR
+    world.engine.reconcile(world.project)
+    expected = {"a.txt": (BASE_TEXT + "six\n").encode(), "b.txt": b"b edited on GitHub\n"}
+    assert world.local() == expected and world.remote(branch) == expected
+    head = world.github.head("octo", "site", branch)
+    assert head is not None and person in repo.get_commit(head).parents
+    world.github.merge_pull("octo", "site", pull.number, "merge")
+    world.engine.reconcile(world.project)
+    assert world.remote() == expected
+    assert world.last_operation().operation_type == "record_pair"
