@@ -1,0 +1,449 @@
+"""The pure webhook rules: GitHub's signature test vector, header and payload parsing, and the routing
+table (event, action, payload, link) -> what to do."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from ghsync.domain.link import Link
+from ghsync.domain.sync import ConflictStrategy, SyncMode
+from ghsync.domain.webhooks import (
+    ChangeDefaultBranch,
+    DeliveryHeaders,
+    DisableSync,
+    EnableSync,
+    FollowRepository,
+    Ignore,
+    InvalidSignature,
+    MalformedDelivery,
+    Ping,
+    Reconcile,
+    Targets,
+    WebhookAction,
+    applied,
+    check_signature,
+    parse_headers,
+    parse_payload,
+    route,
+    sign,
+    targets_of,
+)
+
+PROJECT = "0b0e7d5e-3c1a-4f3e-9a57-6f8f1f2b9c11"
+LINK = Link(
+    project_id=PROJECT,
+    owner="octo",
+    repo="site",
+    repository_id=42,
+    installation_id=7,
+    default_branch="trunk",
+    protected=False,
+    mode=SyncMode.PROTECTED_PR,
+    strategy=ConflictStrategy.MANUAL,
+    enabled=True,
+)
+
+# --- signatures ----------------------------------------------------------------------------------------
+
+# https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries#testing-the-webhook-payload-validation
+GITHUB_SECRET = "It's a Secret to Everybody"
+GITHUB_PAYLOAD = b"Hello, World!"
+GITHUB_SIGNATURE = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+
+
+def test_githubs_published_test_vector() -> None:
+    assert sign(GITHUB_SECRET, GITHUB_PAYLOAD) == GITHUB_SIGNATURE
+    check_signature(GITHUB_SECRET, GITHUB_PAYLOAD, {"X-Hub-Signature-256": GITHUB_SIGNATURE})
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "message"),
+    [
+        ({"X-Hub-Signature-256": GITHUB_SIGNATURE}, b"Hello, World!\n", "does not match"),  # one byte more
+        ({"X-Hub-Signature-256": GITHUB_SIGNATURE.upper()}, GITHUB_PAYLOAD, "does not match"),
+        ({"X-Hub-Signature-256": GITHUB_SIGNATURE[:-1]}, GITHUB_PAYLOAD, "does not match"),
+        ({"X-Hub-Signature-256": "sha1=" + GITHUB_SIGNATURE[7:]}, GITHUB_PAYLOAD, "does not match"),
+        ({"X-Hub-Signature": "sha1=01dc10d0c83e72ed246219cdd91669667fe2ca59"}, GITHUB_PAYLOAD, "SHA-1"),
+        ({}, GITHUB_PAYLOAD, "missing"),
+    ],
+    ids=["body-changed", "upper-case", "truncated", "wrong-algorithm-prefix", "sha1-alone", "no-signature"],
+)
+def test_a_signature_that_does_not_match_is_refused(
+    headers: dict[str, str], body: bytes, message: str
+) -> None:
+    with pytest.raises(InvalidSignature, match=message) as caught:
+        check_signature(GITHUB_SECRET, body, headers)
+    assert caught.value.code == "invalid_signature"
+
+
+def test_another_secret_does_not_verify() -> None:
+    with pytest.raises(InvalidSignature):
+        check_signature("another secret", GITHUB_PAYLOAD, {"x-hub-signature-256": GITHUB_SIGNATURE})
+
+
+# --- headers and payloads ------------------------------------------------------------------------------
+
+
+def test_headers_are_read_whatever_their_case() -> None:
+    headers = {
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+        "X-GitHub-Hook-ID": "292430182",
+        "X-GitHub-Hook-Installation-Target-Type": "integration",
+        "x-github-hook-installation-target-id": "79929171",
+    }
+    assert parse_headers(headers) == DeliveryHeaders(
+        event="push",
+        delivery_id="72d3162e-cc78-11e3-81ab-4c9367dc0958",
+        hook_id=292430182,
+        target_type="integration",
+        target_id=79929171,
+    )
+    assert parse_headers({"x-github-event": "ping", "x-github-delivery": "d1"}) == DeliveryHeaders(
+        "ping", "d1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({"X-GitHub-Delivery": "d1"}, "X-GitHub-Event header is missing"),
+        ({"X-GitHub-Event": "push"}, "X-GitHub-Delivery header is missing"),
+        ({"X-GitHub-Event": "Push!", "X-GitHub-Delivery": "d1"}, "not an event name"),
+        ({"X-GitHub-Event": "push", "X-GitHub-Delivery": "x" * 65}, "not a delivery id"),
+        ({"X-GitHub-Event": "push", "X-GitHub-Delivery": "../etc"}, "not a delivery id"),
+        (
+            {"X-GitHub-Event": "push", "X-GitHub-Delivery": "d1", "X-GitHub-Hook-ID": "abc"},
+            "must be a number",
+        ),
+    ],
+)
+def test_missing_or_invalid_headers_are_malformed(headers: dict[str, str], message: str) -> None:
+    with pytest.raises(MalformedDelivery, match=message):
+        parse_headers(headers)
+
+
+def test_a_payload_is_a_json_object_sent_as_json_or_as_a_form() -> None:
+    payload = {"zen": "Keep it logically awesome.", "hook_id": 1}
+    assert parse_payload(json.dumps(payload).encode()) == payload
+    assert parse_payload(json.dumps(payload).encode(), "application/json; charset=utf-8") == payload
+    form = urlencode({"payload": json.dumps(payload)}).encode()
+    assert parse_payload(form, "application/x-www-form-urlencoded") == payload
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "message"),
+    [
+        (b"{not json", None, "not valid JSON"),
+        (b"\xff\xfe", None, "not valid JSON"),
+        (b"[1, 2]", None, "must be a JSON object"),
+        (b"", None, "not valid JSON"),
+        (b"other=1", "application/x-www-form-urlencoded", "one `payload` field"),
+        (b"payload=%7Bbad", "application/x-www-form-urlencoded", "not valid JSON"),
+    ],
+)
+def test_a_payload_that_is_not_a_json_object_is_malformed(
+    body: bytes, content_type: str | None, message: str
+) -> None:
+    with pytest.raises(MalformedDelivery, match=message):
+        parse_payload(body, content_type)
+
+
+# --- targets -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("event", "payload", "expected"),
+    [
+        ("push", {"repository": {"id": 42}}, Targets(repository_ids=(42,))),
+        ("pull_request", {"repository": {"id": 42}}, Targets(repository_ids=(42,))),
+        (
+            "installation",
+            {"installation": {"id": 7}, "repositories": [{"id": 42}]},
+            Targets(installation_id=7),
+        ),
+        (
+            "installation_repositories",
+            {"repositories_added": [{"id": 43}], "repositories_removed": [{"id": 42}, {"id": "x"}]},
+            Targets(repository_ids=(42, 43)),
+        ),
+        ("ping", {"zen": "Design for failure.", "hook_id": 1}, Targets()),
+        ("push", {"repository": {"id": "42"}}, Targets()),  # an id must be a number
+    ],
+)
+def test_the_projects_a_delivery_concerns_are_named_by_id(
+    event: str, payload: dict[str, Any], expected: Targets
+) -> None:
+    assert targets_of(event, payload) == expected
+
+
+# --- routing -------------------------------------------------------------------------------------------
+
+
+def _push(ref: str, **extra: Any) -> dict[str, Any]:
+    return {"ref": ref, "repository": {"id": 42, "default_branch": "trunk"}, **extra}
+
+
+def _pull(action: str, head: str = f"ghsync/{PROJECT}", **extra: Any) -> dict[str, Any]:
+    pull = {"head": {"ref": head, "repo": {"id": 42}}, "merged": extra.pop("merged", False)}
+    return {"action": action, "repository": {"id": 42}, "pull_request": pull, **extra}
+
+
+def _repository(action: str, **extra: Any) -> dict[str, Any]:
+    repository = {"id": 42, "name": "site", "owner": {"login": "octo"}, "default_branch": "trunk"}
+    repository.update(extra.pop("repository", {}))
+    return {"action": action, "repository": repository, **extra}
+
+
+def _installation(action: str, installation_id: int = 7) -> dict[str, Any]:
+    return {"action": action, "installation": {"id": installation_id}}
+
+
+def _repositories(action: str, ids: list[int], installation_id: int = 7) -> dict[str, Any]:
+    return {
+        "action": action,
+        "installation": {"id": installation_id},
+        f"repositories_{action}": [{"id": i, "full_name": f"octo/r{i}"} for i in ids],
+    }
+
+
+ROUTES: list[tuple[str, str, dict[str, Any], WebhookAction]] = [
+    # push: https://docs.github.com/en/webhooks/webhook-events-and-payloads#push
+    ("default branch", "push", _push("refs/heads/trunk"), Reconcile("push to the default branch")),
+    ("forced", "push", _push("refs/heads/trunk", forced=True), Reconcile("push to the default branch")),
+    (
+        "other branch",
+        "push",
+        _push("refs/heads/feature"),
+        Ignore("refs/heads/feature is not the default branch"),
+    ),
+    (
+        "our PR branch",
+        "push",
+        _push(f"refs/heads/ghsync/{PROJECT}"),
+        Ignore(f"refs/heads/ghsync/{PROJECT} is not the default branch"),
+    ),
+    ("tag", "push", _push("refs/tags/v1"), Ignore("a tag was pushed (refs/tags/v1)")),
+    (
+        "renamed default in payload",
+        "push",
+        {"ref": "refs/heads/main", "repository": {"id": 42, "default_branch": "main"}},
+        Reconcile("push to the default branch"),
+    ),
+    (
+        "no default in payload: the link's",
+        "push",
+        {"ref": "refs/heads/trunk", "repository": {"id": 42}},
+        Reconcile("push to the default branch"),
+    ),
+    (
+        "default deleted",
+        "push",
+        _push("refs/heads/trunk", deleted=True),
+        Ignore("the default branch was deleted"),
+    ),
+    ("no ref", "push", {"repository": {"id": 42}}, Ignore("the push names no ref")),
+    (
+        "another repository",
+        "push",
+        {"ref": "refs/heads/trunk", "repository": {"id": 99}},
+        Ignore("the delivery is about another repository"),
+    ),
+    # pull_request: https://docs.github.com/en/webhooks/webhook-events-and-payloads#pull_request
+    ("our PR merged", "pull_request", _pull("closed", merged=True), Reconcile("our pull request was merged")),
+    ("our PR closed", "pull_request", _pull("closed"), Reconcile("our pull request was closed")),
+    (
+        "a person pushed to our PR",
+        "pull_request",
+        _pull("synchronize", sender={"login": "octo", "type": "User"}),
+        Reconcile("a person pushed to our pull request"),
+    ),
+    (
+        "our own push to our PR",
+        "pull_request",
+        _pull("synchronize", sender={"login": "ghsync[bot]", "type": "Bot"}),
+        Ignore("our own push to the pull request"),
+    ),
+    ("opened", "pull_request", _pull("opened"), Ignore("pull_request opened does not concern sync")),
+    (
+        "someone else's PR",
+        "pull_request",
+        _pull("closed", head="feature", merged=True),
+        Ignore("not this project's pull request"),
+    ),
+    (
+        "another project's PR",
+        "pull_request",
+        _pull("closed", head="ghsync/11111111-2222-3333-4444-555555555555", merged=True),
+        Ignore("not this project's pull request"),
+    ),
+    # repository: https://docs.github.com/en/webhooks/webhook-events-and-payloads#repository
+    (
+        "renamed",
+        "repository",
+        _repository("renamed", repository={"name": "web"}),
+        FollowRepository("octo", "web"),
+    ),
+    (
+        "transferred",
+        "repository",
+        _repository("transferred", repository={"owner": {"login": "acme"}}),
+        FollowRepository("acme", "site"),
+    ),
+    (
+        "renamed, already followed",
+        "repository",
+        _repository("renamed"),
+        Ignore("the link already names this repository"),
+    ),
+    (
+        "default branch edited",
+        "repository",
+        _repository(
+            "edited", repository={"default_branch": "main"}, changes={"default_branch": {"from": "trunk"}}
+        ),
+        ChangeDefaultBranch("main"),
+    ),
+    (
+        "description edited",
+        "repository",
+        _repository("edited", changes={"description": {"from": ""}}),
+        Ignore("the edit did not change the default branch"),
+    ),
+    ("archived", "repository", _repository("archived"), DisableSync("repository_archived")),
+    ("unarchived", "repository", _repository("unarchived"), EnableSync("repository_archived")),
+    ("deleted", "repository", _repository("deleted"), DisableSync("repository_deleted")),
+    (
+        "privatized",
+        "repository",
+        _repository("privatized"),
+        Ignore("repository privatized does not concern sync"),
+    ),
+    # installation: https://docs.github.com/en/webhooks/webhook-events-and-payloads#installation
+    ("installation deleted", "installation", _installation("deleted"), DisableSync("installation_deleted")),
+    (
+        "installation suspended",
+        "installation",
+        _installation("suspend"),
+        DisableSync("installation_suspended"),
+    ),
+    (
+        "installation unsuspended",
+        "installation",
+        _installation("unsuspend"),
+        EnableSync("installation_suspended"),
+    ),
+    (
+        "installation created",
+        "installation",
+        _installation("created"),
+        Ignore("installation created does not concern sync"),
+    ),
+    (
+        "another installation",
+        "installation",
+        _installation("deleted", 8),
+        Ignore("the delivery is about another installation"),
+    ),
+    # installation_repositories: https://docs.github.com/en/webhooks/webhook-events-and-payloads#installation_repositories
+    (
+        "repository removed",
+        "installation_repositories",
+        _repositories("removed", [41, 42]),
+        DisableSync("repository_removed"),
+    ),
+    (
+        "repository added",
+        "installation_repositories",
+        _repositories("added", [42]),
+        EnableSync("repository_removed"),
+    ),
+    (
+        "other repositories removed",
+        "installation_repositories",
+        _repositories("removed", [41]),
+        Ignore("the repository is not among those changed"),
+    ),
+    # ping: https://docs.github.com/en/webhooks/webhook-events-and-payloads#ping
+    ("ping", "ping", {"zen": "Speak like a human.", "hook_id": 1}, Ping()),
+    # anything else
+    (
+        "unknown event",
+        "star",
+        {"action": "created", "repository": {"id": 42}},
+        Ignore("the star event does not concern sync"),
+    ),
+    (
+        "issues",
+        "issues",
+        {"action": "opened", "repository": {"id": 42}},
+        Ignore("the issues event does not concern sync"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "event", "payload", "expected"), ROUTES, ids=[r[0] for r in ROUTES])
+def test_routing(case: str, event: str, payload: dict[str, Any], expected: WebhookAction) -> None:
+    assert route(event, payload, LINK, own_logins=frozenset({"ghsync[bot]"})) == expected
+
+
+@pytest.mark.parametrize(
+    ("event", "payload", "expected"),
+    [
+        ("push", _push("refs/heads/trunk"), Ignore("sync is disabled for this project")),
+        ("pull_request", _pull("closed", merged=True), Ignore("sync is disabled for this project")),
+        # Link changes still apply to a disabled project, so the link stays true and access can come back.
+        ("repository", _repository("renamed", repository={"name": "web"}), FollowRepository("octo", "web")),
+        ("repository", _repository("unarchived"), EnableSync("repository_archived")),
+        ("installation", _installation("unsuspend"), EnableSync("installation_suspended")),
+    ],
+)
+def test_a_disabled_project_only_follows_link_changes(
+    event: str, payload: dict[str, Any], expected: WebhookAction
+) -> None:
+    assert route(event, payload, replace(LINK, enabled=False)) == expected
+
+
+def test_without_own_logins_every_pr_push_requests_a_reconcile() -> None:
+    payload = _pull("synchronize", sender={"login": "ghsync[bot]", "type": "Bot"})
+    assert route("pull_request", payload, LINK) == Reconcile("a person pushed to our pull request")
+
+
+# --- applying a link change ----------------------------------------------------------------------------
+
+
+def test_link_changes_are_applied() -> None:
+    assert applied(LINK, FollowRepository("acme", "web"), disabled_by=None) == replace(
+        LINK, owner="acme", repo="web"
+    )
+    assert applied(LINK, ChangeDefaultBranch("main"), disabled_by=None) == replace(
+        LINK, default_branch="main"
+    )
+    assert applied(LINK, DisableSync("installation_suspended"), disabled_by=None) == replace(
+        LINK, enabled=False
+    )
+    assert applied(LINK, Reconcile("x"), disabled_by=None) == LINK
+
+
+@pytest.mark.parametrize(
+    ("disabled_by", "action", "enabled"),
+    [
+        ("installation_suspended", EnableSync("installation_suspended"), True),
+        ("repository_archived", EnableSync("repository_archived"), True),
+        ("repository_removed", EnableSync("repository_removed"), True),
+        # Access returning for another reason than the one that stopped sync changes nothing...
+        ("repository_archived", EnableSync("installation_suspended"), False),
+        # ...nor does it undo a person's choice to turn sync off.
+        (None, EnableSync("installation_suspended"), False),
+    ],
+)
+def test_sync_is_re_enabled_only_when_the_same_cause_is_lifted(
+    disabled_by: Any, action: EnableSync, enabled: bool
+) -> None:
+    disabled = replace(LINK, enabled=False)
+    assert applied(disabled, action, disabled_by=disabled_by).enabled is enabled
