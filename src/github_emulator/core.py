@@ -14,7 +14,7 @@ from typing import Any
 
 import pygit2
 
-from github_emulator import gitrepo, payloads
+from github_emulator import gitrepo, payloads, protection
 from github_emulator.auth import Principal, generate_key_pair, new_token
 from github_emulator.config import EmulatorConfig
 from github_emulator.faults import Fault
@@ -475,54 +475,47 @@ class Emulator:
             self.write_hook_rules(repo)
 
     def write_hook_rules(self, repo: RepoRecord) -> None:
-        hook_rules: dict[str, dict[str, object]] = {}
-        for branch, rules in repo.protections.items():
-            checks = rules.get("required_status_checks") or {}
-            hook_rules[branch] = {
-                "allow_force_pushes": bool(rules.get("allow_force_pushes")),
-                "allow_deletions": bool(rules.get("allow_deletions")),
-                "lock_branch": bool(rules.get("lock_branch")),
-                "requires_pull_request": rules.get("required_pull_request_reviews") is not None,
-                "required_checks": list(checks.get("contexts") or []),
-            }
-        gitrepo.write_protection_rules(self.store.git_dir(repo.id), hook_rules)
+        """The pre-receive hook reads the rules as they were PUT (see :mod:`protection`)."""
+        rules = {branch: dict(r) for branch, r in repo.protections.items()}
+        gitrepo.write_protection_rules(self.store.git_dir(repo.id), rules)
+
+    def pusher(self, principal: Principal | None, repo: RepoRecord) -> protection.Pusher:
+        """Who a ref update is attributed to, for protection's ``restrictions``/``enforce_admins``.
+
+        The repository's owner is its administrator (as ``collaborators/{u}/permission`` says);
+        an installation acts as its App, which is never an administrator.
+        """
+        if principal is None:
+            return protection.Pusher()
+        if principal.kind == "user" and principal.user_login:
+            return protection.Pusher(
+                login=principal.user_login, admin=principal.user_login.lower() == repo.owner.lower()
+            )
+        app = self.store.data.apps.get(principal.app_id) if principal.app_id is not None else None
+        return protection.Pusher(app_slug=app.slug if app else None)
 
     def check_protection(
-        self, git: pygit2.Repository, repo: RepoRecord, ref: str, old: str | None, new: str | None
+        self,
+        git: pygit2.Repository,
+        repo: RepoRecord,
+        ref: str,
+        old: str | None,
+        new: str | None,
+        actor: Principal | None = None,
     ) -> None:
-        """Refuse a REST ref update that branch protection forbids.
-
-        https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-protected-branches/about-protected-branches
-        """
+        """Refuse a REST ref update that branch protection forbids, with every reason
+        (policy and sources: :mod:`github_emulator.protection`)."""
         if not ref.startswith("refs/heads/"):
             return
         rules = repo.protections.get(ref[len("refs/heads/") :])
         if rules is None:
             return
-        if new is None:
-            if not rules.get("allow_deletions"):
-                raise GitHubError(422, "Cannot delete this protected branch", PROTECTION_DOCS)
-            return
-        forced = old is not None and not gitrepo.is_ancestor(git, old, new)
-        if forced and not rules.get("allow_force_pushes"):
-            raise GitHubError(422, "Cannot force-push to this branch", PROTECTION_DOCS)
-        if rules.get("lock_branch"):
-            raise GitHubError(422, "Cannot update this protected ref.", PROTECTION_DOCS)
-        reviews = rules.get("required_pull_request_reviews")
-        if reviews is not None:
-            count = int(reviews.get("required_approving_review_count", 1) or 0)
-            if count > 0:
-                raise GitHubError(
-                    422,
-                    f"At least {count} approving review{'s are' if count > 1 else ' is'} "
-                    "required by reviewers with write access.",
-                    PROTECTION_DOCS,
-                )
-            raise GitHubError(422, "Changes must be made through a pull request.", PROTECTION_DOCS)
-        checks = rules.get("required_status_checks") or {}
-        contexts = list(checks.get("contexts") or [])
-        if contexts:
-            raise GitHubError(422, f'Required status check "{contexts[0]}" is expected.', PROTECTION_DOCS)
+        forced = old is not None and new is not None and not gitrepo.is_ancestor(git, old, new)
+        reasons = protection.refusals(
+            rules, deleting=new is None, forced=forced, pusher=self.pusher(actor, repo), rest=True
+        )
+        if reasons:
+            raise GitHubError(422, " ".join(reasons), PROTECTION_DOCS)
 
     def update_ref(
         self,
@@ -560,7 +553,7 @@ class Emulator:
                             422, "Update is not a fast forward", REFS_DOCS + "#update-a-reference"
                         )
             if not skip_protection:
-                self.check_protection(git, repo, ref, old, new)
+                self.check_protection(git, repo, ref, old, new, actor)
             if new is None:
                 git.references.delete(ref)
             else:
@@ -739,8 +732,14 @@ class Emulator:
         hook = self.store.data.hooks.get(hook_id)
         return hook.secret if hook else None
 
-    def set_webhook_mode(self, mode: WebhookMode, delay_ms: int) -> None:
-        self.dispatcher.set_mode(mode, delay_ms)
+    def set_webhook_mode(
+        self,
+        mode: WebhookMode,
+        delay_ms: int,
+        events: list[str] | None = None,
+        hook_ids: list[int] | None = None,
+    ) -> None:
+        self.dispatcher.set_mode(mode, delay_ms, events, hook_ids)
 
     # ---- pulls helpers -------------------------------------------------------------------
 

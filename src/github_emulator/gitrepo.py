@@ -19,41 +19,36 @@ ZERO_SHA = "0" * 40
 PROTECTION_FILE = "ghemu-protection.json"
 
 _PRE_RECEIVE = """#!{python}
-# Written by github_emulator: enforces branch protection on pushes like GitHub's GH006 hook.
-import json, subprocess, sys
+# Written by github_emulator: enforces branch protection on pushes like GitHub's GH006 hook,
+# with the policy of github_emulator.protection (the same one the REST API applies).
+import json, os, subprocess, sys
+sys.path.insert(0, {package_root!r})
+from github_emulator.filesizes import check_push
+from github_emulator.protection import Pusher, refusals
 ZERO = "0" * 40
 # git (not pygit2) so the pushed objects, still in the quarantine directory, are visible.
 def is_ancestor(old, new):
     return subprocess.run(["git", "merge-base", "--is-ancestor", old, new]).returncode == 0
 try:
-    rules = json.load(open("{rules}"))
+    rules = json.load(open({rules!r}))
 except FileNotFoundError:
     rules = {{}}
-failed = False
-for line in sys.stdin:
-    old, new, ref = line.split()
+pusher = Pusher.from_env(os.environ.get("GHEMU_PUSHER"))
+updates = [tuple(line.split()) for line in sys.stdin if line.strip()]
+# GH001 first: a file over 100 MiB refuses the whole push (github_emulator.filesizes).
+failed = not check_push(updates, sys.stderr.write)
+for old, new, ref in updates:
     if not ref.startswith("refs/heads/"):
         continue
-    branch = ref[len("refs/heads/"):]
-    rule = rules.get(branch)
+    rule = rules.get(ref[len("refs/heads/"):])
     if rule is None:
         continue
-    reason = None
-    if new == ZERO:
-        if not rule.get("allow_deletions"):
-            reason = "Cannot delete this protected branch"
-    elif old != ZERO and old != new and not rule.get("allow_force_pushes") and not is_ancestor(old, new):
-        reason = "Cannot force-push to this branch"
-    elif rule.get("lock_branch"):
-        reason = "Cannot update this protected ref."
-    elif rule.get("requires_pull_request"):
-        reason = "Changes must be made through a pull request."
-    elif rule.get("required_checks"):
-        reason = "Required status check \\"%s\\" is expected." % rule["required_checks"][0]
-    if reason:
+    forced = old != ZERO and new != ZERO and old != new and not is_ancestor(old, new)
+    reasons = refusals(rule, deleting=new == ZERO, forced=forced, pusher=pusher)
+    if reasons:
         failed = True
         sys.stderr.write("error: GH006: Protected branch update failed for %s.\\n" % ref)
-        sys.stderr.write("error: %s\\n" % reason)
+        sys.stderr.write("error: %s\\n" % " ".join(reasons))
 sys.exit(1 if failed else 0)
 """
 
@@ -62,7 +57,12 @@ def init_bare(path: Path, default_branch: str) -> pygit2.Repository:
     repo = pygit2.init_repository(str(path), bare=True, initial_head=default_branch)
     hook = path / "hooks" / "pre-receive"
     hook.parent.mkdir(exist_ok=True)
-    hook.write_text(_PRE_RECEIVE.format(python=sys.executable, rules=str(path / PROTECTION_FILE)))
+    package_root = str(Path(__file__).resolve().parent.parent)
+    hook.write_text(
+        _PRE_RECEIVE.format(
+            python=sys.executable, rules=str(path / PROTECTION_FILE), package_root=package_root
+        )
+    )
     hook.chmod(hook.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     # http-backend refuses pushes unless receive-pack is enabled; we authenticate ourselves.
     repo.config["http.receivepack"] = True

@@ -32,7 +32,7 @@ import pygit2
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import Response
 
-from github_emulator import gitrepo, payloads
+from github_emulator import filesizes, gitrepo, payloads
 from github_emulator.auth import Principal
 from github_emulator.core import Emulator, GitHubError
 from github_emulator.deps import emulator, json_response, repo_access, require_auth, urls
@@ -100,6 +100,9 @@ def put_contents(
         data = base64.b64decode(content.replace("\n", ""), validate=True)
     except (binascii.Error, ValueError):
         raise GitHubError(422, "content is not valid Base64", DOCS) from None
+    if len(data) > filesizes.LIMIT_BYTES:
+        # GitHub's 100 MiB file limit (filesizes.py); the answer's text is a best guess.
+        raise GitHubError(422, "File is too large: the limit is 100 MB", DOCS)
     branch = str(body.get("branch") or r.default_branch)
     ref = f"refs/heads/{branch}"
     actor = emu.actor_user(who)
@@ -139,7 +142,7 @@ def put_contents(
             None, author, committer, message, pygit2.Oid(hex=tree), [parent.id] if parent else []
         )
         try:
-            emu.check_protection(git, r, ref, old, str(new))
+            emu.check_protection(git, r, ref, old, str(new), who)
         except GitHubError as exc:
             raise GitHubError(409, exc.message, exc.documentation_url) from None
         git.references.create(ref, new, force=True)

@@ -11,7 +11,7 @@ import pygit2
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import Response
 
-from github_emulator import gitrepo, payloads
+from github_emulator import filesizes, gitrepo, payloads
 from github_emulator.auth import Principal
 from github_emulator.core import Emulator, GitHubError, not_found
 from github_emulator.deps import emulator, json_response, principal, repo_access, require_auth, urls
@@ -82,6 +82,10 @@ def create_blob(
             f"encoding must be one of 'utf-8' or 'base64', got {encoding!r}",
             BLOBS_DOCS + "#create-a-blob",
         )
+    if len(data) > filesizes.LIMIT_BYTES:
+        # "This endpoint supports blobs up to 100 megabytes in size" (filesizes.py); GitHub's
+        # status and text for a larger one are a best guess.
+        raise _invalid("Blob is too large: the limit is 100 MB", BLOBS_DOCS + "#create-a-blob")
     sha = str(_not_empty(emu.open_git(r)).create_blob(data))
     return json_response(payloads.short_blob(sha, r, urls(request)), status=201)
 

@@ -227,7 +227,7 @@ def get_protection(
     rules = r.protections.get(branch)
     if rules is None:
         raise GitHubError(404, "Branch not protected", PROTECTION_DOCS)
-    return json_response(payloads.protection(branch, rules, r, urls(request)))
+    return json_response(protection_json(emu, r, branch, rules, urls(request)))
 
 
 @router.put("/repos/{owner}/{repo}/branches/{branch:path}/protection")
@@ -257,7 +257,7 @@ def put_protection(
             )
     rules = {k: v for k, v in body.items()}
     emu.set_protection(r, branch, rules)
-    return json_response(payloads.protection(branch, rules, r, urls(request)))
+    return json_response(protection_json(emu, r, branch, rules, urls(request)))
 
 
 @router.delete("/repos/{owner}/{repo}/branches/{branch:path}/protection")
@@ -274,6 +274,53 @@ def delete_protection(
         raise GitHubError(404, "Branch not protected", PROTECTION_DOCS)
     emu.set_protection(r, branch, None)
     return Response(status_code=204)
+
+
+def protection_json(emu: Emulator, r: RepoRecord, branch: str, rules: JSON, u: Urls) -> JSON:
+    """The ``branch-protection`` object with every field GitHub's example carries: besides
+    :func:`payloads.protection`, ``restrictions`` (users, teams, apps with their URLs),
+    ``enforcement_level`` of the status checks and the reviews' ``dismissal_restrictions`` and
+    ``bypass_pull_request_allowances`` when set
+    (https://docs.github.com/rest/branches/branch-protection#get-branch-protection)."""
+    body = payloads.protection(branch, rules, r, u)
+    url = body["url"]
+
+    def people(spec: JSON, path: str, with_apps: bool = True) -> JSON:
+        apps = {a.slug.lower(): a for a in emu.store.data.apps.values()}
+        out: JSON = {
+            "url": f"{url}/{path}",
+            "users_url": f"{url}/{path}/users",
+            "teams_url": f"{url}/{path}/teams",
+            "users": [payloads.simple_user(emu.account(str(login)), u) for login in spec.get("users") or []],
+            # Teams are not emulated: a team named in a rule matches nobody.
+            "teams": [],
+        }
+        if with_apps:
+            out["apps_url"] = f"{url}/{path}/apps"
+            out["apps"] = [
+                payloads.integration(apps[s.lower()], emu.account(apps[s.lower()].owner), u)
+                for s in spec.get("apps") or []
+                if s.lower() in apps
+            ]
+        return out
+
+    restrictions = rules.get("restrictions")
+    if restrictions is not None:
+        body["restrictions"] = people(restrictions, "restrictions")
+    if "required_status_checks" in body:
+        admins = bool(rules.get("enforce_admins"))
+        body["required_status_checks"]["enforcement_level"] = "everyone" if admins else "non_admins"
+    reviews = rules.get("required_pull_request_reviews") or {}
+    if "required_pull_request_reviews" in body:
+        if reviews.get("dismissal_restrictions") is not None:
+            dismissal = people(reviews["dismissal_restrictions"], "dismissal_restrictions")
+            body["required_pull_request_reviews"]["dismissal_restrictions"] = dismissal
+        if reviews.get("bypass_pull_request_allowances") is not None:
+            bypass = people(reviews["bypass_pull_request_allowances"], "bypass_pull_request_allowances")
+            for key in ("url", "users_url", "teams_url", "apps_url"):
+                bypass.pop(key, None)
+            body["required_pull_request_reviews"]["bypass_pull_request_allowances"] = bypass
+    return body
 
 
 def _branch_sha(emu: Emulator, r: RepoRecord, branch: str) -> str:

@@ -15,7 +15,7 @@ import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from github_emulator import gitrepo
+from github_emulator import gitrepo, protection
 from github_emulator.auth import AuthError, Principal, principal_from_header
 from github_emulator.core import Emulator
 from github_emulator.deps import emulator, urls
@@ -111,6 +111,8 @@ async def git_http(
         "REMOTE_USER": (who.user_login or "x-access-token") if who else "anonymous",
         "REMOTE_ADDR": request.client.host if request.client else "127.0.0.1",
         "HOME": str(emu.store.data_dir),
+        # Who pushes, for the pre-receive hook's branch protection (restrictions, enforce_admins).
+        "GHEMU_PUSHER": emu.pusher(who, repo).to_env(),
     }
     if request.headers.get("content-encoding"):
         env["HTTP_CONTENT_ENCODING"] = request.headers["content-encoding"]
@@ -139,4 +141,7 @@ async def git_http(
 
     output = await anyio.to_thread.run_sync(run)
     status, headers, payload = _parse_cgi(output)
+    if is_push:
+        # GitHub's "(protected branch hook declined)" instead of git's "(pre-receive hook declined)".
+        payload = protection.declined_by_protection(payload)
     return Response(content=payload, status_code=status, headers=dict(headers))
