@@ -50,10 +50,14 @@ from ghsync.domain.models import Author, VersionInfo
 from ghsync.domain.operations import AuditEntry, ConflictRecord, SyncOperation
 from ghsync.domain.outbound import (
     BlobFacts,
+    ChangeShape,
     OutboundPlan,
     PlannedWrite,
+    Transport,
+    TransportThresholds,
     WriteKind,
     blob_facts,
+    choose_transport,
     chunk_writes,
     find_blockers,
     outbound_message,
@@ -61,7 +65,6 @@ from ghsync.domain.outbound import (
     pull_request_text,
     size_warnings,
 )
-from ghsync.domain.outbound import ChangeShape, Transport, TransportThresholds, choose_transport
 from ghsync.domain.sync import ConflictStrategy, pr_branch_name
 from ghsync.domain.trees import TreeEntry
 from ghsync.observability.logging import get_logger
@@ -90,7 +93,8 @@ class EngineSettings:
     inline_limit: int = MIB  # text files up to this size travel inline in the tree request
     max_decisions: int = 3  # how often GitHub may move under one reconcile before it is retried later
     retry_after: float = 5.0  # seconds until that retry
-    git_transport: TransportThresholds = TransportThresholds()  # GHSYNC_GIT_TRANSPORT_*: when to use git
+    # GHSYNC_GIT_TRANSPORT_*: from when on a change goes by git
+    git_transport: TransportThresholds = field(default_factory=TransportThresholds)
 
 
 @dataclass
@@ -106,6 +110,7 @@ class _Loaded:
     local_version: VersionInfo | None
     facts: dict[str, BlobFacts] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    git_fetched: dict[str, str | None] = field(default_factory=dict)  # branches fetched over git
 
 
 @dataclass
@@ -354,16 +359,31 @@ class ReconcileService:
         snapshot = loaded.snapshot
         version = version or loaded.local_version
         assert version is not None and snapshot.github.commit_sha and snapshot.github.tree_sha
+        default = loaded.link.default_branch
+        transport, plan = self._transport(loaded, snapshot.github.tree_sha, version)
         try:
-            commit, plan = self._write_commit(
-                loaded, on_tree=snapshot.github.tree_sha, parent=snapshot.github.commit_sha, version=version
-            )
-            loaded.repo.update_ref(loaded.link.default_branch, commit)
+            if transport is Transport.GIT:
+                commit = self._push_via_git(
+                    loaded,
+                    version,
+                    branch=default,
+                    parents=[Parent(snapshot.github.commit_sha, default)],
+                    expected=snapshot.github.commit_sha,
+                )
+            else:
+                commit, plan = self._write_commit(
+                    loaded,
+                    on_tree=snapshot.github.tree_sha,
+                    parent=snapshot.github.commit_sha,
+                    version=version,
+                )
+                loaded.repo.update_ref(default, commit)
         except BranchProtected:
             # GitHub's refusal is the truth about protection: take the PR path now.
             loaded.snapshot = replace(snapshot, github_protected=True)
             return self._pull_request(loaded, version)
         outcome = self._outbound_outcome(loaded, plan, commit, version)
+        outcome.metadata.update(transport_metadata(transport, plan, loaded.git_fetched))
         outcome.pair = SyncPair(
             version.id, version.commit_sha, commit, version.tree_sha, loaded.link.repository_id
         )
@@ -391,6 +411,7 @@ class ReconcileService:
         branch = pr_branch_name(loaded.project.id)
         pr_head = snapshot.pr_head
         plan = OutboundPlan(())
+        transport = Transport.GIT_DATA_API  # nothing is sent when the branch already holds the tree
         extra = (
             (merge_parent,)
             if merge_parent and merge_parent != (pr_head.commit_sha if pr_head else None)
@@ -401,22 +422,51 @@ class ReconcileService:
             assert head is not None
         elif pr_head is not None:
             assert pr_head.commit_sha and pr_head.tree_sha
-            head, plan = self._write_commit(
-                loaded,
-                on_tree=pr_head.tree_sha,
-                parent=pr_head.commit_sha,
-                version=version,
-                extra_parents=extra,
-            )
-            repo.update_ref(branch, head)  # never forced: a person's commits on the branch stay
+            transport, plan = self._transport(loaded, pr_head.tree_sha, version)
+            if transport is Transport.GIT:
+                head = self._push_via_git(
+                    loaded,
+                    version,
+                    branch=branch,
+                    parents=[
+                        Parent(pr_head.commit_sha, branch),
+                        *(Parent(sha, link.default_branch) for sha in extra),
+                    ],
+                    expected=pr_head.commit_sha,
+                )
+            else:
+                head, plan = self._write_commit(
+                    loaded,
+                    on_tree=pr_head.tree_sha,
+                    parent=pr_head.commit_sha,
+                    version=version,
+                    extra_parents=extra,
+                )
+                repo.update_ref(branch, head)  # never forced: a person's commits on the branch stay
         else:
-            head, plan = self._write_commit(
-                loaded, on_tree=snapshot.github.tree_sha, parent=snapshot.github.commit_sha, version=version
-            )
-            try:
-                repo.create_ref(branch, head)
-            except GitHubValidation as exc:
-                raise NotFastForward(f"the PR branch {branch} appeared meanwhile: {exc.message}") from None
+            transport, plan = self._transport(loaded, snapshot.github.tree_sha, version)
+            if transport is Transport.GIT:
+                # Pushed with `expected=None`: a branch that appeared meanwhile is NotFastForward.
+                head = self._push_via_git(
+                    loaded,
+                    version,
+                    branch=branch,
+                    parents=[Parent(snapshot.github.commit_sha, link.default_branch)],
+                    expected=None,
+                )
+            else:
+                head, plan = self._write_commit(
+                    loaded,
+                    on_tree=snapshot.github.tree_sha,
+                    parent=snapshot.github.commit_sha,
+                    version=version,
+                )
+                try:
+                    repo.create_ref(branch, head)
+                except GitHubValidation as exc:
+                    raise NotFastForward(
+                        f"the PR branch {branch} appeared meanwhile: {exc.message}"
+                    ) from None
         text = self._pull_request_text(loaded, version)
         pull = snapshot.open_pr or repo.find_open_pull(branch, link.default_branch)
         if pull is None:
@@ -424,6 +474,7 @@ class ReconcileService:
         else:
             pull = repo.update_pull(pull.number, body=text.body)
         outcome = self._outbound_outcome(loaded, plan, head, version)
+        outcome.metadata.update(transport_metadata(transport, plan, loaded.git_fetched))
         outcome.pull_request = OpenPullRequest(pull.number, pull.url)
         outcome.tracking = replace(
             loaded.project.tracking,
@@ -455,10 +506,89 @@ class ReconcileService:
         return pull_request_text(loaded.project.name, versions, [(c.status.value, c.path) for c in changes])
 
     def _first_commit(self, loaded: _Loaded) -> _Outcome:
-        raise InvalidInput(
-            f"{loaded.link.full_name} is empty: GitHub's Git Data API refuses empty repositories, and "
-            "the git transport that makes the first commit is not available yet",
-            code="repository_empty",
+        """The empty repository's first commit: the local head's tree on no parent, pushed over git to
+        the default branch (the Git Data API answers 409 in an empty repository)."""
+        version = loaded.local_version
+        assert version is not None
+        if self._git is None:
+            raise InvalidInput(
+                f"{loaded.link.full_name} is empty: GitHub's Git Data API refuses empty repositories, and "
+                "the git transport that makes the first commit is not configured "
+                "(GHSYNC_GIT_TRANSPORT_ENABLED)",
+                code="repository_empty",
+            )
+        commit = self._push_via_git(
+            loaded, version, branch=loaded.link.default_branch, parents=[], expected=None
+        )
+        plan = self._local_plan(loaded, None, version)
+        outcome = self._outbound_outcome(loaded, plan, commit, version)
+        outcome.metadata.update(transport_metadata(Transport.GIT, plan, loaded.git_fetched))
+        outcome.pair = SyncPair(
+            version.id, version.commit_sha, commit, version.tree_sha, loaded.link.repository_id
+        )
+        outcome.tracking = replace(
+            loaded.project.tracking,
+            last_remote_main_sha=commit,
+            last_synced_main_sha=commit,
+            last_github_sync_at=self._now(),
+        )
+        outcome.resolve_conflict = loaded.snapshot.open_conflict is not None
+        outcome.audit = "github.push"
+        return outcome
+
+    def _local_plan(self, loaded: _Loaded, on_tree: str | None, version: VersionInfo) -> OutboundPlan:
+        store = self._store
+        assert store is not None
+        return local_plan(
+            store,
+            loaded.project.id,
+            github_tree=on_tree,
+            fallback_tree=loaded.snapshot.base.tree_sha if loaded.snapshot.base else None,
+            version=version,
+            facts=loaded.facts,
+            inline_limit=self._settings.inline_limit,
+        )
+
+    def _transport(
+        self, loaded: _Loaded, on_tree: str, version: VersionInfo
+    ) -> tuple[Transport, OutboundPlan]:
+        """The transport for putting `version` on top of GitHub's tree `on_tree`, by the pure rule over the
+        change's shape (planned from the store, no request); the plan is what the Git Data API would send."""
+        plan = self._local_plan(loaded, on_tree, version)
+        thresholds = self._settings.git_transport
+        if self._git is None:
+            thresholds = replace(thresholds, enabled=False)
+        return choose_transport(ChangeShape.of(plan), thresholds), plan
+
+    def _push_via_git(
+        self,
+        loaded: _Loaded,
+        version: VersionInfo,
+        *,
+        branch: str,
+        parents: Sequence[Parent],
+        expected: str | None,
+    ) -> str:
+        """Build the version's commit in the local store on `parents` (GitHub's heads, fetched first when
+        the store lacks them) and push it to `branch` without force; returns the commit's SHA.
+
+        A push GitHub refuses as non-fast-forward (or a parent that moved while we fetched) raises
+        `NotFastForward`, so `reconcile` reads and decides again, as after the Git Data API's 422; a
+        protection refusal raises `BranchProtected`, and `_push_direct` takes the PR path.
+        """
+        store, git, link = self._store, self._git, loaded.link
+        assert store is not None and git is not None
+        return push_version(
+            store,
+            git,
+            loaded.project.id,
+            RemoteRepo(link.installation_id, link.owner, link.repo),
+            version,
+            branch=branch,
+            parents=parents,
+            expected=expected,
+            when=self._now(),
+            fetched=loaded.git_fetched,
         )
 
     def _write_commit(
