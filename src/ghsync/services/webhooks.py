@@ -1,0 +1,306 @@
+"""Receiving a GitHub webhook delivery: dedup, record and request a reconcile (or update a link) in one
+unit of work; and the health of a project's hook.
+
+The receiver never syncs and never calls GitHub: the engine is level-triggered, so a delivery only says
+"look again" (`uow.request_reconcile(project, "webhook:<event>")`) and the reconcile decides from where
+both sides stand. Recording the delivery and its requests commit together, so a crash between them
+loses neither. Deliveries are deduplicated by `X-GitHub-Delivery`: GitHub reuses the id when it
+redelivers (https://docs.github.com/en/webhooks/testing-and-troubleshooting-webhooks/redelivering-webhooks),
+so a redelivery of one that succeeded is acknowledged and changes nothing, while one whose processing
+failed (recorded `failed`) is processed again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, get_args
+
+from ghsync.domain.errors import InvalidInput, NotFound
+from ghsync.domain.link import Project
+from ghsync.domain.operations import AuditEntry, DeliveryStatus, WebhookDelivery
+from ghsync.domain.webhooks import (
+    ChangeDefaultBranch,
+    DeliveryHeaders,
+    DisableCause,
+    DisableSync,
+    FollowRepository,
+    Ignore,
+    Ping,
+    Reconcile,
+    WebhookAction,
+    applied,
+    route,
+    targets_of,
+)
+from ghsync.observability.logging import get_logger
+from ghsync.ports.uow import UnitOfWork, UnitOfWorkFactory
+from ghsync.services.projects import parse_project_id
+
+log = get_logger(__name__)
+
+ACTOR = "github"  # who the audit log says changed a link when a delivery did
+SYNC_DISABLED = "github.sync_disabled"
+SYNC_ENABLED = "github.sync_enabled"
+LINK_FOLLOWED = "github.link_followed"
+DEFAULT_BRANCH_CHANGED = "github.default_branch_changed"
+# How many of a project's deliveries the health view reads (its window of "recent failures").
+HEALTH_WINDOW = 50
+_CAUSES: frozenset[str] = frozenset(get_args(DisableCause))
+
+Outcome = Literal["queued", "processed", "ignored", "duplicate"]
+
+
+def reconcile_reason(event: str) -> str:
+    """The outbox reason of a delivery's reconcile request."""
+    return f"webhook:{event}"
+
+
+@dataclass(frozen=True)
+class ProjectOutcome:
+    """What one delivery did to one project."""
+
+    project_id: str
+    action: WebhookAction
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The answer to a delivery: `duplicate` (seen and not failed: nothing changed), `queued` (a
+    reconcile was requested), `processed` (a ping, or a link updated without a reconcile), `ignored`."""
+
+    delivery_id: str
+    event: str
+    outcome: Outcome
+    projects: tuple[ProjectOutcome, ...] = ()
+
+    @property
+    def request_ids(self) -> tuple[str, ...]:
+        return tuple(p.request_id for p in self.projects if p.request_id is not None)
+
+
+@dataclass(frozen=True)
+class HookHealth:
+    """GET /v1/webhooks/github/{projectId}/health: the last delivery, the last ping, recent failures."""
+
+    project_id: str
+    healthy: bool
+    last_delivery: WebhookDelivery | None
+    last_ping: WebhookDelivery | None
+    recent_failures: tuple[WebhookDelivery, ...]
+    sync_enabled: bool
+    sync_disabled_by: str | None
+
+
+class WebhookService:
+    """The webhook use cases over the unit of work; no GitHub client, by design."""
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        *,
+        delivery_ttl: timedelta,
+        own_logins: frozenset[str] = frozenset(),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._uow = uow
+        self._ttl = delivery_ttl
+        self._own_logins = own_logins
+        self._now = clock
+
+    # --- receive ---------------------------------------------------------------------------------------
+
+    def receive(
+        self,
+        headers: DeliveryHeaders,
+        payload: Mapping[str, Any],
+        *,
+        project_id: str | None = None,
+    ) -> Receipt:
+        """Dedup, record and act on one verified delivery, in one unit of work.
+
+        `project_id` is set for a repository hook (`POST /v1/webhooks/github/{projectId}`), whose secret
+        proved the delivery is that project's; the App's hook finds its projects by repository id or
+        installation id. If processing fails the delivery is recorded `failed` (so a redelivery is
+        processed again) and the error is raised.
+        """
+        if project_id is not None:
+            project_id = parse_project_id(project_id)  # not a UUID: no such project (404), nothing recorded
+        try:
+            with self._uow() as uow:
+                receipt = self._receive(uow, headers, payload, project_id)
+                if receipt.outcome != "duplicate":
+                    uow.commit()
+        except (NotFound, InvalidInput):
+            raise  # the caller's mistake (an unknown project): nothing is recorded
+        except Exception as exc:
+            self._record_failure(headers, payload, project_id, exc)
+            raise
+        log.info(
+            "webhook_received",
+            delivery_id=headers.delivery_id,
+            github_event=headers.event,
+            action=payload.get("action"),
+            outcome=receipt.outcome,
+            projects=[p.project_id for p in receipt.projects],
+            requests=list(receipt.request_ids),
+        )
+        return receipt
+
+    def _receive(
+        self, uow: UnitOfWork, headers: DeliveryHeaders, payload: Mapping[str, Any], project_id: str | None
+    ) -> Receipt:
+        projects = self._projects_of(uow, headers.event, payload, project_id)
+        if not uow.deliveries.record(self._delivery(headers, payload, project_id, projects, "received")):
+            return Receipt(headers.delivery_id, headers.event, "duplicate")
+        outcomes = tuple(
+            self._apply(
+                uow,
+                project,
+                route(headers.event, payload, project.link, own_logins=self._own_logins),
+                headers,
+            )
+            for project in projects
+            if project.link is not None
+        )
+        outcome = _outcome_of(outcomes, headers.event)
+        uow.deliveries.set_status(headers.delivery_id, outcome)
+        return Receipt(headers.delivery_id, headers.event, outcome, outcomes)
+
+    def _projects_of(
+        self, uow: UnitOfWork, event: str, payload: Mapping[str, Any], project_id: str | None
+    ) -> list[Project]:
+        if project_id is not None:
+            project = uow.projects.get(project_id)
+            if project is None:
+                raise NotFound(f"project {project_id} does not exist", code="project_not_found")
+            return [project] if project.link is not None else []
+        targets = targets_of(event, payload)
+        found: dict[str, Project] = {}
+        for repository_id in targets.repository_ids:
+            found.update((p.id, p) for p in uow.projects.by_repository(repository_id))
+        if targets.installation_id is not None:
+            found.update((p.id, p) for p in uow.projects.by_installation(targets.installation_id))
+        return [found[key] for key in sorted(found)]
+
+    def _delivery(
+        self,
+        headers: DeliveryHeaders,
+        payload: Mapping[str, Any],
+        project_id: str | None,
+        projects: Sequence[Project],
+        status: DeliveryStatus,
+    ) -> WebhookDelivery:
+        installation = payload.get("installation")
+        installation_id = installation.get("id") if isinstance(installation, Mapping) else None
+        action = payload.get("action")
+        now = self._now()
+        return WebhookDelivery(
+            delivery_id=headers.delivery_id,
+            event=headers.event,
+            status=status,
+            expires_at=now + self._ttl,
+            action=action[:64] if isinstance(action, str) else None,
+            # The table keeps one project per delivery: the hook's, else the first one it concerned.
+            project_id=project_id or (projects[0].id if projects else None),
+            installation_id=installation_id if isinstance(installation_id, int) else None,
+            received_at=now,
+        )
+
+    def _apply(
+        self, uow: UnitOfWork, project: Project, action: WebhookAction, headers: DeliveryHeaders
+    ) -> ProjectOutcome:
+        link = project.link
+        assert link is not None  # only linked projects are routed
+        if isinstance(action, (Ignore, Ping)):
+            return ProjectOutcome(project.id, action)
+        if isinstance(action, Reconcile):
+            request = uow.request_reconcile(project.id, reconcile_reason(headers.event))
+            return ProjectOutcome(project.id, action, request.id)
+        disabled_by = _disabled_by(uow, project.id)
+        changed = applied(link, action, disabled_by=disabled_by)
+        if changed == link:
+            return ProjectOutcome(project.id, Ignore("the link already says so"))
+        uow.projects.save_link(project.id, changed)
+        details: dict[str, Any] = {"delivery_id": headers.delivery_id, "event": headers.event}
+        if isinstance(action, FollowRepository):
+            audit_action = LINK_FOLLOWED
+            details |= {
+                "before": {"owner": link.owner, "repo": link.repo},
+                "after": {"owner": changed.owner, "repo": changed.repo},
+            }
+        elif isinstance(action, ChangeDefaultBranch):
+            audit_action = DEFAULT_BRANCH_CHANGED
+            details |= {"before": link.default_branch, "after": changed.default_branch}
+        elif isinstance(action, DisableSync):
+            audit_action = SYNC_DISABLED
+            details |= {"cause": action.cause}
+        else:
+            audit_action = SYNC_ENABLED
+            details |= {"cause": action.after}
+        uow.audit.add(AuditEntry(ACTOR, audit_action, project.id, details))
+        request_id = None
+        if changed.enabled:
+            # A followed rename, a new default branch or access come back: look again from where both
+            # sides stand (the reconcile re-reads the repository from the API).
+            request_id = uow.request_reconcile(project.id, reconcile_reason(headers.event)).id
+        return ProjectOutcome(project.id, action, request_id)
+
+    def _record_failure(
+        self, headers: DeliveryHeaders, payload: Mapping[str, Any], project_id: str | None, error: Exception
+    ) -> None:
+        log.error(
+            "webhook_failed", delivery_id=headers.delivery_id, github_event=headers.event, error=repr(error)
+        )
+        try:
+            with self._uow() as uow:
+                # A project id that does not exist must not be written (the hook's project is not a key).
+                known = project_id if project_id and uow.projects.get(project_id) else None
+                uow.deliveries.record(self._delivery(headers, payload, known, [], "failed"))
+                uow.commit()
+        except Exception as exc:  # the original error is what the caller must see
+            log.error("webhook_failure_not_recorded", delivery_id=headers.delivery_id, error=repr(exc))
+
+    # --- health ----------------------------------------------------------------------------------------
+
+    def health(self, project_id: str) -> HookHealth:
+        """The hook is healthy when its newest delivery did not fail (a ping counts)."""
+        key = parse_project_id(project_id)
+        with self._uow() as uow:
+            project = uow.projects.get(key)
+            if project is None:
+                raise NotFound(f"project {project_id} does not exist", code="project_not_found")
+            recent = uow.deliveries.recent(key, limit=HEALTH_WINDOW)
+            pings = uow.deliveries.recent(key, limit=1, event="ping")
+            disabled_by = _disabled_by(uow, key) if project.link and not project.link.enabled else None
+        return HookHealth(
+            project_id=key,
+            healthy=bool(recent) and recent[0].status != "failed",
+            last_delivery=recent[0] if recent else None,
+            last_ping=pings[0] if pings else None,
+            recent_failures=tuple(d for d in recent if d.status == "failed"),
+            sync_enabled=project.link is not None and project.link.enabled,
+            sync_disabled_by=disabled_by,
+        )
+
+
+def _outcome_of(outcomes: Sequence[ProjectOutcome], event: str) -> Literal["queued", "processed", "ignored"]:
+    """`queued` when a reconcile was requested, `processed` for a ping or a link changed, else `ignored`."""
+    if any(o.request_id is not None for o in outcomes):
+        return "queued"
+    if event == "ping" or any(not isinstance(o.action, Ignore) for o in outcomes):
+        return "processed"
+    return "ignored"
+
+
+def _disabled_by(uow: UnitOfWork, project_id: str) -> DisableCause | None:
+    """Why a delivery last stopped this project's sync, if the newest enable/disable was a delivery's."""
+    for entry in uow.audit.for_project(project_id, limit=HEALTH_WINDOW):
+        if entry.action == SYNC_ENABLED:
+            return None
+        if entry.action == SYNC_DISABLED:
+            cause = entry.details.get("cause")
+            return cause if isinstance(cause, str) and cause in _CAUSES else None  # type: ignore[return-value]
+    return None
