@@ -13,12 +13,14 @@ from ghsync.adapters.db import migrate
 from ghsync.adapters.db.engine import make_engine
 from ghsync.adapters.db.uow import SqlUnitOfWorkFactory
 from ghsync.adapters.github import GitHubAppClient, GitHubAppConfig, InMemoryTokenCache, RedisTokenCache
+from ghsync.adapters.github.git_transport import SmartHttpGitRemote, git_base_url
 from ghsync.adapters.queue.embedded import EmbeddedQueue
 from ghsync.adapters.secrets import SecretBox
 from ghsync.adapters.store.git_store import GitStore
 from ghsync.adapters.throttle import DatabaseThrottleState
 from ghsync.config import Settings
 from ghsync.domain.errors import ConfigError
+from ghsync.domain.outbound import TransportThresholds
 from ghsync.ports.jobs import RECONCILE_TASK, JobQueue
 from ghsync.ports.throttle import ThrottleState
 from ghsync.services.linking import LinkService
@@ -81,6 +83,27 @@ def engine_settings(settings: Settings) -> EngineSettings:
         warn_file_size=settings.github_sync_warn_file_size,
         tree_entry_limit=settings.github_sync_tree_size_limit,
         tree_size_bytes=settings.github_sync_tree_size_mb * 1024 * 1024,
+        git_transport=TransportThresholds(
+            enabled=settings.ghsync_git_transport_enabled,
+            min_files=settings.ghsync_git_transport_min_files,
+            min_inline_bytes=settings.ghsync_git_transport_min_inline_bytes,
+            min_missing_blobs=settings.ghsync_git_transport_min_missing_blobs,
+            min_missing_blob_bytes=settings.ghsync_git_transport_min_missing_blob_bytes,
+        ),
+    )
+
+
+def build_git_remote(
+    settings: Settings, github: GitHubAppClient | None, store: GitStore
+) -> SmartHttpGitRemote | None:
+    """The git smart-HTTP transport over the App's installation tokens, or None (disabled, or no App)."""
+    if github is None or not settings.ghsync_git_transport_enabled:
+        return None
+    return SmartHttpGitRemote(
+        settings.ghsync_git_transport_url or git_base_url(settings.github_api_url),
+        lambda project_id: store.project_dir(project_id) / ".git",
+        github.installation_token,
+        github.invalidate_installation_token,
     )
 
 
@@ -114,7 +137,9 @@ def build_container(settings: Settings, *, require_migrated: bool = True) -> Con
     projects = ProjectService(uow, store)
     versions = VersionService(uow, store, projects)
     github = build_github_client(settings, DatabaseThrottleState(engine))
-    reconciler = ReconcileService(uow, store, github, engine_settings(settings))
+    reconciler = ReconcileService(
+        uow, store, github, engine_settings(settings), build_git_remote(settings, github, store)
+    )
     register_tasks(queue, reconciler, uow)
     secret_box = SecretBox.from_setting(settings.ghsync_encryption_keys)
     links = LinkService(uow, store, projects, github, secret_box, queue)

@@ -83,6 +83,27 @@ class Settings(BaseSettings):
         default=1.0, ge=0, le=60, description="Seconds between content-creating requests per installation."
     )
 
+    # The git smart-HTTP transport: outbound changes by git push (the rule in domain/outbound.py picks it
+    # from a change's shape) and the first commit into an empty repository.
+    ghsync_git_transport_enabled: bool = Field(
+        default=True, description="Use git smart HTTP for large changes and empty repositories."
+    )
+    ghsync_git_transport_url: str | None = Field(
+        default=None, description="Git base URL; unset = derived from GITHUB_API_URL (github.com, GHES host)."
+    )
+    ghsync_git_transport_min_files: int = Field(
+        default=100, ge=1, description="Changed files from which a change goes by git."
+    )
+    ghsync_git_transport_min_inline_bytes: int = Field(
+        default=MIB, ge=1, description="Bytes of changed text from which a change goes by git."
+    )
+    ghsync_git_transport_min_missing_blobs: int = Field(
+        default=2, ge=1, description="Blobs GitHub lacks (binary files) from which a change goes by git."
+    )
+    ghsync_git_transport_min_missing_blob_bytes: int = Field(
+        default=MIB, ge=1, description="Bytes of blobs GitHub lacks from which a change goes by git."
+    )
+
     # Redis (webhook dedup, shared token cache, locks); the database is used when unset
     redis_host: str | None = Field(default=None, description="Redis host; unset = use the DB.")
     redis_port: int = Field(default=6379, gt=0, lt=65536, description="Redis port.")
@@ -141,6 +162,13 @@ class Settings(BaseSettings):
                 raise ValueError(f"key id {key_id!r} appears twice")
             seen.add(key_id)
         return keys
+
+    @field_validator("ghsync_git_transport_url")
+    @classmethod
+    def _check_git_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return url.rstrip("/") if url else None
 
     @field_validator("github_api_url")
     @classmethod

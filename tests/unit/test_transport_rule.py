@@ -86,3 +86,22 @@ def test_the_shape_of_a_plan_counts_only_what_github_lacks() -> None:
     assert shape == ChangeShape(files=5, inline_bytes=12, missing_blobs=1, missing_blob_bytes=5000)
     assert choose_transport(shape, RULE) is API
     assert choose_transport(ChangeShape.of(plan, repository_empty=True), RULE) is GIT
+
+
+def test_the_settings_carry_the_rule_s_defaults_and_reach_the_engine() -> None:
+    from ghsync.bootstrap import engine_settings
+    from ghsync.config import load_settings
+
+    assert engine_settings(load_settings({})).git_transport == TransportThresholds()
+    tuned = load_settings(
+        {
+            "GHSYNC_GIT_TRANSPORT_ENABLED": "false",
+            "GHSYNC_GIT_TRANSPORT_MIN_FILES": "7",
+            "GHSYNC_GIT_TRANSPORT_MIN_INLINE_BYTES": "8",
+            "GHSYNC_GIT_TRANSPORT_MIN_MISSING_BLOBS": "9",
+            "GHSYNC_GIT_TRANSPORT_MIN_MISSING_BLOB_BYTES": "10",
+        }
+    )
+    assert engine_settings(tuned).git_transport == TransportThresholds(
+        enabled=False, min_files=7, min_inline_bytes=8, min_missing_blobs=9, min_missing_blob_bytes=10
+    )
