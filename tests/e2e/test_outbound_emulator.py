@@ -8,12 +8,13 @@ with a `git clone` of the repository holding exactly the expected tree, with `gi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
-from outbound_support import TRANSPORTS, Outbound, outbound_world
+from outbound_support import GIT_DATA_API, TRANSPORTS, Outbound, fast_emulator, outbound_world
 
-from github_emulator.testing import run_emulator
+from ghsync.domain.models import FileMode
 
 pytestmark = pytest.mark.e2e
 
@@ -23,7 +24,7 @@ PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) + b"\x00\xff\r\
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outbound]:
     tmp = tmp_path_factory.mktemp("outbound")
-    with run_emulator(tmp / "emulator") as emu, outbound_world(tmp, emu) as world:
+    with fast_emulator(tmp / "emulator") as emu, outbound_world(tmp, emu) as world:
         yield world
 
 
@@ -68,3 +69,168 @@ def test_a_multi_file_version_is_one_commit_holding_every_file(world: Outbound, 
     world.engine(transport).reconcile(project)
     assert world.last_operation(project).operation_type == "nothing"
     assert world.head(repo, "main") == after
+
+
+def test_deletions_and_renames_reach_github_and_known_blobs_do_not_travel_again(
+    world: Outbound, transport: str
+) -> None:
+    project, repo = world.linked(
+        {"a.txt": "a\n", "old/name.txt": "moved\n", "old/keep.txt": "kept\n", "gone/x.txt": "x\n"}
+    )
+    world.write(project, {"img.png": PNG})
+    world.engine(transport).reconcile(project)
+    world.emu.clear_requests()
+    world.write(
+        project,
+        {"new/name.txt": b"moved\n", "assets/img.png": PNG},
+        deletes=("a.txt", "old/name.txt", "img.png", "gone/x.txt"),
+        message="Rename and delete",
+    )
+    world.engine(transport).reconcile(project)
+    clone = world.assert_github_holds(project, repo, "main")
+    assert not (clone / "gone").exists() and not (clone / "a.txt").exists()
+    assert (clone / "old" / "keep.txt").read_bytes() == b"kept\n"
+    if transport == GIT_DATA_API:
+        # A rename is a delete plus an add of a blob GitHub already holds: nothing is uploaded.
+        assert world.logged(repo, "POST", "/git/blobs") == []
+        assert world.last_operation(project).metadata["blobs_uploaded"] == 0
+
+
+def test_binary_files_the_executable_bit_and_symlinks_are_kept_exactly(
+    world: Outbound, transport: str
+) -> None:
+    project, repo = world.linked({"target.txt": "the target\n"})
+    every_byte = bytes(range(256)) * 8
+    files = {
+        "img/logo.png": PNG,
+        "data/every-byte.bin": every_byte,
+        "data/latin1.txt": "café\n".encode("latin-1"),  # not UTF-8: must not travel as inline text
+        "crlf.txt": b"one\r\ntwo\r\n",
+        "no-newline.txt": b"no newline at the end",
+        "empty.txt": b"",
+        "bin/run.sh": b"#!/bin/sh\necho hi\n",
+        "link": b"target.txt",
+        "docs/up": b"../target.txt",
+    }
+    modes = {"bin/run.sh": FileMode.EXECUTABLE, "link": FileMode.SYMLINK, "docs/up": FileMode.SYMLINK}
+    world.write(project, files, modes=modes)
+    world.engine(transport).reconcile(project)
+    assert world.last_operation(project).status == "success"
+    clone = world.assert_github_holds(project, repo, "main")
+    assert (clone / "data" / "every-byte.bin").read_bytes() == every_byte
+    assert os.readlink(clone / "docs" / "up") == "../target.txt"
+    # A mode change alone (same blob) is a change GitHub must see.
+    world.write(project, {"bin/run.sh": b"#!/bin/sh\necho hi\n"}, message="Not executable any more")
+    world.engine(transport).reconcile(project)
+    clone = world.assert_github_holds(project, repo, "main")
+    assert not (clone / "bin" / "run.sh").stat().st_mode & 0o111
+
+
+def test_a_large_change_is_chunked_into_several_tree_requests_and_still_one_commit(
+    world: Outbound, transport: str
+) -> None:
+    project, repo = world.linked({"seed.txt": "0\n"})
+    before = world.head(repo, "main")
+    assert before is not None
+    world.write(project, {f"f/{n:02}.txt": f"file {n}\n".encode() * 4 for n in range(23)})
+    world.emu.clear_requests()
+    world.engine(transport, tree_entry_limit=5, tree_size_bytes=256).reconcile(project)
+    after = world.head(repo, "main")
+    assert after is not None and world.commits_between(repo, before, after) == [after]
+    if transport == GIT_DATA_API:
+        trees = world.logged(repo, "POST", "/git/trees")
+        assert len(trees) >= 5 and set(trees) == {201}  # 23 entries, at most 5 per request, chained
+    world.assert_github_holds(project, repo, "main")
+
+
+# --- modes and the default branch ------------------------------------------------------------------------
+
+
+def test_protected_pr_mode_opens_one_pr_updates_it_and_its_merge_comes_back(
+    world: Outbound, transport: str
+) -> None:
+    project, repo = world.linked({"a.txt": "a\n"}, mode="protected_pr")
+    main = world.head(repo, "main")
+    branch = f"ghsync/{project}"
+    world.write(project, {"b.txt": b"b\n"}, message="First change")
+    world.engine(transport).reconcile(project)
+    assert world.head(repo, "main") == main  # nothing on the default branch
+    (pull,) = world.open_pulls(repo)
+    assert (pull["state"], pull["head"]["ref"], pull["base"]["ref"]) == ("open", branch, "main")
+    assert "v2: First change" in pull["body"]
+    first = world.head(repo, branch)
+    world.assert_github_holds(project, repo, branch)
+
+    world.engine(transport).reconcile(project)  # the PR already carries the local head
+    assert world.last_operation(project).operation_type == "nothing"
+
+    world.write(project, {"c.txt": b"c\n"}, message="Second change")
+    world.engine(transport).reconcile(project)
+    (again,) = world.open_pulls(repo)  # updated, not a second PR
+    assert again["number"] == pull["number"] and "v3: Second change" in again["body"]
+    second = world.head(repo, branch)
+    assert second is not None and first is not None
+    assert world.commits_between(repo, first, second) == [second]  # a new commit: never force-pushed
+    assert [p["sha"] for p in world.commit(repo, second)["parents"]] == [first]
+    world.assert_github_holds(project, repo, branch)
+
+    with world.rest() as rest:
+        merged = rest.put(f"/repos/octo/{repo}/pulls/{pull['number']}/merge", json={"merge_method": "squash"})
+    assert merged.status_code == 200, merged.text
+    world.engine(transport).reconcile(project)  # the merge comes back: identical trees, paired
+    assert world.last_operation(project).operation_type == "record_pair"
+    world.assert_github_holds(project, repo, "main")
+
+
+def test_a_protected_branch_sends_direct_mode_to_a_pr(world: Outbound, transport: str) -> None:
+    project, repo = world.linked({"a.txt": "a\n"}, mode="direct_commit")
+    world.protect(repo, "main")
+    main = world.head(repo, "main")
+    world.write(project, {"b.txt": b"b\n"})
+    world.engine(transport).reconcile(project)
+    assert world.head(repo, "main") == main
+    operation = world.last_operation(project)
+    assert (operation.operation_type, operation.status) == ("pull_request", "success")
+    (pull,) = world.open_pulls(repo)
+    assert pull["head"]["ref"] == f"ghsync/{project}"
+    world.assert_github_holds(project, repo, f"ghsync/{project}")
+    with world.uow() as uow:
+        stored = uow.projects.get(project)
+    assert stored is not None and stored.pull_request is not None
+    assert stored.pull_request.number == pull["number"]
+    assert stored.tracking.last_outbound_base_sha == main
+
+
+def test_hybrid_commits_directly_until_the_branch_is_protected_then_opens_a_pr(
+    world: Outbound, transport: str
+) -> None:
+    project, repo = world.linked({"a.txt": "a\n"}, mode="hybrid")
+    world.write(project, {"b.txt": b"b\n"})
+    world.engine(transport).reconcile(project)
+    assert world.last_operation(project).operation_type == "push_direct"
+    world.assert_github_holds(project, repo, "main")
+    direct = world.head(repo, "main")
+    assert world.open_pulls(repo) == []
+
+    world.protect(repo, "main")
+    world.write(project, {"c.txt": b"c\n"})
+    world.engine(transport).reconcile(project)
+    assert world.last_operation(project).operation_type == "pull_request"
+    assert world.head(repo, "main") == direct
+    (pull,) = world.open_pulls(repo)
+    assert pull["base"]["sha"] == direct
+    world.assert_github_holds(project, repo, f"ghsync/{project}")
+
+
+@pytest.mark.parametrize("mode", ["direct_commit", "protected_pr"])
+def test_a_default_branch_that_is_not_main(world: Outbound, transport: str, mode: str) -> None:
+    project, repo = world.linked({"a.txt": "a\n"}, mode=mode, default_branch="trunk")
+    world.write(project, {"b.txt": b"b\n"})
+    world.engine(transport).reconcile(project)
+    assert world.head(repo, "main") is None  # never assumed, never created
+    if mode == "direct_commit":
+        world.assert_github_holds(project, repo, "trunk")
+    else:
+        (pull,) = world.open_pulls(repo)
+        assert pull["base"]["ref"] == "trunk"
+        world.assert_github_holds(project, repo, f"ghsync/{project}")
