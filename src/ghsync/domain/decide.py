@@ -44,6 +44,9 @@ class ActionKind(StrEnum):
     CONFLICT = "conflict"
     AWAIT_RESOLUTION = "await_resolution"
     BLOCKED = "blocked"
+    HELD = "held"  # the blast-radius guard holds the change for a person's confirmation
+    RESOLVE = "resolve"  # a person resolves the open conflict (API)
+    RESET = "reset"  # a person adopts one side (API)
 
 
 @dataclass(frozen=True, slots=True)

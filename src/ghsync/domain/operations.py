@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-OperationStatus = Literal["pending", "processing", "success", "failed", "cancelled"]
+OperationStatus = Literal["pending", "processing", "success", "failed", "cancelled", "held"]
 Direction = Literal["to_github", "from_github", "none"]
 
 

@@ -29,14 +29,18 @@ from typing import Any
 from ghsync.domain.decide import Action, ActionKind, decide, uses_pull_request
 from ghsync.domain.errors import (
     BranchProtected,
+    ConcurrentUpdate,
+    Conflict,
     GhsyncError,
     GitHubValidation,
     InvalidInput,
     NotFastForward,
+    NotFound,
     RetryLater,
 )
 from ghsync.domain.github import Branch, Repository
 from ghsync.domain.link import (
+    Blocker,
     Head,
     Link,
     OpenConflict,
@@ -46,7 +50,7 @@ from ghsync.domain.link import (
     SyncSnapshot,
     Tracking,
 )
-from ghsync.domain.models import Author, VersionInfo
+from ghsync.domain.models import Author, FileMode, FileWrite, VersionInfo
 from ghsync.domain.operations import AuditEntry, ConflictRecord, SyncOperation
 from ghsync.domain.outbound import (
     BlobFacts,
@@ -65,8 +69,9 @@ from ghsync.domain.outbound import (
     pull_request_text,
     size_warnings,
 )
+from ghsync.domain.plan import Guard, PlannedChange, SyncPlan, needs_confirmation, tree_changes
 from ghsync.domain.sync import ConflictStrategy, pr_branch_name
-from ghsync.domain.trees import TreeEntry
+from ghsync.domain.trees import GitIdentity, TreeEdit, TreeEntry
 from ghsync.observability.logging import get_logger
 from ghsync.ports.git_remote import GitRemote, RemoteRepo
 from ghsync.ports.github import GitHubApp, GitHubRepo, RequestCount, TreeWrite, counting_requests
@@ -95,6 +100,7 @@ class EngineSettings:
     retry_after: float = 5.0  # seconds until that retry
     # GHSYNC_GIT_TRANSPORT_*: from when on a change goes by git
     git_transport: TransportThresholds = field(default_factory=TransportThresholds)
+    guard: Guard = field(default_factory=Guard)  # GHSYNC_SYNC_GUARD_*: when a sweeping change is held
 
 
 @dataclass
@@ -111,6 +117,7 @@ class _Loaded:
     facts: dict[str, BlobFacts] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     git_fetched: dict[str, str | None] = field(default_factory=dict)  # branches fetched over git
+    confirmed: tuple[str | None, str | None] | None = None  # heads a person confirmed a held plan for
 
 
 @dataclass
@@ -136,6 +143,36 @@ class _Outcome:
     error_message: str | None = None
     audit: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class Refused(Conflict):
+    """A person's command that does not fit the state any more (stale heads, nothing to confirm): a 409
+    that changes nothing and is not recorded as a failed sync."""
+
+    code = "refused"
+
+
+@dataclass(frozen=True)
+class ResetResult:
+    operation_id: str
+    kept_ref: str | None  # what the side given up was kept as (pass it to `reset(restore=...)` to undo)
+
+
+def _heads(loaded: _Loaded) -> tuple[str | None, str | None]:
+    return loaded.snapshot.local.commit_sha, loaded.snapshot.github.commit_sha
+
+
+_OUTBOUND_KINDS = (ActionKind.PUSH_DIRECT, ActionKind.PULL_REQUEST, ActionKind.FIRST_COMMIT)
+_INBOUND_KINDS = (ActionKind.PULL_INBOUND, ActionKind.IMPORT)
+
+
+def _transport_of(action: Action) -> str | None:
+    kind = ActionKind(action.reason) if action.kind is ActionKind.HELD else action.kind
+    if kind in _OUTBOUND_KINDS:
+        return "git_data_api"
+    if kind in _INBOUND_KINDS or kind is ActionKind.CONFLICT:
+        return "rest"
+    return None
 
 
 class ReconcileService:
@@ -172,19 +209,31 @@ class ReconcileService:
         except GhsyncError:
             log.warning("reconcile_ignored", project_id=project_id, why="not a project id")
             return None
+        return self._run(key, self._decide)
+
+    def _run(
+        self,
+        key: str,
+        choose: Callable[[_Loaded], Action],
+        execute: Callable[[_Loaded, Action], _Outcome] | None = None,
+    ) -> str | None:
+        """Load, choose, execute, record; read and choose again when a compare-and-swap lost a race."""
         started = self._now()
         with counting_requests() as count:
             for attempt in range(self._settings.max_decisions):
                 try:
                     loaded = self._load(key)
                     if loaded is None or isinstance(loaded, str):
+                        if execute is not None:
+                            raise Conflict(f"project {key} is not linked", code="not_linked")
                         return self._record_idle(key, started, loaded)
-                    action = decide(loaded.snapshot)
-                    outcome = self._execute(loaded, action)
-                except NotFastForward as exc:
-                    log.info("github_moved", project_id=key, attempt=attempt, error=str(exc))
-                    continue  # GitHub moved between our read and our write: read and decide again
-                except RetryLater:
+                    action = choose(loaded)
+                    outcome = (execute or self._execute)(loaded, action)
+                except (NotFastForward, ConcurrentUpdate) as exc:
+                    # One side moved between our read and our write: read and decide again.
+                    log.info("sync_raced", project_id=key, attempt=attempt, error=str(exc))
+                    continue
+                except (RetryLater, Refused):
                     raise
                 except GhsyncError as exc:
                     self._record_failure(key, started, exc, count, attempt)
@@ -192,8 +241,131 @@ class ReconcileService:
                 return self._record(loaded, action, outcome, started, count, attempt)
         raise RetryLater(
             self._now() + timedelta(seconds=self._settings.retry_after),
-            f"GitHub's branch kept moving during {self._settings.max_decisions} attempts",
+            f"the project or GitHub kept moving during {self._settings.max_decisions} attempts",
         )
+
+    def _decide(self, loaded: _Loaded) -> Action:
+        """`decide()`, then the blast-radius guard on what the action would delete or overwrite."""
+        action = decide(loaded.snapshot)
+        if loaded.confirmed == _heads(loaded):
+            return action  # a person confirmed exactly this plan
+        held = self._held_plan(loaded, action)
+        if held is not None:
+            return held
+        return action
+
+    # --- the API's questions and commands ----------------------------------------------------------
+
+    def plan(self, project_id: str) -> SyncPlan:
+        """What the next reconcile would do, without doing it (reads GitHub, writes nothing)."""
+        key = parse_project_id(project_id)
+        loaded = self._load(key)
+        if loaded is None:
+            raise NotFound(f"project {key} not found")
+        if isinstance(loaded, str):
+            raise Refused(f"project {key} cannot sync: {loaded}", code=loaded)
+        action = self._decide(loaded)
+        snapshot = loaded.snapshot
+        changes = self._planned_changes(loaded, action)
+        return SyncPlan(
+            action=action.kind.value,
+            reason=action.reason,
+            local_head=snapshot.local.commit_sha,
+            github_head=snapshot.github.commit_sha,
+            base_local=snapshot.base.local_commit_sha if snapshot.base else None,
+            base_github=snapshot.base.github_commit_sha if snapshot.base else None,
+            changes=changes,
+            transport=_transport_of(action),
+            expected_requests=self._expected_requests(loaded, action, changes),
+            held=action.kind is ActionKind.HELD,
+            blockers=tuple(b.message for b in action.blockers),
+        )
+
+    def confirm(self, project_id: str, *, local_head: str | None, github_head: str | None) -> str:
+        """Apply the held plan for exactly these heads; `Refused` (409) if either side moved since."""
+        key = parse_project_id(project_id)
+
+        def choose(loaded: _Loaded) -> Action:
+            if _heads(loaded) != (local_head, github_head):
+                raise Refused(
+                    "the project or GitHub moved since the plan was held; read the plan again",
+                    code="plan_moved",
+                )
+            if self._latest_held(loaded) != (local_head, github_head):
+                raise Refused("no plan is held for these heads", code="nothing_held")
+            loaded.confirmed = (local_head, github_head)
+            return decide(loaded.snapshot)
+
+        operation_id = self._run(key, choose, self._execute)
+        assert operation_id is not None
+        return operation_id
+
+    def resolve_conflict(
+        self,
+        project_id: str,
+        *,
+        local_head: str | None,
+        github_head: str | None,
+        strategy: ConflictStrategy | None = None,
+        files: Sequence[FileWrite] = (),
+        deletes: Sequence[str] = (),
+    ) -> str:
+        """Settle the open conflict by a strategy, or with the files a person merged (the conflict UI).
+
+        Refused (409) when there is no open conflict, or when either side moved since it was read
+        (`local_head` and `github_head` are the heads the person saw)."""
+        key = parse_project_id(project_id)
+        if (strategy is None) == (not files and not deletes):
+            raise InvalidInput("give either a strategy or the merged files", code="invalid_resolution")
+
+        def choose(loaded: _Loaded) -> Action:
+            conflict = loaded.snapshot.open_conflict
+            if conflict is None:
+                raise Refused("the project has no open conflict", code="no_open_conflict")
+            if _heads(loaded) != (local_head, github_head) or _heads(loaded) != (
+                conflict.local_commit_sha,
+                conflict.github_commit_sha,
+            ):
+                raise Refused(
+                    "the conflict moved on (new commits on either side since it was read); read it again",
+                    code="conflict_moved",
+                )
+            if strategy is not None:
+                loaded.link = replace(loaded.link, strategy=strategy)
+                loaded.snapshot = replace(loaded.snapshot, link=loaded.link)
+            return Action(ActionKind.RESOLVE, strategy.value if strategy else "merged_files")
+
+        def execute(loaded: _Loaded, action: Action) -> _Outcome:
+            if strategy is not None:
+                return self._conflict(loaded, action)
+            return self._apply_user_merge(loaded, files, deletes)
+
+        operation_id = self._run(key, choose, execute)
+        assert operation_id is not None
+        return operation_id
+
+    def reset(self, project_id: str, *, adopt: str | None = None, restore: str | None = None) -> ResetResult:
+        """The way out of any stuck state: adopt GitHub's or the local side, or restore a state an earlier
+        reset kept. The side given up is kept first (a backup ref in the local store), so a later
+        `reset(restore=<ref>)` brings it back."""
+        key = parse_project_id(project_id)
+        if (adopt is None) == (restore is None) or adopt not in (None, "github", "local"):
+            raise InvalidInput('give "adopt": "github" or "local", or "restore": <ref>', code="invalid_reset")
+        kept: list[str] = []
+
+        def choose(loaded: _Loaded) -> Action:
+            return Action(ActionKind.RESET, adopt or "restore")
+
+        def execute(loaded: _Loaded, action: Action) -> _Outcome:
+            outcome = self._reset(loaded, adopt, restore, kept)
+            outcome.resolve_conflict = loaded.snapshot.open_conflict is not None
+            outcome.metadata["kept"] = list(kept)
+            outcome.audit = f"github.reset_{action.reason}"
+            return outcome
+
+        operation_id = self._run(key, choose, execute)
+        assert operation_id is not None
+        return ResetResult(operation_id=operation_id, kept_ref=kept[-1] if kept else None)
 
     # --- load ----------------------------------------------------------------------------------------
 
@@ -320,6 +492,16 @@ class ReconcileService:
                     "blockers": [
                         {"code": b.code, "path": b.path, "message": b.message} for b in action.blockers
                     ]
+                },
+            )
+        if kind is ActionKind.HELD:
+            return _Outcome(
+                status="held",
+                metadata={
+                    "held": {
+                        "would": action.reason,
+                        "why": action.blockers[0].message if action.blockers else "",
+                    }
                 },
             )
         if kind is ActionKind.RECORD_PAIR:
@@ -855,11 +1037,11 @@ class ReconcileService:
         stamp = self._now().strftime("%Y%m%dT%H%M%SZ")
         return store.keep_ref(loaded.project.id, f"{why}/{stamp}-local", local.commit_sha)
 
-    def _github_wins(self, loaded: _Loaded, github_tree: str) -> _Outcome:
+    def _github_wins(self, loaded: _Loaded, github_tree: str, *, keep: bool = True) -> _Outcome:
         """GitHub's tree becomes a new local version; the local side stays a tagged version (and a ref)."""
         snapshot = loaded.snapshot
         assert snapshot.github.commit_sha
-        kept = self._keep_local_side(loaded, "github-wins")
+        kept = self._keep_local_side(loaded, "github-wins") if keep else None
         commit = loaded.repo.get_commit(snapshot.github.commit_sha)
         version = self._commit_local(
             loaded,
@@ -890,18 +1072,26 @@ class ReconcileService:
             return self._pull_request(loaded, merge_parent=snapshot.github.commit_sha)
         return self._push_direct(loaded)
 
-    def _apply_merge(self, loaded: _Loaded, merged_tree: str) -> _Outcome:
-        """A clean merge: one merged local version (unless local already holds it), then the merged tree on
-        GitHub on top of its head (direct) or on the PR branch (PR modes)."""
+    def _apply_merge(
+        self,
+        loaded: _Loaded,
+        merged_tree: str,
+        *,
+        message: str | None = None,
+        version: VersionInfo | None = None,
+    ) -> _Outcome:
+        """Settle on `merged_tree`: one local version of it (unless local already holds it), then the tree on
+        GitHub on top of its head (direct) or on the PR branch as a merge of GitHub's head (PR modes)."""
         snapshot = loaded.snapshot
         assert snapshot.github.commit_sha
-        version = loaded.local_version
+        version = version or loaded.local_version
         assert version is not None
-        if merged_tree != snapshot.local.tree_sha:
+        if merged_tree != version.tree_sha:
             version = self._commit_local(
                 loaded,
                 merged_tree,
-                message=f"Merge GitHub's {snapshot.github.commit_sha[:12]} (conflict strategy auto_merge)",
+                message=message
+                or f"Merge GitHub's {snapshot.github.commit_sha[:12]} (conflict strategy auto_merge)",
                 author=SYSTEM_AUTHOR,
                 source="local",
                 trailers={GITHUB_COMMIT_TRAILER: snapshot.github.commit_sha},
@@ -928,6 +1118,177 @@ class ReconcileService:
             outcome = self._push_direct(loaded, version)
         outcome.audit = "github.conflict_merged"
         return outcome
+
+    # --- the blast-radius guard, plans, resolutions, resets ---------------------------------------
+
+    def _held_plan(self, loaded: _Loaded, action: Action) -> Action | None:
+        """Hold an action that would delete or overwrite most of the receiving side's files."""
+        snapshot, store, key = loaded.snapshot, self._store, loaded.project.id
+        assert store is not None
+        strategy = loaded.link.strategy
+        if action.kind is ActionKind.PUSH_DIRECT or (
+            action.kind is ActionKind.CONFLICT and strategy is ConflictStrategy.LOCAL_WINS
+        ):
+            receiving, side = self._remote_flat(loaded, snapshot.github.tree_sha or ""), "GitHub"
+            new = store.flat_tree(key, snapshot.local.tree_sha)
+        elif action.kind is ActionKind.PULL_INBOUND or (
+            action.kind is ActionKind.CONFLICT and strategy is ConflictStrategy.GITHUB_WINS
+        ):
+            receiving, side = store.flat_tree(key, snapshot.local.tree_sha), "the project"
+            new = self._remote_flat(loaded, snapshot.github.tree_sha or "")
+        else:
+            return None
+        changes = tree_changes(receiving, new, "to_github")
+        if not needs_confirmation(receiving, changes, self._settings.guard):
+            return None
+        hit = sum(1 for c in changes if c.status != "added" and c.path in receiving)
+        message = (
+            f"this sync would delete or overwrite {hit} of the {len(receiving)} files of {side}; it is held "
+            "until confirmed (POST .../github/sync/confirm with the heads of GET .../github/sync/plan)"
+        )
+        return Action(ActionKind.HELD, action.kind.value, (Blocker("held_for_confirmation", message),))
+
+    def _latest_held(self, loaded: _Loaded) -> tuple[str | None, str | None] | None:
+        with self._uow() as uow:
+            held = uow.operations.recent(limit=1, project_id=loaded.project.id, status="held")
+        if not held:
+            return None
+        heads = held[0].metadata.get("heads_before") or {}
+        return heads.get("local"), heads.get("github")
+
+    def _planned_changes(self, loaded: _Loaded, action: Action) -> tuple[PlannedChange, ...]:
+        snapshot, store, key = loaded.snapshot, self._store, loaded.project.id
+        assert store is not None
+        kind = ActionKind(action.reason) if action.kind is ActionKind.HELD else action.kind
+        local = store.flat_tree(key, snapshot.local.tree_sha)
+        remote = self._remote_flat(loaded, snapshot.github.tree_sha) if snapshot.github.tree_sha else {}
+        if kind in _OUTBOUND_KINDS:
+            return tree_changes(remote, local, "to_github")
+        if kind in _INBOUND_KINDS:
+            return tree_changes(local, remote, "from_github")
+        if kind is ActionKind.CONFLICT:
+            base = store.flat_tree(key, snapshot.base.tree_sha) if snapshot.base else {}
+            return tree_changes(base, local, "to_github") + tree_changes(base, remote, "from_github")
+        return ()
+
+    def _expected_requests(
+        self, loaded: _Loaded, action: Action, changes: tuple[PlannedChange, ...]
+    ) -> dict[str, int]:
+        """The GitHub requests executing `action` would make (the plan's estimate, reads included)."""
+        kind = ActionKind(action.reason) if action.kind is ActionKind.HELD else action.kind
+        if kind in _OUTBOUND_KINDS:
+            store, key, snapshot = self._store, loaded.project.id, loaded.snapshot
+            assert store is not None
+            remote = self._remote_flat(loaded, snapshot.github.tree_sha) if snapshot.github.tree_sha else {}
+            local = store.flat_tree(key, snapshot.local.tree_sha)
+            missing = {e.sha for e in local.values()} - {e.sha for e in remote.values()}
+            facts = {sha: loaded.facts.get(sha) or blob_facts(store.read_blob(key, sha)) for sha in missing}
+            plan = plan_writes(remote, local, facts, inline_limit=self._settings.inline_limit)
+            chunks = len(
+                chunk_writes(
+                    plan.writes,
+                    max_entries=self._settings.tree_entry_limit,
+                    max_bytes=self._settings.tree_size_bytes,
+                )
+            )
+            writes = len(plan.uploads) + chunks + 2  # blobs, trees, the commit, the ref
+            if kind is ActionKind.PULL_REQUEST:
+                writes += 1  # the PR created or updated
+            return {"total": writes, "content_creating": writes}
+        if kind in _INBOUND_KINDS or kind is ActionKind.CONFLICT:
+            fetched = sum(1 for c in changes if c.direction == "from_github" and c.status != "deleted")
+            reads = 2 + fetched  # the tree, the blobs the store lacks (at most), the commit
+            return {"total": reads, "content_creating": 0}
+        return {"total": 0, "content_creating": 0}
+
+    def _apply_user_merge(
+        self, loaded: _Loaded, files: Sequence[FileWrite], deletes: Sequence[str]
+    ) -> _Outcome:
+        """A person's merge: GitHub's tree, plus the local changes outside the conflict, plus the files the
+        person resolved; one local version, then outbound on top of GitHub's head (or on the PR)."""
+        store, key, snapshot = self._store, loaded.project.id, loaded.snapshot
+        assert store is not None and snapshot.local.tree_sha and snapshot.github.commit_sha
+        conflict = snapshot.open_conflict
+        assert conflict is not None
+        github_tree, _fetched = self._fetch_github_tree(loaded)
+        resolved = {f.path for f in files} | set(deletes)
+        unresolved = sorted(set(conflict.paths) - resolved)
+        if unresolved:
+            raise Refused(
+                f"the merged files leave conflicts unresolved: {', '.join(unresolved)}",
+                code="unresolved_paths",
+            )
+        edits: list[TreeEdit] = []
+        base_tree = snapshot.base.tree_sha if snapshot.base else None
+        for change in store.tree_delta(key, base_tree, snapshot.local.tree_sha):
+            if change.path in resolved or (change.old_path and change.old_path in resolved):
+                continue
+            if change.old_path and change.old_path != change.path:
+                edits.append(TreeEdit(change.old_path, None))
+            edits.append(TreeEdit(change.path, change.new_sha, change.new_mode or FileMode.REGULAR))
+        shas = store.write_blobs(key, [f.content for f in files])
+        edits += [TreeEdit(f.path, sha, f.mode) for f, sha in zip(files, shas, strict=True)]
+        edits += [TreeEdit(path, None) for path in deletes]
+        merged = store.build_tree(key, github_tree, edits)
+        outcome = self._apply_merge(loaded, merged, message="Resolve the conflict with GitHub (merged files)")
+        outcome.conflict = self._conflict_record(
+            loaded,
+            [{"path": p, "kind": "resolved"} for p in conflict.paths],
+            status="resolved",
+            resolution="merged_files",
+        )
+        outcome.resolve_conflict = True
+        return outcome
+
+    def _reset(self, loaded: _Loaded, adopt: str | None, restore: str | None, kept: list[str]) -> _Outcome:
+        store, key, snapshot = self._store, loaded.project.id, loaded.snapshot
+        assert store is not None
+        stamp = self._now().strftime("%Y%m%dT%H%M%SZ")
+        if adopt == "github":
+            if snapshot.github.commit_sha is None:
+                raise Refused("GitHub's branch has no commit to adopt", code="repository_empty")
+            if snapshot.local.commit_sha:
+                kept.append(store.keep_ref(key, f"reset/{stamp}-local", snapshot.local.commit_sha))
+            tree, _ = self._fetch_github_tree(loaded)
+            if tree == snapshot.local.tree_sha and loaded.local_version is not None:
+                return self._record_pair_outcome(loaded)
+            return self._github_wins(loaded, tree, keep=False)
+        # Adopt the local side, or a state an earlier reset kept: GitHub's current tree is kept first.
+        if snapshot.github.commit_sha is not None:
+            tree, _ = self._fetch_github_tree(loaded)
+            identity = GitIdentity(SYSTEM_AUTHOR.name, SYSTEM_AUTHOR.email, self._now())
+            kept_commit = store.write_commit(
+                key,
+                tree_sha=tree,
+                parents=[],
+                message=f"GitHub's {snapshot.github.commit_sha} as kept by a reset\n",
+                author=identity,
+                committer=identity,
+            )
+            kept.append(store.keep_ref(key, f"reset/{stamp}-github", kept_commit))
+        version = loaded.local_version
+        if restore is not None:
+            refs = store.list_refs(key, restore)
+            if restore not in refs:
+                raise Refused(f"{restore} is not a ref a reset kept", code="unknown_ref")
+            tree = store.tree_sha(key, refs[restore])
+            if snapshot.local.commit_sha:
+                kept.append(store.keep_ref(key, f"reset/{stamp}-local", snapshot.local.commit_sha))
+            if tree != snapshot.local.tree_sha:
+                version = self._commit_local(
+                    loaded,
+                    tree,
+                    message=f"Restore {restore} (reset)",
+                    author=SYSTEM_AUTHOR,
+                    source="local",
+                    trailers={},
+                )
+        if version is None:
+            raise Refused("the project has no version to adopt", code="project_empty")
+        if snapshot.github.commit_sha is None:
+            loaded.local_version = version
+            return self._first_commit(loaded)
+        return self._apply_merge(loaded, version.tree_sha, message=None, version=version)
 
     # --- record --------------------------------------------------------------------------------------
 
