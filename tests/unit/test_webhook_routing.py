@@ -13,6 +13,7 @@ import pytest
 from ghsync.domain.link import Link
 from ghsync.domain.sync import ConflictStrategy, SyncMode
 from ghsync.domain.webhooks import (
+    Bucket,
     ChangeDefaultBranch,
     DeliveryHeaders,
     DisableSync,
@@ -25,12 +26,15 @@ from ghsync.domain.webhooks import (
     Reconcile,
     Targets,
     WebhookAction,
+    address_allowed,
     applied,
     check_signature,
+    hook_networks,
     parse_headers,
     parse_payload,
     route,
     sign,
+    take_token,
     targets_of,
 )
 
@@ -447,3 +451,42 @@ def test_sync_is_re_enabled_only_when_the_same_cause_is_lifted(
 ) -> None:
     disabled = replace(LINK, enabled=False)
     assert applied(disabled, action, disabled_by=disabled_by).enabled is enabled
+
+
+# --- hardening -----------------------------------------------------------------------------------------
+
+
+def test_the_hooks_ranges_of_meta_are_read_and_matched() -> None:
+    # The shape of GET /meta (https://docs.github.com/en/rest/meta/meta#get-github-meta-information).
+    networks = hook_networks(
+        {"hooks": ["192.30.252.0/22", "185.199.108.0/22", "2a0a:a440::/29"], "git": ["x"]}
+    )
+    assert address_allowed("192.30.252.1", networks)
+    assert address_allowed("185.199.111.255", networks)
+    assert address_allowed("2a0a:a440::1", networks)
+    assert address_allowed("::ffff:192.30.252.7", networks)  # an IPv4 peer on a dual-stack socket
+    assert not address_allowed("192.30.256.1", networks)  # not an address
+    assert not address_allowed("10.0.0.1", networks)
+    assert not address_allowed("2001:db8::1", networks)
+    assert not address_allowed(None, networks)
+    assert not address_allowed("testclient", networks)
+
+
+@pytest.mark.parametrize("meta", [{}, {"hooks": []}, {"hooks": "192.30.252.0/22"}])
+def test_meta_without_hooks_ranges_is_refused(meta: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="no `hooks` ranges"):
+        hook_networks(meta)
+
+
+def test_a_source_spends_its_burst_then_waits_for_the_refill() -> None:
+    bucket = None
+    for _ in range(3):
+        bucket, wait = take_token(bucket, 100.0, rate=2.0, burst=3.0)
+        assert wait == 0.0
+    bucket, wait = take_token(bucket, 100.0, rate=2.0, burst=3.0)
+    assert wait == pytest.approx(0.5)  # one token at 2 per second
+    bucket, wait = take_token(bucket, 100.5, rate=2.0, burst=3.0)
+    assert wait == 0.0
+    # A long quiet spell refills up to the burst, not beyond it.
+    bucket, _ = take_token(bucket, 1000.0, rate=2.0, burst=3.0)
+    assert bucket == Bucket(2.0, 1000.0)

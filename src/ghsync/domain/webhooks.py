@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 from urllib.parse import parse_qs
@@ -397,3 +398,51 @@ def _str(data: Mapping[str, Any], *keys: str) -> str | None:
 def _list(data: Mapping[str, Any], key: str) -> list[Any]:
     value = data.get(key)
     return value if isinstance(value, list) else []
+
+
+# --- hardening: where deliveries may come from, and how fast ----------------------------------------------
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def hook_networks(meta: Mapping[str, Any]) -> tuple[Network, ...]:
+    """The `hooks` CIDRs of `GET /meta`: the addresses GitHub sends webhooks from
+    (https://docs.github.com/en/rest/meta/meta#get-github-meta-information; GitHub asks to refresh them,
+    as they change: https://docs.github.com/en/authentication/keeping-your-account-and-data-secure/about-githubs-ip-addresses)."""
+    hooks = meta.get("hooks")
+    if not isinstance(hooks, list) or not hooks:
+        raise ValueError("GET /meta returned no `hooks` ranges")
+    return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in hooks if isinstance(cidr, str))
+
+
+def address_allowed(address: str | None, networks: Sequence[Network]) -> bool:
+    """Whether `address` (the peer's IP) lies in one of `networks`; an unparsable address never does."""
+    if not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # a dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d
+    return any(ip.version == net.version and ip in net for net in networks)
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """A token bucket: `tokens` left at monotonic time `at`."""
+
+    tokens: float
+    at: float
+
+
+def take_token(bucket: Bucket | None, now: float, *, rate: float, burst: float) -> tuple[Bucket, float]:
+    """Spend one token of a source's bucket (refilled at `rate` per second up to `burst`).
+
+    Returns the new bucket and 0 when the request may pass, else how many seconds until it could.
+    """
+    refilled = burst if bucket is None else bucket.tokens + max(0.0, now - bucket.at) * rate
+    tokens = min(burst, refilled)
+    if tokens >= 1.0:
+        return Bucket(tokens - 1.0, now), 0.0
+    return Bucket(tokens, now), (1.0 - tokens) / rate

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 
-from ghsync.domain.errors import InvalidInput, NotFound
+from ghsync.domain.errors import GhsyncError, InvalidInput, NotFound
 from ghsync.domain.link import Project
 from ghsync.domain.operations import AuditEntry, DeliveryStatus, WebhookDelivery
 from ghsync.domain.webhooks import (
@@ -35,7 +35,9 @@ from ghsync.domain.webhooks import (
     targets_of,
 )
 from ghsync.observability.logging import get_logger
+from ghsync.ports.secrets import SecretSealer
 from ghsync.ports.uow import UnitOfWork, UnitOfWorkFactory
+from ghsync.services.linking import webhook_secret_context
 from ghsync.services.projects import parse_project_id
 
 log = get_logger(__name__)
@@ -48,6 +50,13 @@ DEFAULT_BRANCH_CHANGED = "github.default_branch_changed"
 # How many of a project's deliveries the health view reads (its window of "recent failures").
 HEALTH_WINDOW = 50
 _CAUSES: frozenset[str] = frozenset(get_args(DisableCause))
+
+
+class WebhookNotConfigured(GhsyncError):
+    """A webhook secret is needed and not configured (GITHUB_WEBHOOK_SECRET, GHSYNC_ENCRYPTION_KEYS)."""
+
+    code = "webhook_not_configured"
+
 
 Outcome = Literal["queued", "processed", "ignored", "duplicate"]
 
@@ -102,13 +111,41 @@ class WebhookService:
         uow: UnitOfWorkFactory,
         *,
         delivery_ttl: timedelta,
+        secrets: SecretSealer | None = None,
         own_logins: frozenset[str] = frozenset(),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._uow = uow
         self._ttl = delivery_ttl
+        self._secrets = secrets
         self._own_logins = own_logins
         self._now = clock
+
+    # --- the repository hook's secret -------------------------------------------------------------------
+
+    def hook_secret(self, project_id: str) -> str:
+        """The secret of a project's repository hook, opened from its sealed envelope.
+
+        An unknown or unlinked project, or one without a secret, is `NotFound`: the route answers 404
+        before reading the body, and nothing is recorded.
+        """
+        key = parse_project_id(project_id)
+        with self._uow() as uow:
+            project = uow.projects.get(key)
+        if project is None or project.link is None or project.webhook_secret is None:
+            raise NotFound(f"project {project_id} has no repository webhook", code="project_not_found")
+        if self._secrets is None or not self._secrets.configured:
+            raise WebhookNotConfigured(
+                "GHSYNC_ENCRYPTION_KEYS must be set to open the project's webhook secret"
+            )
+        return self._secrets.decrypt(project.webhook_secret, context=webhook_secret_context(key))
+
+    def purge_expired(self) -> int:
+        """Forget deliveries past GITHUB_DELIVERY_TTL (a periodic task); returns how many."""
+        with self._uow() as uow:
+            purged = uow.deliveries.purge_expired(self._now())
+            uow.commit()
+        return purged
 
     # --- receive ---------------------------------------------------------------------------------------
 
