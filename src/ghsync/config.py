@@ -136,6 +136,12 @@ class Settings(BaseSettings):
     ghsync_api_tokens: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated bearer tokens accepted by the API.", repr=False
     )
+    ghsync_webhook_rate_limit: float = Field(
+        default=100.0, ge=0, description="Webhook requests per second per source address; 0 = unlimited."
+    )
+    ghsync_webhook_rate_burst: int = Field(
+        default=1000, gt=0, description="Webhook requests a source may send at once before the rate applies."
+    )
     ghsync_encryption_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated `key_id:base64(32 bytes)`; the first one encrypts.",
