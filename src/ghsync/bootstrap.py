@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -28,11 +28,14 @@ from ghsync.services.pairs import PairRebuilder
 from ghsync.services.projects import ProjectService, VersionService
 from ghsync.services.reconcile import EngineSettings, ReconcileService, relay_pending_requests
 from ghsync.services.triggers import SyncTriggers
+from ghsync.services.webhooks import WebhookService
 
 # How often the outbox relay re-tells the queue of reconcile requests still pending (a crash between a
 # request's commit and the queue, or a queue that was down, is healed within this many seconds).
 OUTBOX_RELAY_SECONDS = 30.0
 OUTBOX_RELAY_TASK = "outbox_relay"
+PURGE_DELIVERIES_SECONDS = 3600.0
+PURGE_DELIVERIES_TASK = "purge_webhook_deliveries"
 
 
 @dataclass
@@ -49,6 +52,7 @@ class Container:
     links: LinkService
     pairs: PairRebuilder | None
     triggers: SyncTriggers
+    webhooks: WebhookService
 
     def close(self) -> None:
         if self.github is not None:
@@ -145,6 +149,15 @@ def build_container(settings: Settings, *, require_migrated: bool = True) -> Con
     links = LinkService(uow, store, projects, github, secret_box, queue)
     triggers = SyncTriggers(uow, queue)
     pairs = PairRebuilder(uow, store, github) if github is not None else None
+    webhooks = WebhookService(
+        uow, delivery_ttl=timedelta(seconds=settings.github_delivery_ttl), secrets=secret_box
+    )
+
+    # Delivery ids are kept for GITHUB_DELIVERY_TTL (for dedup), then forgotten once an hour.
+    def purge_deliveries(_period: datetime) -> None:
+        webhooks.purge_expired()
+
+    queue.periodic(PURGE_DELIVERIES_TASK, PURGE_DELIVERIES_SECONDS, purge_deliveries)
     return Container(
         settings=settings,
         engine=engine,
@@ -158,4 +171,5 @@ def build_container(settings: Settings, *, require_migrated: bool = True) -> Con
         links=links,
         pairs=pairs,
         triggers=triggers,
+        webhooks=webhooks,
     )
