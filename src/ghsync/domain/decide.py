@@ -16,7 +16,8 @@ The rules, in order (the first that applies wins):
 5. No base pair and different trees -> conflict (two unrelated histories: nothing may be lost).
 6. Only local moved since the base -> outbound, unless the change holds a blocker: direct to the default
    branch in `direct_commit` mode (and in `hybrid` when unprotected), else a pull request; when the PR
-   branch already holds the local tree, nothing.
+   branch already holds the local tree, nothing; when a person closed the PR holding exactly the local
+   tree without merging, nothing either (rejected: the next local version opens a fresh PR).
 7. Only GitHub moved -> inbound.
 8. Both moved -> conflict (the project's strategy decides what happens to it).
 
@@ -122,4 +123,7 @@ def decide(snapshot: SyncSnapshot) -> Action:
         return _act(ActionKind.PUSH_DIRECT, "local_changed")
     if snapshot.pr_head is not None and snapshot.pr_head.tree_sha == local.tree_sha and snapshot.open_pr:
         return _act(ActionKind.NOTHING, "pull_request_current")
+    if snapshot.open_pr is None and snapshot.rejected_tree == local.tree_sha:
+        # A person closed our PR without merging: the change was rejected; a new version opens a new PR.
+        return _act(ActionKind.NOTHING, "outbound_rejected")
     return _act(ActionKind.PULL_REQUEST, "protected" if protected else "local_changed")

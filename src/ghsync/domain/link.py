@@ -80,7 +80,8 @@ class SyncSnapshot:
 
     `github` is the head of the default branch as read now, `github_protected` its protection as read
     now (the link's flag may be stale); `pr_head` is the head of the project's PR branch when it exists;
-    `blockers` are what the local change holds that GitHub would refuse.
+    `blockers` are what the local change holds that GitHub would refuse; `rejected_tree` is the tree of
+    the project's PR when a person closed it without merging.
     """
 
     link: Link
@@ -92,6 +93,7 @@ class SyncSnapshot:
     pr_head: Head | None = None
     open_conflict: OpenConflict | None = None
     blockers: tuple[Blocker, ...] = ()
+    rejected_tree: str | None = None  # the tree of our PR that was closed without merging
 
 
 @dataclass(frozen=True, slots=True)

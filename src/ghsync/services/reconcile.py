@@ -19,6 +19,7 @@ the tree request, binary blobs uploaded only when GitHub lacks them, then one co
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -32,13 +33,14 @@ from ghsync.domain.errors import (
     ConcurrentUpdate,
     Conflict,
     GhsyncError,
+    GitHubNotFound,
     GitHubValidation,
     InvalidInput,
     NotFastForward,
     NotFound,
     RetryLater,
 )
-from ghsync.domain.github import Branch, Repository
+from ghsync.domain.github import Branch, PullRequest, Repository
 from ghsync.domain.link import (
     Blocker,
     Head,
@@ -118,6 +120,8 @@ class _Loaded:
     warnings: list[str] = field(default_factory=list)
     git_fetched: dict[str, str | None] = field(default_factory=dict)  # branches fetched over git
     confirmed: tuple[str | None, str | None] | None = None  # heads a person confirmed a held plan for
+    closed_pr: PullRequest | None = None  # the project's PR, found closed (merged or not) on GitHub
+    merged_pair: SyncPair | None = None  # the pair a merged PR proves (its head is one of our trees)
 
 
 @dataclass
@@ -229,6 +233,7 @@ class ReconcileService:
                         return self._record_idle(key, started, loaded)
                     action = choose(loaded)
                     outcome = (execute or self._execute)(loaded, action)
+                    self._after_pull_request_closed(loaded, outcome)
                 except (NotFastForward, ConcurrentUpdate) as exc:
                     # One side moved between our read and our write: read and decide again.
                     log.info("sync_raced", project_id=key, attempt=attempt, error=str(exc))
@@ -397,15 +402,36 @@ class ReconcileService:
         branch = repo.get_branch(link.default_branch)
         remote = self._head_of(repo, branch, base)
 
-        open_pr, pr_head = None, None
-        if uses_pull_request(link.mode, link.protected or bool(branch and branch.protected)):
+        open_pr, pr_head, closed_pr = None, None, None
+        in_pr_mode = uses_pull_request(link.mode, link.protected or bool(branch and branch.protected))
+        if in_pr_mode or project.pull_request is not None:
             pr_branch = repo.get_branch(pr_branch_name(key))
             pr_head = self._head_of(repo, pr_branch, None) if pr_branch else None
             if project.pull_request is not None:
                 pull = repo.get_pull(project.pull_request.number)
-                open_pr = pull if pull.state == "open" else None
+                open_pr, closed_pr = (pull, None) if pull.state == "open" else (None, pull)
             else:
                 open_pr = repo.find_open_pull(pr_branch_name(key), link.default_branch)
+        merged_pair, rejected_tree = None, None
+        if closed_pr is not None:
+            closed_tree = (
+                pr_head.tree_sha
+                if pr_head is not None and pr_head.commit_sha == closed_pr.head_sha and pr_head.tree_sha
+                else repo.get_commit(closed_pr.head_sha).tree_sha
+            )
+            if closed_pr.merged:
+                # Our PR was merged: its head holds one of our versions' trees, so the two are a pair,
+                # and GitHub's new head (the merge) is then simply an inbound change.
+                merged = next(
+                    (v for v in reversed(store.list_versions(key)) if v.tree_sha == closed_tree), None
+                )
+                if merged is not None:
+                    merged_pair = SyncPair(
+                        merged.id, merged.commit_sha, closed_pr.head_sha, closed_tree, link.repository_id
+                    )
+                    base = merged_pair
+            else:
+                rejected_tree = closed_tree  # closed without merging: outbound changes rejected
 
         loaded = _Loaded(
             project=project,
@@ -420,6 +446,7 @@ class ReconcileService:
                 github_protected=bool(branch and branch.protected),
                 open_pr=open_pr,
                 pr_head=pr_head,
+                rejected_tree=rejected_tree,
                 open_conflict=(
                     OpenConflict(
                         conflict.id or "",
@@ -434,6 +461,8 @@ class ReconcileService:
             ),
             pending=pending,
             local_version=local_version,
+            closed_pr=closed_pr,
+            merged_pair=merged_pair,
         )
         self._check_outbound(loaded)
         return loaded
@@ -1119,6 +1148,21 @@ class ReconcileService:
         outcome.audit = "github.conflict_merged"
         return outcome
 
+    def _after_pull_request_closed(self, loaded: _Loaded, outcome: _Outcome) -> None:
+        """Our PR merged: delete its branch (GitHub keeps the commits in the default branch's history).
+        Closed without merging: keep the branch and say so; the next local version opens a fresh PR."""
+        pull = loaded.closed_pr
+        if pull is None:
+            return
+        if not pull.merged:
+            outcome.metadata["pull_request_rejected"] = {"number": pull.number, "url": pull.url}
+            return
+        branch = pr_branch_name(loaded.project.id)
+        # It may be gone already (GitHub's "automatically delete head branches", or a person).
+        with contextlib.suppress(GitHubValidation, GitHubNotFound):
+            loaded.repo.delete_ref(branch)
+        outcome.metadata["pull_request_merged"] = {"number": pull.number, "branch_deleted": branch}
+
     # --- the blast-radius guard, plans, resolutions, resets ---------------------------------------
 
     def _held_plan(self, loaded: _Loaded, action: Action) -> Action | None:
@@ -1309,14 +1353,16 @@ class ReconcileService:
                 uow.versions.add_all(
                     key, self._store.versions_after(key, uow.versions.max_number(key)) if self._store else []
                 )
+            if loaded.merged_pair is not None:
+                uow.pairs.add(key, loaded.merged_pair)
             if outcome.pair is not None:
                 uow.pairs.add(key, outcome.pair)
             if outcome.tracking is not None:
                 uow.projects.set_tracking(key, outcome.tracking)
             if outcome.pull_request is not ...:
                 uow.projects.set_pull_request(key, outcome.pull_request)
-            elif loaded.project.pull_request is not None and snapshot.open_pr is None:
-                uow.projects.set_pull_request(key, None)  # the PR was closed or merged on GitHub
+            elif loaded.closed_pr is not None and loaded.closed_pr.merged:
+                uow.projects.set_pull_request(key, None)  # merged on GitHub: the next change opens a new PR
             if outcome.resolve_conflict and snapshot.open_conflict is not None:
                 uow.conflicts.resolve(snapshot.open_conflict.id, resolution="superseded", at=self._now())
             if outcome.conflict is not None:

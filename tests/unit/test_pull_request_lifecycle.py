@@ -1,0 +1,68 @@
+"""The PR lifecycle in the engine, on the in-memory twins: merged by any method, closed unmerged."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.engine_world import World, make_world
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    yield from make_world(tmp_path, "manual", "protected_pr")
+
+
+def open_pr(world: World, files: dict[str, str]) -> int:
+    world.edit_locally(files)
+    world.engine.reconcile(world.project)
+    pull = world.github.repo(world.installation, "octo", "site").find_open_pull(
+        f"ghsync/{world.project}", "trunk"
+    )
+    assert pull is not None
+    return pull.number
+
+
+@pytest.mark.parametrize("method", ["merge", "squash", "rebase"])
+def test_a_merged_pr_comes_back_inbound_and_its_branch_is_deleted(world: World, method: str) -> None:
+    number = open_pr(world, {"a.txt": "ours\n"})
+    world.push_on_github({"b.txt": "a person's change on trunk\n"})  # the base moved meanwhile
+    world.github.merge_pull("octo", "site", number, method)  # type: ignore[arg-type]
+    world.engine.reconcile(world.project)
+    assert world.local() == world.remote()
+    assert world.local()["a.txt"] == b"ours\n" and world.local()["b.txt"] == b"a person's change on trunk\n"
+    assert world.github.head("octo", "site", f"ghsync/{world.project}") is None  # branch deleted
+    operation = world.last_operation()
+    assert (
+        operation.operation_type == "pull_inbound"
+        and operation.metadata["pull_request_merged"]["number"] == number
+    )
+    with world.uow() as uow:
+        project = uow.projects.get(world.project)
+    assert project is not None and project.pull_request is None
+    world.engine.reconcile(world.project)
+    assert world.last_operation().operation_type == "nothing"
+
+
+def test_a_pr_closed_unmerged_is_rejected_until_the_next_version(world: World) -> None:
+    number = open_pr(world, {"a.txt": "ours\n"})
+    repo = world.github.repo(world.installation, "octo", "site")
+    repo.update_pull(number, state="closed")  # a person closes it without merging
+    trunk = world.github.head("octo", "site", "trunk")
+    world.engine.reconcile(world.project)
+    operation = world.last_operation()
+    assert (operation.operation_type, operation.metadata["decision"]["reason"]) == (
+        "nothing",
+        "outbound_rejected",
+    )
+    assert operation.metadata["pull_request_rejected"]["number"] == number
+    assert repo.find_open_pull(f"ghsync/{world.project}", "trunk") is None  # not reopened behind their back
+    assert world.github.head("octo", "site", "trunk") == trunk
+    assert world.store.head(world.project) is not None  # the versions are kept
+
+    world.edit_locally({"c.txt": "another try\n"})
+    world.engine.reconcile(world.project)
+    fresh = repo.find_open_pull(f"ghsync/{world.project}", "trunk")
+    assert fresh is not None and fresh.number != number
+    assert world.remote(f"ghsync/{world.project}") == world.local()
