@@ -10,7 +10,6 @@ emulator's repository holds exactly the expected tree, and `git fsck --strict` f
 from __future__ import annotations
 
 import base64
-import inspect
 import itertools
 import os
 import socket
@@ -30,6 +29,7 @@ from ghsync.adapters.db import migrate
 from ghsync.adapters.db.engine import make_engine
 from ghsync.adapters.db.uow import SqlUnitOfWorkFactory
 from ghsync.adapters.github import GitHubAppClient, GitHubAppConfig
+from ghsync.adapters.github.git_transport import SmartHttpGitRemote, git_base_url
 from ghsync.adapters.queue.memory import InMemoryQueue
 from ghsync.adapters.secrets import SecretBox
 from ghsync.adapters.store.git_store import GitStore
@@ -37,6 +37,7 @@ from ghsync.adapters.throttle import InMemoryThrottleState
 from ghsync.domain.errors import GhsyncError, RetryLater
 from ghsync.domain.models import Author, FileMode, FileWrite
 from ghsync.domain.operations import SyncOperation
+from ghsync.domain.outbound import TransportThresholds
 from ghsync.services.linking import LinkService
 from ghsync.services.projects import ProjectService, VersionService
 from ghsync.services.reconcile import EngineSettings, ReconcileService
@@ -48,15 +49,10 @@ ADA = Author("Ada Lovelace", "ada@example.com")
 PERMISSIONS = {"contents": "write", "pull_requests": "write", "metadata": "read", "administration": "read"}
 KEY = "k1:" + base64.b64encode(os.urandom(32)).decode()
 
-# The transports a sync can take. The git smart-HTTP one is being wired into `ReconcileService` (its
-# `git=` argument); until the engine takes it, its cases skip, saying why.
+# The transports an outbound change can take (the values of the operation's `metadata["transport"]`).
 GIT_DATA_API = "git_data_api"
-GIT_SMART_HTTP = "git_smart_http"
-TRANSPORTS = (GIT_DATA_API, GIT_SMART_HTTP)
-
-
-def engine_takes_git_transport() -> bool:
-    return "git" in inspect.signature(ReconcileService.__init__).parameters
+GIT = "git"
+TRANSPORTS = (GIT_DATA_API, GIT)
 
 
 class Clock:
@@ -85,6 +81,7 @@ class Outbound:
     links: LinkService
     tmp: Path
     clock: Clock
+    git: SmartHttpGitRemote
     _names: Iterator[int] = field(default_factory=itertools.count)
 
     # --- setup ---------------------------------------------------------------------------------------
@@ -115,12 +112,15 @@ class Outbound:
         return project, repo
 
     def engine(self, transport: str, **settings: Any) -> ReconcileService:
-        """The engine as the worker builds it, on `transport` (see TRANSPORTS)."""
-        if transport == GIT_SMART_HTTP and not engine_takes_git_transport():
-            pytest.skip("ReconcileService has no git transport yet (its git= argument is being added)")
-        if transport == GIT_SMART_HTTP:  # pragma: no cover - until the transport lands
-            pytest.skip("the git transport exists but these tests do not know yet how to select it")
-        return ReconcileService(self.uow, self.store, self.client, EngineSettings(**settings))
+        """The engine as the worker builds it, every change going by `transport` (see TRANSPORTS):
+        git takes any change (no threshold), the Git Data API all but an empty repository's first
+        commit, which only git can make."""
+        thresholds = (
+            TransportThresholds(min_files=0) if transport == GIT else TransportThresholds(enabled=False)
+        )
+        return ReconcileService(
+            self.uow, self.store, self.client, EngineSettings(git_transport=thresholds, **settings), self.git
+        )
 
     def write(
         self,
@@ -187,28 +187,48 @@ class Outbound:
     def git_url(self, repo: str) -> str:
         return self.emu.git_url(OWNER, repo, self.person.token, user=self.person.login)
 
-    def before_call(self, monkeypatch: pytest.MonkeyPatch, method: str, act: Callable[[], None]) -> list[int]:
-        """Run `act` once, just before the engine's first `method` call on any repository (a person or
-        GitHub acting between two of the engine's requests); the calls themselves stay real HTTP.
-        Returns a list that holds one item once `act` ran."""
+    def before_publish(
+        self, monkeypatch: pytest.MonkeyPatch, transport: str, act: Callable[[], None]
+    ) -> list[int]:
+        """Run `act` once, just before the engine publishes (the Git Data API's ref update, or the git
+        push): a person or GitHub acting between the engine's read and its write. The engine's calls
+        stay real HTTP. Returns a list that holds one item once `act` ran."""
         done: list[int] = []
-        real_repo = self.client.repo
 
-        def repo(installation_id: int, owner: str, name: str) -> Any:
-            port = real_repo(installation_id, owner, name)
-            real_method = getattr(port, method)
-
+        def hook(real: Callable[..., Any]) -> Callable[..., Any]:
             def hooked(*args: Any, **kwargs: Any) -> Any:
                 if not done:
                     done.append(1)
                     act()
-                return real_method(*args, **kwargs)
+                return real(*args, **kwargs)
 
-            setattr(port, method, hooked)
+            return hooked
+
+        if transport == GIT:
+            monkeypatch.setattr(self.git, "push", hook(self.git.push))
+            return done
+        real_repo = self.client.repo
+
+        def repo(installation_id: int, owner: str, name: str) -> Any:
+            port = real_repo(installation_id, owner, name)
+            port.update_ref = hook(port.update_ref)  # type: ignore[method-assign]
             return port
 
         monkeypatch.setattr(self.client, "repo", repo)
         return done
+
+    def fault(self, path_regex: str, *, method: str, count: int = 1, **spec: Any) -> None:
+        """Make the emulator fail the next `count` matching requests (`kind`: status, reset,
+        reset_after, truncate; see github_emulator.faults)."""
+        body = {"path_regex": path_regex, "method": method, "count": count, **spec}
+        response = self.emu.http.post("/_emulator/faults", json=body)
+        assert response.status_code == 201, response.text
+
+    def faults_fired(self) -> list[int]:
+        """How often each fault added since the last clear fired."""
+        response = self.emu.http.get("/_emulator/faults")
+        assert response.status_code == 200, response.text
+        return [int(f["fired"]) for f in response.json()]
 
     # --- reading the outcome -------------------------------------------------------------------------
 
@@ -269,6 +289,11 @@ class Outbound:
         assert fsck.returncode == 0 and not fsck.stdout.strip() and "error" not in fsck.stderr, (
             f"git fsck --strict: {fsck.stdout}{fsck.stderr}"
         )
+        cloned_tree = git(clone, "rev-parse", "HEAD^{tree}").stdout.strip()
+        if not self.store.has_objects(project, [expected_tree]):
+            # A tree only GitHub has (a person's commit): its SHA says everything about it.
+            assert cloned_tree == expected_tree
+            return clone
         expected = {
             entry.path: (entry.mode.value, entry.sha)
             for entry in self.store.flat_tree(project, expected_tree).values()
@@ -279,8 +304,8 @@ class Outbound:
             meta, path = row.split("\t", 1)
             mode, _kind, sha = meta.split()
             actual[path] = (mode, sha)
-        assert actual == expected
-        assert git(clone, "rev-parse", "HEAD^{tree}").stdout.strip() == expected_tree
+        assert actual == expected  # path -> (mode, blob SHA): a readable difference first
+        assert cloned_tree == expected_tree
         # Byte for byte on disk too, as a person's checkout sees it (symlinks as links).
         for path, (mode, sha) in expected.items():
             on_disk = clone / path
@@ -396,6 +421,12 @@ def outbound_world(tmp: Path, emu: EmulatorHandle) -> Iterator[Outbound]:
             links,
             tmp,
             clock,
+            SmartHttpGitRemote(
+                git_base_url(emu.url),
+                lambda project_id: store.project_dir(project_id) / ".git",
+                client.installation_token,
+                client.invalidate_installation_token,
+            ),
         )
     finally:
         client.close()

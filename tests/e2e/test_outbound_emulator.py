@@ -234,3 +234,50 @@ def test_a_default_branch_that_is_not_main(world: Outbound, transport: str, mode
         (pull,) = world.open_pulls(repo)
         assert pull["base"]["ref"] == "trunk"
         world.assert_github_holds(project, repo, f"ghsync/{project}")
+
+
+# --- GitHub moving during a sync -------------------------------------------------------------------------
+
+
+def test_a_push_between_our_read_and_our_write_is_read_again_and_built_upon_never_forced(
+    world: Outbound, transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project, repo = world.linked({"a.txt": "a\n"})
+    world.write(project, {"b.txt": b"b\n"})
+    # A person's commit that keeps the tree (an empty commit, e.g. to re-run CI): GitHub moved, the
+    # content did not, so the engine must rebuild its commit on top of it, not force over it.
+    theirs: list[str] = []
+    moved = world.before_publish(
+        monkeypatch, transport, lambda: theirs.append(world.person_push(repo, "main", message="Re-run CI"))
+    )
+    world.engine(transport).reconcile(project)
+    assert moved and theirs
+    head = world.head(repo, "main")
+    assert head is not None and world.commits_between(repo, theirs[0], head) == [head]
+    assert [p["sha"] for p in world.commit(repo, head)["parents"]] == [theirs[0]]
+    operation = world.last_operation(project)
+    assert (operation.operation_type, operation.status, operation.retry_count) == (
+        "push_direct",
+        "success",
+        1,
+    )
+    world.assert_github_holds(project, repo, "main")
+
+
+def test_a_conflicting_push_between_our_read_and_our_write_loses_nothing(
+    world: Outbound, transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project, repo = world.linked({"a.txt": "a\n"})
+    local_before = world.local_tree(project)
+    world.write(project, {"a.txt": b"ours\n"})
+    ours = world.local_tree(project)
+    theirs: list[str] = []
+    world.before_publish(
+        monkeypatch, transport, lambda: theirs.append(world.person_push(repo, "main", {"a.txt": "theirs\n"}))
+    )
+    world.engine(transport).reconcile(project)
+    # Both sides changed a.txt: a conflict for the project's strategy (manual), and neither side lost.
+    assert world.head(repo, "main") == theirs[0]
+    assert world.last_operation(project).operation_type == "conflict"
+    assert world.local_tree(project) == ours != local_before
+    world.assert_github_holds(project, repo, "main", tree=world.commit(repo, theirs[0])["tree"]["sha"])
