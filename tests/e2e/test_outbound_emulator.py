@@ -10,10 +10,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
-from outbound_support import GIT_DATA_API, TRANSPORTS, Outbound, fast_emulator, outbound_world
+from outbound_support import (
+    GIT,
+    GIT_DATA_API,
+    TRANSPORTS,
+    Outbound,
+    fast_emulator,
+    outbound_world,
+    run_like_the_job_runner,
+)
 
+from ghsync.domain.errors import RetryLater
 from ghsync.domain.models import FileMode
 
 pytestmark = pytest.mark.e2e
@@ -281,3 +291,102 @@ def test_a_conflicting_push_between_our_read_and_our_write_loses_nothing(
     assert world.last_operation(project).operation_type == "conflict"
     assert world.local_tree(project) == ours != local_before
     world.assert_github_holds(project, repo, "main", tree=world.commit(repo, theirs[0])["tree"]["sha"])
+
+
+# --- faults injected mid-sync ----------------------------------------------------------------------------
+
+SECONDARY = {
+    "message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+    "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+}
+
+
+def _fault_plan(world: Outbound, transport: str, repo: str, fault: str) -> None:
+    """Script `fault` on the requests of the write `transport` makes (REST for the Git Data API, git's
+    receive-pack for git); rate limits hit a REST read, since git requests have none."""
+    rest = rf"^/repos/octo/{repo}"
+    write_path = rf"^/octo/{repo}\.git/git-receive-pack$" if transport == GIT else rest + r"/git/trees$"
+    publish = (
+        (rf"^/octo/{repo}\.git/git-receive-pack$", "POST")
+        if transport == GIT
+        else (rest + r"/git/refs/heads/main$", "PATCH")
+    )
+    limited = (rest + r"/branches/", "GET") if transport == GIT else (rest + r"/git/commits$", "POST")
+    if fault == "server_error":
+        world.fault(write_path, method="POST", status=502, count=2)
+    elif fault == "server_error_on_publish":
+        world.fault(publish[0], method=publish[1], status=500, count=1)
+    elif fault == "secondary_rate_limit":
+        world.fault(limited[0], method=limited[1], status=403, headers={"Retry-After": "1"}, body=SECONDARY)
+    elif fault == "secondary_rate_limit_rescheduled":
+        world.fault(limited[0], method=limited[1], status=429, headers={"Retry-After": "120"}, body=SECONDARY)
+    elif fault == "connection_reset":
+        world.fault(write_path, method="POST", kind="reset")
+    elif fault == "reset_after_publish":
+        world.fault(publish[0], method=publish[1], kind="reset_after")
+    else:  # pragma: no cover
+        raise AssertionError(fault)
+
+
+FAULTS = [
+    "server_error",
+    "server_error_on_publish",
+    "secondary_rate_limit",
+    "secondary_rate_limit_rescheduled",
+    "connection_reset",
+    "reset_after_publish",
+    "token_expiry",
+]
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_fault_mid_sync_converges_with_one_commit(
+    world: Outbound, transport: str, fault: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project, repo = world.linked({"a.txt": "a\n"})
+    before = world.head(repo, "main")
+    assert before is not None
+    world.write(project, {"b.txt": b"b\n", "img.png": PNG, "logo.png": PNG[::-1]})
+    if fault == "token_expiry":
+        # The installation's tokens expire between the engine's reads and its write.
+        expired: list[int] = []
+        world.before_publish(
+            monkeypatch,
+            transport,
+            lambda: expired.append(world.emu.expire_tokens(installation_id=world.installation)),
+        )
+    else:
+        _fault_plan(world, transport, repo, fault)
+
+    def cool_down_passes() -> None:
+        world.clock.offset += timedelta(seconds=121)
+
+    errors = run_like_the_job_runner(world.engine(transport), project, on_retry_later=cool_down_passes)
+    if fault == "token_expiry":
+        assert expired and expired[0] >= 1
+    else:
+        assert world.faults_fired() and min(world.faults_fired()) >= 1  # it hit mid-sync
+    if fault == "secondary_rate_limit_rescheduled":
+        assert errors and isinstance(errors[0], RetryLater)  # rescheduled, not slept in the worker
+    head = world.head(repo, "main")
+    assert head is not None and world.commits_between(repo, before, head) == [head]  # nothing duplicated
+    assert [p["sha"] for p in world.commit(repo, head)["parents"]] == [before]
+    assert world.last_operation(project).status == "success"
+    world.assert_github_holds(project, repo, "main")
+    # Settled: another reconcile does nothing.
+    world.engine(transport).reconcile(project)
+    assert world.last_operation(project).operation_type == "nothing" and world.head(repo, "main") == head
+
+
+def test_a_lost_answer_to_the_pr_creation_still_makes_one_pr(world: Outbound, transport: str) -> None:
+    project, repo = world.linked({"a.txt": "a\n"}, mode="protected_pr")
+    world.write(project, {"b.txt": b"b\n"})
+    # GitHub opens the PR but the answer never arrives: the client re-reads before trying again.
+    world.fault(rf"^/repos/octo/{repo}/pulls$", method="POST", kind="reset_after")
+    run_like_the_job_runner(world.engine(transport), project)
+    assert world.faults_fired() == [1]
+    (pull,) = world.open_pulls(repo)
+    assert pull["head"]["ref"] == f"ghsync/{project}"
+    world.assert_github_holds(project, repo, f"ghsync/{project}")
+    world.engine(transport).reconcile(project)
+    assert len(world.open_pulls(repo)) == 1
