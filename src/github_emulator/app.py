@@ -281,11 +281,15 @@ def create_app(config: EmulatorConfig, emulator: Emulator | None = None) -> Fast
 
     app.include_router(routes_contents.router)
     app.include_router(smart_http.router)
-    from github_emulator import graphql_api, lifecycle, meta
+    from github_emulator import graphql_api, hook_deliveries, lifecycle, meta
 
     app.include_router(graphql_api.router)
     app.include_router(meta.router)
     app.include_router(lifecycle.router)
+    app.include_router(hook_deliveries.router)
+    from github_emulator import archives
+
+    app.include_router(archives.router)
 
     @app.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     async def fallback(rest: str) -> Response:

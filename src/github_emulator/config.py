@@ -53,4 +53,4 @@ class EmulatorConfig:
     secondary_limit_status: int = 403
     secondary_retry_after: bool = True
     meta_hooks: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
-    webhook_workers: int = 1
+    webhook_workers: int = 4

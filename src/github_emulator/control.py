@@ -255,12 +255,19 @@ def clear_faults(emu: Emulator = Depends(emulator)) -> Response:
 def set_webhooks(
     body: dict[str, Any] = Body(default_factory=dict), emu: Emulator = Depends(emulator)
 ) -> Response:
-    """``{mode: deliver|drop|duplicate|delay|reorder, delay_ms?}``."""
+    """``{mode: deliver|drop|duplicate|delay|reorder, delay_ms?, events?: [...], hook_ids?: [...]}``.
+
+    With ``events`` and/or ``hook_ids`` the mode applies only to those deliveries.
+    """
     mode = body.get("mode")
     if mode not in _MODES:
         raise GitHubError(422, f"mode must be one of {', '.join(_MODES)}")
-    emu.set_webhook_mode(mode, int(body.get("delay_ms") or 0))
-    return json_response({"mode": mode, "delay_ms": int(body.get("delay_ms") or 0)})
+    events = [str(e) for e in body.get("events") or []] or None
+    hook_ids = [int(h) for h in body.get("hook_ids") or []] or None
+    emu.set_webhook_mode(mode, int(body.get("delay_ms") or 0), events, hook_ids)
+    return json_response(
+        {"mode": mode, "delay_ms": int(body.get("delay_ms") or 0), "events": events, "hook_ids": hook_ids}
+    )
 
 
 @router.get("/webhooks")

@@ -99,7 +99,7 @@ class Emulator:
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
         self.store = Store(config.data_dir)
-        self.dispatcher = Dispatcher(self.store, config.webhook_timeout_seconds)
+        self.dispatcher = Dispatcher(self.store, config.webhook_timeout_seconds, config.webhook_workers)
         self.faults: list[Fault] = []
         self.requests: list[RequestLogEntry] = []
         self.rate: dict[str, tuple[float, int]] = {}  # key -> (window reset epoch, used)

@@ -189,8 +189,19 @@ class EmulatorHandle:
         body: Any = None,
         delay_ms: int = 0,
         count: int = 1,
+        kind: str = "status",
+        every: int = 1,
+        probability: float = 1.0,
+        seed: int | None = None,
+        installation_id: int | None = None,
     ) -> int:
-        """Make the next ``count`` matching requests fail (or only slow down without ``status``)."""
+        """Make the next ``count`` matching requests fail (or only slow down without ``status``).
+
+        ``kind``: ``status`` (default), ``reset`` (connection reset, request not served),
+        ``reset_after`` (served, then reset), ``truncate`` (half the body, then closed). The fault
+        fires on every ``every``-th match, or with ``probability`` from a ``seed``-ed generator,
+        optionally only for ``installation_id``'s requests (see ``github_emulator.faults``).
+        """
         data = self._call(
             "POST",
             "/faults",
@@ -202,6 +213,11 @@ class EmulatorHandle:
                 "body": body,
                 "delay_ms": delay_ms,
                 "count": count,
+                "kind": kind,
+                "every": every,
+                "probability": probability,
+                "seed": seed,
+                "installation_id": installation_id,
             },
         )
         return int(data["id"])
@@ -209,9 +225,19 @@ class EmulatorHandle:
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")
 
-    def set_webhook_mode(self, mode: str, delay_ms: int = 0) -> None:
-        """``deliver`` | ``drop`` | ``duplicate`` | ``delay`` | ``reorder``."""
-        self._call("PUT", "/webhooks", {"mode": mode, "delay_ms": delay_ms})
+    def set_webhook_mode(
+        self,
+        mode: str,
+        delay_ms: int = 0,
+        *,
+        events: list[str] | None = None,
+        hook_ids: list[int] | None = None,
+    ) -> None:
+        """``deliver`` | ``drop`` | ``duplicate`` | ``delay`` | ``reorder``, for the deliveries of
+        ``events`` to ``hook_ids`` only when given (the others are delivered normally)."""
+        self._call(
+            "PUT", "/webhooks", {"mode": mode, "delay_ms": delay_ms, "events": events, "hook_ids": hook_ids}
+        )
 
     def requests(self) -> list[dict[str, Any]]:
         """REST requests received so far: ``{method, path, status, installation_id, at, user}``."""

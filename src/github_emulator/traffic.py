@@ -120,6 +120,15 @@ def _transport(send: Send) -> asyncio.Transport | None:
     return transport if isinstance(transport, asyncio.Transport) else None
 
 
+def _gone(send: Send) -> None:
+    """Tell uvicorn the client is gone, so it does not log "returned without a response"; the
+    app then returns at once (without yielding, so the request's log row is written before the
+    client can send anything else)."""
+    cycle = getattr(send, "__self__", None)
+    if cycle is not None and hasattr(cycle, "disconnected"):
+        cycle.disconnected = True
+
+
 async def _reset(send: Send) -> None:
     transport = _transport(send)
     if transport is None:
@@ -129,7 +138,7 @@ async def _reset(send: Send) -> None:
         # SO_LINGER with a zero timeout makes close() send RST instead of FIN: a real reset.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     transport.abort()
-    await asyncio.sleep(0.01)  # let uvicorn see the connection go before the app returns
+    _gone(send)
 
 
 async def _truncate(send: Send, start: Message, body: bytes) -> None:
@@ -139,7 +148,7 @@ async def _truncate(send: Send, start: Message, body: bytes) -> None:
     await send(start)
     await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
     transport.close()  # flushes what was sent, then FIN: the client sees a short body
-    await asyncio.sleep(0.01)
+    _gone(send)
 
 
 async def _plain(send: Send, status: int, text: str) -> None:

@@ -72,9 +72,15 @@ class _Job:
 
 
 class Dispatcher:
-    """Sends recorded deliveries from one background thread, in order, honouring the mode."""
+    """Sends recorded deliveries from ``workers`` background threads, honouring the mode.
 
-    def __init__(self, store: Store, timeout: float) -> None:
+    With one worker deliveries go out in order; with more, as from GitHub, in no promised order
+    (https://docs.github.com/en/webhooks/using-webhooks/best-practices-for-using-webhooks: "you
+    should not expect to receive events in the order they occurred"). The mode applies to the
+    deliveries whose event is in ``events`` and whose hook is in ``hook_ids`` (None: all).
+    """
+
+    def __init__(self, store: Store, timeout: float, workers: int = 1) -> None:
         self._store = store
         self._timeout = timeout
         self._cond = threading.Condition()
@@ -83,21 +89,50 @@ class Dispatcher:
         self._stop = False
         self.mode: WebhookMode = "deliver"
         self.delay_ms = 0
+        self.events: frozenset[str] | None = None
+        self.hook_ids: frozenset[int] | None = None
         self._held: int | None = None
-        self._thread = threading.Thread(target=self._run, name="webhook-dispatcher", daemon=True)
+        self._sent: set[int] = set()
+        self._busy = 0
         self._client = httpx.Client(timeout=timeout, trust_env=False)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"webhook-dispatcher-{n}", daemon=True)
+            for n in range(max(1, workers))
+        ]
+        for thread in self._threads:
+            thread.start()
 
-    def set_mode(self, mode: WebhookMode, delay_ms: int) -> None:
+    def set_mode(
+        self,
+        mode: WebhookMode,
+        delay_ms: int,
+        events: list[str] | None = None,
+        hook_ids: list[int] | None = None,
+    ) -> None:
         with self._cond:
             self.mode = mode
             self.delay_ms = delay_ms
+            self.events = frozenset(events) if events else None
+            self.hook_ids = frozenset(hook_ids) if hook_ids else None
             self._cond.notify_all()
+
+    def _mode_for(self, delivery_id: int) -> WebhookMode:
+        if self.events is None and self.hook_ids is None:
+            return self.mode
+        with self._store.lock:
+            record = self._store.data.deliveries.get(delivery_id)
+        if record is None:
+            return self.mode
+        if self.events is not None and record.event not in self.events:
+            return "deliver"
+        if self.hook_ids is not None and record.hook_id not in self.hook_ids:
+            return "deliver"
+        return self.mode
 
     def enqueue(self, delivery_id: int, *, bypass_mode: bool = False) -> None:
         """Queue a recorded delivery; ``bypass_mode`` is for redeliveries (always sent)."""
         with self._cond:
-            mode = "deliver" if bypass_mode else self.mode
+            mode = "deliver" if bypass_mode else self._mode_for(delivery_id)
             now = time.monotonic()
             if mode == "drop":
                 self._mark(delivery_id, status="dropped by emulator", code=0)
@@ -122,13 +157,14 @@ class Dispatcher:
 
     def idle(self) -> bool:
         with self._cond:
-            return not self._queue and self._held is None
+            return not self._queue and self._held is None and self._busy == 0
 
     def close(self) -> None:
         with self._cond:
             self._stop = True
             self._cond.notify_all()
-        self._thread.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
         self._client.close()
 
     def clear(self) -> None:
@@ -137,7 +173,7 @@ class Dispatcher:
             self._held = None
 
     def _run(self) -> None:
-        sent: set[int] = set()
+        sent = self._sent  # shared by the workers (under the condition's lock)
         while True:
             with self._cond:
                 while not self._stop and (not self._queue or self._queue[0].due > time.monotonic()):
@@ -155,7 +191,12 @@ class Dispatcher:
                     delivery_id = -delivery_id
                 duplicate = delivery_id in sent
                 sent.add(delivery_id)
-            self._send(delivery_id, duplicate)
+                self._busy += 1
+            try:
+                self._send(delivery_id, duplicate)
+            finally:
+                with self._cond:
+                    self._busy -= 1
 
     def _mark(self, delivery_id: int, status: str, code: int) -> None:
         with self._store.lock:

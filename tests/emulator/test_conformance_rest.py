@@ -538,6 +538,32 @@ def test_hooks_and_deliveries(env: Env) -> None:
     assert env.gh.delete(f"{R}/hooks/{created.json()['id']}").status_code == 404
 
 
+# ------------------------------------------------ meta, archives, transfer, suspension (issue 8, E2)
+
+
+def test_meta_archives_transfer_hook_redelivery_and_suspension(env: Env) -> None:
+    assert env.gh.get("/meta").json()["hooks"] == ["127.0.0.1/32", "::1/128"]
+    for kind in ("tarball", "zipball"):
+        assert env.gh.get(f"{R}/{kind}/main").status_code == 302
+    env.emu.create_repo(OWNER, "movable", files={"m.txt": "m\n"})
+    env.emu.change_installation(env.installation_id, add=[f"{OWNER}/movable"])
+    moved = env.gh.post(f"/repos/{OWNER}/movable/transfer", json={"new_owner": "elsewhere"})
+    assert moved.status_code == 202 and moved.json()["full_name"] == "elsewhere/movable"
+    hook = env.gh.post(
+        "/repos/elsewhere/movable/hooks", json={"config": {"url": "http://127.0.0.1:9/x"}, "events": ["push"]}
+    ).json()
+    env.emu.wait_for_deliveries()
+    base = f"/repos/elsewhere/movable/hooks/{hook['id']}/deliveries"
+    (ping,) = env.gh.get(base).json()
+    assert env.gh.get(f"{base}/{ping['id']}").json()["event"] == "ping"
+    assert env.gh.post(f"{base}/{ping['id']}/attempts").status_code == 202
+    with env.app_client() as app:
+        assert app.put(f"/app/installations/{env.installation_id}/suspended").status_code == 204
+        assert env.gh.get(R).status_code == 403
+        assert app.delete(f"/app/installations/{env.installation_id}/suspended").status_code == 204
+    assert env.gh.get(R).status_code == 200
+
+
 # ---------------------------------------------------------------------------- coverage
 
 # Statuses that must have been seen (and validated) per operation.
@@ -588,6 +614,15 @@ REQUIRED: dict[str, set[int]] = {
     "pulls/check-if-merged": {204, 404},
     "pulls/merge": {200, 405, 409},
     "rate-limit/get": {200},
+    "meta/get": {200},
+    "repos/download-tarball-archive": {302},
+    "repos/download-zipball-archive": {302},
+    "repos/transfer": {202},
+    "repos/list-webhook-deliveries": {200},
+    "repos/get-webhook-delivery": {200},
+    "repos/redeliver-webhook-delivery": {202},
+    "apps/suspend-installation": {204},
+    "apps/unsuspend-installation": {204},
     "users/get-authenticated": {200},
 }
 
