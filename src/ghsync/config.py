@@ -95,7 +95,7 @@ class Settings(BaseSettings):
         default=100, ge=1, description="Changed files from which a change goes by git."
     )
     ghsync_git_transport_min_inline_bytes: int = Field(
-        default=MIB, ge=1, description="Bytes of changed text from which a change goes by git."
+        default=256 * 1024, ge=1, description="Bytes of changed text from which a change goes by git."
     )
     ghsync_git_transport_min_missing_blobs: int = Field(
         default=2, ge=1, description="Blobs GitHub lacks (binary files) from which a change goes by git."

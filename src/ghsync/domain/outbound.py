@@ -283,12 +283,28 @@ class TransportThresholds:
     (https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api); git
     moves any number of objects in one pack, none of its requests counted against the content-creation
     limit (https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits).
-    The defaults are to be set from bench/outbound.py.
+
+    The defaults come from bench/outbound.py (figures of one run against the emulator on 2 cores,
+    2026-12-01, client unpaced; "paced" adds production's second between writes):
+    - Git costs 4 requests (6 when GitHub's head must be fetched first), 0 content-creating, and 1-4 s
+      of wall time for 1 to 1,000 files, almost all of it the server's push handling (a raw `git push`
+      of the same change took 1.3-3.1 s in the same run).
+    - Text on the Git Data API costs 5 requests (3 writes) whatever N: 0.2-0.3 s for 1-10 files, 1.0 s
+      (3.0 s paced) for 100, 5.2 s (7.2 s paced) for 1,000 files of 170 KB inline, against 2.9 s
+      by git. So from 100 files git is no slower even paced, and far cheaper in writes: `min_files`
+      100. The tree request's time grows with its inline bytes; `min_inline_bytes` 256 KiB is just
+      above what the 1,000-file case sent, where git was already 1.8x faster.
+    - Binary files: each blob GitHub lacks is one more write: 5 blobs made 8 writes (7.6 s paced),
+      50 made 53 (57 s paced), 500 made 503 (34 s unpaced, and past GitHub's 80 writes a minute),
+      against 2-4 s and 0 writes by git. One blob costs one request more than a text change, about
+      even with git's push (which may need a fetch after an import over REST): `min_missing_blobs` 2.
+    - `min_missing_blob_bytes` is not measured by the bench: 1 MiB, the Git Data API's inline limit,
+      since a blob travels there base64-encoded in JSON (4/3 of its size) where git sends it deflated.
     """
 
     enabled: bool = True
     min_files: int = 100
-    min_inline_bytes: int = 1024 * 1024
+    min_inline_bytes: int = 256 * 1024
     min_missing_blobs: int = 2
     min_missing_blob_bytes: int = 1024 * 1024
 
