@@ -16,7 +16,8 @@ and wall time. The client runs unpaced (GITHUB_WRITE_INTERVAL=0) so the figures 
 `paced_floor_s` adds what production's one second between content-creating requests costs at least
 (https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api).
 
-Writes bench/results/outbound.json. Run: .venv/bin/python bench/outbound.py (about a minute on 2 cores).
+Writes bench/results/outbound.json. Run: .venv/bin/python bench/outbound.py (about three minutes on
+2 cores, most of it the Git Data API uploading 500 blobs one request each).
 """
 
 from __future__ import annotations
