@@ -235,7 +235,7 @@ class Outbound:
     def head(self, repo: str, branch: str) -> str | None:
         with self.rest() as rest:
             response = rest.get(f"/repos/{OWNER}/{repo}/git/ref/heads/{branch}")
-        if response.status_code == 404:
+        if response.status_code in (404, 409):  # no such branch; 409: the repository is empty
             return None
         assert response.status_code == 200, response.text
         sha: str = response.json()["object"]["sha"]

@@ -16,9 +16,11 @@ import pytest
 from outbound_support import (
     GIT,
     GIT_DATA_API,
+    MIB,
     TRANSPORTS,
     Outbound,
     fast_emulator,
+    git,
     outbound_world,
     run_like_the_job_runner,
 )
@@ -390,3 +392,118 @@ def test_a_lost_answer_to_the_pr_creation_still_makes_one_pr(world: Outbound, tr
     world.assert_github_holds(project, repo, f"ghsync/{project}")
     world.engine(transport).reconcile(project)
     assert len(world.open_pulls(repo)) == 1
+
+
+# --- what GitHub cannot take ---------------------------------------------------------------------------
+
+
+def _writes_logged(world: Outbound, repo: str) -> list[str]:
+    """Every request since the log was cleared that could have changed the repository."""
+    return [
+        f"{r['method']} {r['path']}"
+        for r in world.emu.requests()
+        if (
+            r["method"] in ("POST", "PATCH", "PUT", "DELETE") and r["path"].startswith(f"/repos/octo/{repo}/")
+        )
+        or r["path"] == f"/octo/{repo}.git/git-receive-pack"
+    ]
+
+
+def test_a_file_over_the_size_limit_blocks_the_version_and_nothing_is_sent(
+    world: Outbound, transport: str
+) -> None:
+    project, repo = world.linked({"a.txt": "a\n"})
+    synced_tree = world.local_tree(project)
+    before = world.head(repo, "main")
+    world.write(project, {"big.bin": os.urandom(8192), "ok.txt": b"fine\n"})
+    world.emu.clear_requests()
+    # The limit is GitHub's 100 MiB; shrunk here to keep the test fast, the rule is the same.
+    engine = world.engine(transport, max_file_size=4096, warn_file_size=2048)
+    engine.reconcile(project)
+    operation = world.last_operation(project)
+    assert (operation.status, operation.error_code) == ("failed", "file_too_large")
+    assert "big.bin" in (operation.error_message or "") and "MiB" in (operation.error_message or "")
+    assert world.head(repo, "main") == before and _writes_logged(world, repo) == []
+    world.assert_github_holds(project, repo, "main", tree=synced_tree)  # nothing partial
+
+    world.write(project, {}, deletes=("big.bin",), message="Drop the big file")
+    engine.reconcile(project)
+    assert world.last_operation(project).status == "success"
+    world.assert_github_holds(project, repo, "main")
+
+
+def test_the_emulator_refuses_a_real_file_over_100_mib_like_github(world: Outbound) -> None:
+    # GitHub's own limit, for real: a person's push of a 100 MiB + 1 byte file is refused with GH001
+    # (https://docs.github.com/en/repositories/working-with-files/managing-large-files/about-large-files-on-github#file-size-limits).
+    # Zeros compress to almost nothing, so the pack is small and the test stays cheap.
+    repo = world.new_repo({"a.txt": "a\n"})
+    before = world.head(repo, "main")
+    work = world.tmp / f"big-{repo}"
+    git(world.tmp, "clone", "-q", world.git_url(repo), str(work))
+    with (work / "huge.bin").open("wb") as out:
+        out.truncate(100 * MIB + 1)
+    fast = ("-c", "core.compression=1", "-c", "pack.compression=1")  # zeros: level 1 is plenty
+    git(work, *fast, "add", "huge.bin")
+    git(work, "commit", "-q", "-m", "Too big")
+    pushed = git(work, *fast, "push", "origin", "main", check=False)
+    assert pushed.returncode != 0
+    assert "GH001: Large files detected" in pushed.stderr and "huge.bin" in pushed.stderr
+    assert world.head(repo, "main") == before
+
+
+@pytest.mark.parametrize(
+    ("files", "code"),
+    [
+        (
+            {
+                "model.bin": b"version https://git-lfs.github.com/spec/v1\noid sha256:"
+                + b"a" * 64
+                + b"\nsize 12\n"
+            },
+            "lfs_pointer",
+        ),
+        ({".gitattributes": b"*.psd filter=lfs diff=lfs merge=lfs -text\n"}, "lfs_filter"),
+    ],
+)
+def test_lfs_gets_an_actionable_error_and_github_is_left_as_it_was(
+    world: Outbound, transport: str, files: dict[str, bytes], code: str
+) -> None:
+    project, repo = world.linked({"a.txt": "a\n"})
+    synced_tree = world.local_tree(project)
+    before = world.head(repo, "main")
+    world.write(project, files)
+    world.emu.clear_requests()
+    world.engine(transport).reconcile(project)
+    operation = world.last_operation(project)
+    assert (operation.status, operation.error_code) == ("failed", code)
+    assert "LFS" in (operation.error_message or "")
+    assert world.head(repo, "main") == before and _writes_logged(world, repo) == []
+    world.assert_github_holds(project, repo, "main", tree=synced_tree)
+
+
+# --- an empty repository ---------------------------------------------------------------------------------
+
+
+def test_the_first_commit_into_an_empty_repository_goes_by_git(world: Outbound) -> None:
+    # Not parametrized: the Git Data API answers 409 in an empty repository, so git is the only way in
+    # (https://docs.github.com/en/rest/guides/using-the-rest-api-to-interact-with-your-git-database);
+    # the engine that prefers the Git Data API still takes git here.
+    repo = world.new_repo(None)
+    assert world.head(repo, "main") is None
+    project = world.projects.create_project(repo).id
+    version = world.write(project, {"index.html": b"<h1>hi</h1>\n", "img.png": PNG})
+    world.links.link(project, owner="octo", repo=repo)
+    world.engine(GIT_DATA_API).reconcile(project)
+    operation = world.last_operation(project)
+    assert (operation.operation_type, operation.status, operation.metadata["transport"]) == (
+        "first_commit",
+        "success",
+        GIT,
+    )
+    head = world.head(repo, "main")
+    assert head is not None
+    commit = world.commit(repo, head)
+    assert commit["parents"] == [] and f"Ghsync-Version: {version}" in commit["message"]
+    world.assert_github_holds(project, repo, "main")
+    world.engine(GIT_DATA_API).reconcile(project)
+    assert world.last_operation(project).operation_type == "nothing"
