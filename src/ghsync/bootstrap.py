@@ -23,6 +23,8 @@ from ghsync.domain.errors import ConfigError
 from ghsync.domain.outbound import TransportThresholds
 from ghsync.ports.jobs import RECONCILE_TASK, JobQueue
 from ghsync.ports.throttle import ThrottleState
+from ghsync.services.conflicts import ConflictService
+from ghsync.services.link_settings import LinkSettings
 from ghsync.services.linking import LinkService
 from ghsync.services.pairs import PairRebuilder
 from ghsync.services.projects import ProjectService, VersionService
@@ -53,6 +55,8 @@ class Container:
     pairs: PairRebuilder | None
     triggers: SyncTriggers
     webhooks: WebhookService
+    conflicts: ConflictService
+    link_settings: LinkSettings
 
     def close(self) -> None:
         if self.github is not None:
@@ -172,4 +176,6 @@ def build_container(settings: Settings, *, require_migrated: bool = True) -> Con
         pairs=pairs,
         triggers=triggers,
         webhooks=webhooks,
+        conflicts=ConflictService(uow, store, github),
+        link_settings=LinkSettings(uow),
     )

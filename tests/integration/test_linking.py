@@ -119,6 +119,7 @@ STATUS_FIELDS = {
     "open_pr",
     "open_conflict",
     "rate_limit",
+    "held_plan",
 }
 
 

@@ -87,6 +87,8 @@ def test_missing_permissions(granted: dict[str, str], missing: list[tuple[str, s
     [
         ({"enabled": False, "open_conflict": True, "job_running": True}, SyncState.DISABLED),
         ({"open_conflict": True, "job_running": True, "last_operation_failed": True}, SyncState.CONFLICT),
+        ({"open_conflict": True, "plan_held": True}, SyncState.CONFLICT),
+        ({"plan_held": True, "job_running": True, "last_operation_failed": True}, SyncState.HELD),
         ({"job_running": True, "job_queued": True, "last_operation_failed": True}, SyncState.SYNCING),
         ({"job_queued": True, "last_operation_failed": True}, SyncState.PENDING),
         ({"last_operation_failed": True}, SyncState.FAILED),

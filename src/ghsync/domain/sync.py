@@ -31,6 +31,7 @@ class SyncState(StrEnum):
     PENDING = "pending"
     SYNCING = "syncing"
     CONFLICT = "conflict"
+    HELD = "held"  # a sweeping change waits for a person's confirmation (the blast-radius guard)
     FAILED = "failed"
     DISABLED = "disabled"
 
@@ -77,12 +78,15 @@ def derive_state(
     job_running: bool,
     job_queued: bool,
     last_operation_failed: bool,
+    plan_held: bool = False,
 ) -> SyncState:
     """The one-word state the platform shows; the most urgent fact wins."""
     if not enabled:
         return SyncState.DISABLED
     if open_conflict:
         return SyncState.CONFLICT
+    if plan_held:
+        return SyncState.HELD
     if job_running:
         return SyncState.SYNCING
     if job_queued:

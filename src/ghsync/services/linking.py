@@ -82,6 +82,7 @@ class LinkStatus:
     open_pr: dict[str, Any] | None
     open_conflict: dict[str, Any] | None
     rate_limit: dict[str, Any] | None
+    held_plan: dict[str, Any] | None = None  # a plan the blast-radius guard holds for confirmation
 
 
 def webhook_secret_context(project_id: str | uuid.UUID) -> str:
@@ -265,6 +266,7 @@ class LinkService:
             job_running=jobs.running,
             job_queued=jobs.queued,
             last_operation_failed=last_op is not None and last_op.status == "failed",
+            plan_held=last_op is not None and last_op.status == "held",
         )
         rate = None
         if self._github is not None and link is not None:
@@ -305,6 +307,7 @@ class LinkService:
                 else None
             ),
             rate_limit=rate,
+            held_plan=_held_plan(last_op),
         )
 
     def refresh_link(self, project: Project) -> Project:
@@ -378,6 +381,22 @@ def _translated_github_errors(owner: str, repo: str) -> Iterator[None]:
         ) from None
     except GitHubError as exc:
         raise GitHubUnavailable(f"GitHub answered {exc.status}: {exc.message}") from None
+
+
+def _held_plan(operation: SyncOperation | None) -> dict[str, Any] | None:
+    """The latest operation when the guard held it: the heads to confirm (POST .../sync/confirm) and why."""
+    if operation is None or operation.status != "held":
+        return None
+    heads = operation.metadata.get("heads_before") or {}
+    held = operation.metadata.get("held") or {}
+    return {
+        "operation_id": operation.id,
+        "local_head": heads.get("local"),
+        "github_head": heads.get("github"),
+        "would": held.get("would"),
+        "summary": held.get("why"),
+        "held_at": operation.completed_at.isoformat() if operation.completed_at else None,
+    }
 
 
 def _operation_summary(operation: SyncOperation | None) -> dict[str, Any] | None:

@@ -1349,7 +1349,8 @@ class ReconcileService:
         with self._uow() as uow:
             if loaded.link != loaded.project.link:
                 self._follow_link(uow, loaded)
-            if outcome.version is not None and outcome.version.source == "github":
+            # Every version the engine made (inbound, merges, resets) joins the table before its pair.
+            if outcome.version is not None:
                 uow.versions.add_all(
                     key, self._store.versions_after(key, uow.versions.max_number(key)) if self._store else []
                 )
