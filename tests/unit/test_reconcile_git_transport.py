@@ -324,3 +324,22 @@ def test_both_transports_produce_the_same_tree(world: World) -> None:
     assert len(one.parents) == len(two.parents) == 1
     assert one.message.split("Ghsync-Version")[0] == two.message.split("Ghsync-Version")[0]
     assert (one.author, one.committer) == (two.author, two.committer)
+
+
+def test_a_failed_push_is_recorded_and_the_next_reconcile_converges_without_a_duplicate(world: World) -> None:
+    project = world.linked(files={"a.txt": "a\n"})
+    engine = world.engine(ALWAYS_GIT)
+    engine.reconcile(project)
+    before = world.github.head("octo", "site", "trunk")
+    write(world, project, {"b.txt": b"b\n"})
+    world.github.inject_fault(operation="git_push")  # a 502 answering the push
+    with pytest.raises(GhsyncError):
+        engine.reconcile(project)
+    assert world.github.head("octo", "site", "trunk") == before
+    assert world.last_operation(project).status == "failed"
+    engine.reconcile(project)  # the runner's retry
+    head = world.github.head("octo", "site", "trunk")
+    assert head is not None and world.repo().get_commit(head).parents == (before,)  # one commit, not two
+    assert world.remote_tree() == world.local_tree(project)
+    engine.reconcile(project)
+    assert world.last_operation(project).operation_type == "nothing"
