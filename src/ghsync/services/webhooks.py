@@ -295,7 +295,8 @@ class WebhookService:
             with self._uow() as uow:
                 # A project id that does not exist must not be written (the hook's project is not a key).
                 known = project_id if project_id and uow.projects.get(project_id) else None
-                uow.deliveries.record(self._delivery(headers, payload, known, [], "failed"))
+                projects = [] if project_id else self._projects_of(uow, headers.event, payload, None)
+                uow.deliveries.record(self._delivery(headers, payload, known, projects, "failed"))
                 uow.commit()
         except Exception as exc:  # the original error is what the caller must see
             log.error("webhook_failure_not_recorded", delivery_id=headers.delivery_id, error=repr(exc))

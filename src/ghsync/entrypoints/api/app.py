@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ghsync import __version__
 from ghsync.bootstrap import Container
 from ghsync.domain.errors import GhsyncError, Unauthorized
-from ghsync.entrypoints.api import github, health, projects, sync
+from ghsync.entrypoints.api import github, health, projects, sync, webhooks
 from ghsync.entrypoints.api.errors import http_status
 from ghsync.observability.logging import get_logger
 from ghsync.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -66,6 +66,9 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(github.router, dependencies=[Depends(require_token)])
     app.include_router(github.admin_router, dependencies=[Depends(require_token)])
     app.include_router(sync.router, dependencies=[Depends(require_token)])
+    # GitHub cannot send a bearer token: a delivery is authenticated by its signature instead.
+    app.include_router(webhooks.router)
+    app.include_router(webhooks.health_router, dependencies=[Depends(require_token)])
 
     @app.exception_handler(GhsyncError)
     async def _ghsync_error(_request: Request, exc: GhsyncError) -> JSONResponse:

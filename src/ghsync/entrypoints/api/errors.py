@@ -26,6 +26,13 @@ STATUS_BY_CODE: dict[str, int] = {
     "github_rate_limited": 503,
     "github_not_configured": 503,
     "secret_error": 500,
+    "malformed_delivery": 400,
+    "missing_webhook_header": 400,
+    "payload_too_large": 413,
+    "webhook_not_configured": 503,
+    "webhook_source_refused": 403,
+    "webhook_allowlist_unavailable": 503,
+    "webhook_rate_limited": 429,
 }
 
 # Checked in order: the first class the error is an instance of decides.

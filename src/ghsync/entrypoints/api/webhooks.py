@@ -1,0 +1,350 @@
+"""The webhook endpoints: GitHub's deliveries in (App hook and repository hooks), and a hook's health.
+
+GitHub cannot send a bearer token, so the signature is the authentication: `X-Hub-Signature-256` is
+checked over the raw body before anything else is read from it. Then: dedup, record, request, 202.
+Nothing on the request path calls GitHub (GitHub expects an answer within 10 seconds:
+https://docs.github.com/en/webhooks/using-webhooks/best-practices-for-using-webhooks#respond-within-10-seconds).
+
+The body is read as a stream and refused (413) as soon as it passes GITHUB_WEBHOOK_PAYLOAD_LIMIT, so no
+more than the limit is ever buffered (GitHub caps payloads at 25 MB:
+https://docs.github.com/en/webhooks/webhook-events-and-payloads#payload-cap).
+
+Optional hardening: deliveries only from GitHub's `hooks` ranges of `GET /meta`
+(GITHUB_SYNC_IP_ALLOWLISTING_ENABLED; fetched off the request path and refreshed hourly), and a token
+bucket per source address (GHSYNC_WEBHOOK_RATE_LIMIT, GHSYNC_WEBHOOK_RATE_BURST).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from ghsync.bootstrap import Container
+from ghsync.domain.errors import GhsyncError
+from ghsync.domain.operations import WebhookDelivery
+from ghsync.domain.webhooks import (
+    Bucket,
+    MalformedDelivery,
+    Network,
+    address_allowed,
+    check_signature,
+    hook_networks,
+    parse_headers,
+    parse_payload,
+    take_token,
+)
+from ghsync.entrypoints.api.deps import container_of
+from ghsync.observability.logging import get_logger
+from ghsync.services.webhooks import HookHealth, Receipt, WebhookNotConfigured
+
+log = get_logger(__name__)
+
+router = APIRouter(prefix="/v1/webhooks/github", tags=["webhooks"])
+health_router = APIRouter(prefix="/v1/webhooks/github", tags=["webhooks"])
+
+# How long GitHub's `hooks` ranges are trusted before they are fetched again (GitHub changes them rarely
+# and asks integrators to refresh: https://docs.github.com/en/rest/meta/meta#get-github-meta-information).
+META_REFRESH_SECONDS = 3600.0
+# Source addresses whose buckets are remembered; the least recently seen are forgotten beyond this.
+MAX_TRACKED_SOURCES = 10_000
+
+
+class PayloadTooLarge(GhsyncError):
+    code = "payload_too_large"
+
+
+class SourceRefused(GhsyncError):
+    code = "webhook_source_refused"
+
+
+class AllowlistUnavailable(GhsyncError):
+    code = "webhook_allowlist_unavailable"
+
+
+# --- hardening ------------------------------------------------------------------------------------------
+
+
+MetaFetcher = Callable[[], Mapping[str, Any]]
+
+
+def meta_fetcher(api_url: str) -> MetaFetcher:
+    """`GET /meta` of GitHub (or GitHub Enterprise Server, or the emulator); it needs no authentication."""
+
+    def fetch() -> Mapping[str, Any]:
+        with httpx.Client(timeout=10.0, trust_env=False) as client:
+            response = client.get(f"{api_url}/meta", headers={"Accept": "application/vnd.github+json"})
+            response.raise_for_status()
+            body = response.json()
+        if not isinstance(body, dict):
+            raise ValueError("GET /meta did not return an object")
+        return body
+
+    return fetch
+
+
+class HookAllowlist:
+    """GitHub's `hooks` ranges, cached; refreshed in a background thread, never on the request path.
+
+    Until the first fetch succeeds nothing is allowed (fail closed): GitHub records the failed
+    deliveries and they can be redelivered.
+    """
+
+    def __init__(self, fetch: MetaFetcher, *, refresh_seconds: float = META_REFRESH_SECONDS) -> None:
+        self._fetch = fetch
+        self._refresh_seconds = refresh_seconds
+        self._networks: tuple[Network, ...] | None = None
+        self._fetched_at = float("-inf")
+        self._lock = threading.Lock()
+        self._refreshing = False
+
+    def refresh(self) -> None:
+        """Fetch the ranges now (in the caller's thread); a failure keeps the previous ranges."""
+        try:
+            networks = hook_networks(self._fetch())
+        except Exception as exc:
+            log.warning("webhook_allowlist_refresh_failed", error=repr(exc))
+            with self._lock:
+                self._refreshing = False
+            return
+        with self._lock:
+            self._networks, self._fetched_at, self._refreshing = networks, time.monotonic(), False
+        log.info("webhook_allowlist_refreshed", ranges=len(networks))
+
+    def refresh_in_background(self) -> None:
+        with self._lock:
+            if self._refreshing:
+                return
+            self._refreshing = True
+        threading.Thread(target=self.refresh, name="ghsync-meta-refresh", daemon=True).start()
+
+    def check(self, address: str | None) -> None:
+        """Raise unless `address` is in the cached ranges; starts a refresh when they are stale."""
+        with self._lock:
+            networks, stale = self._networks, time.monotonic() - self._fetched_at > self._refresh_seconds
+        if stale:
+            self.refresh_in_background()
+        if networks is None:
+            raise AllowlistUnavailable("GitHub's webhook address ranges are not loaded yet; retry shortly")
+        if not address_allowed(address, networks):
+            raise SourceRefused(f"{address} is not among GitHub's webhook address ranges (GET /meta `hooks`)")
+
+
+class SourceRateLimiter:
+    """A token bucket per source address (in this process), least recently seen sources forgotten."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._rate = rate
+        self._burst = float(burst)
+        self._clock = clock
+        self._buckets: OrderedDict[str, Bucket] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def wait_for(self, source: str) -> float:
+        """0 when `source` may send now, else the seconds until it may."""
+        if self._rate <= 0:
+            return 0.0
+        with self._lock:
+            bucket, wait = take_token(
+                self._buckets.get(source), self._clock(), rate=self._rate, burst=self._burst
+            )
+            self._buckets[source] = bucket
+            self._buckets.move_to_end(source)
+            while len(self._buckets) > MAX_TRACKED_SOURCES:
+                self._buckets.popitem(last=False)
+        return wait
+
+
+class WebhookGuard:
+    """What a delivery passes before its body is read: the source address and its rate."""
+
+    def __init__(self, allowlist: HookAllowlist | None, limiter: SourceRateLimiter) -> None:
+        self.allowlist = allowlist
+        self.limiter = limiter
+
+    @classmethod
+    def from_container(cls, container: Container) -> WebhookGuard:
+        settings = container.settings
+        allowlist = None
+        if settings.github_sync_ip_allowlisting_enabled:
+            allowlist = HookAllowlist(meta_fetcher(settings.github_api_url))
+            allowlist.refresh_in_background()
+        limiter = SourceRateLimiter(settings.ghsync_webhook_rate_limit, settings.ghsync_webhook_rate_burst)
+        return cls(allowlist, limiter)
+
+    def admit(self, request: Request) -> Response | None:
+        """None to go on, else the refusal to answer with."""
+        source = request.client.host if request.client else None
+        wait = self.limiter.wait_for(source or "unknown")
+        if wait > 0:
+            retry_after = max(1, int(wait + 0.999))
+            return _error(
+                429, "webhook_rate_limited", "too many webhook requests from this source", retry_after
+            )
+        if self.allowlist is not None:
+            try:
+                self.allowlist.check(source)
+            except GhsyncError as exc:
+                log.warning("webhook_source_refused", source=source, code=exc.code)
+                return _error(403 if isinstance(exc, SourceRefused) else 503, exc.code, exc.message)
+        return None
+
+
+def guard_of(request: Request) -> WebhookGuard:
+    """The app's guard, made on first use from its container's settings."""
+    state = request.app.state
+    guard: WebhookGuard | None = getattr(state, "webhook_guard", None)
+    if guard is None:
+        guard = state.webhook_guard = WebhookGuard.from_container(container_of(request))
+    return guard
+
+
+def _error(status: int, code: str, message: str, retry_after: int | None = None) -> JSONResponse:
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+# --- the body ---------------------------------------------------------------------------------------------
+
+
+async def read_capped_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused as soon as it passes `limit` bytes (413): never more than that is held."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise MalformedDelivery("Content-Length is not a number")
+        if int(declared) > limit:
+            raise PayloadTooLarge(f"the payload is {declared} bytes; the limit is {limit}")
+    body = bytearray()
+    async for chunk in request.stream():
+        if len(body) + len(chunk) > limit:
+            raise PayloadTooLarge(f"the payload is over the limit of {limit} bytes")
+        body += chunk
+    return bytes(body)
+
+
+# --- the endpoints ------------------------------------------------------------------------------------------
+
+
+class DeliveryAnswer(BaseModel):
+    delivery_id: str
+    event: str
+    outcome: str
+    projects: list[str]
+    requests: list[str]
+
+
+def _answer(receipt: Receipt) -> JSONResponse:
+    body = DeliveryAnswer(
+        delivery_id=receipt.delivery_id,
+        event=receipt.event,
+        outcome=receipt.outcome,
+        projects=[p.project_id for p in receipt.projects],
+        requests=list(receipt.request_ids),
+    )
+    # A ping is answered 200 (it is fully handled); everything else is accepted for later work.
+    return JSONResponse(body.model_dump(), status_code=200 if receipt.event == "ping" else 202)
+
+
+async def _receive(request: Request, secret: str, project_id: str | None) -> Response:
+    container = container_of(request)
+    body = await read_capped_body(request, container.settings.github_webhook_payload_limit)
+    check_signature(secret, body, request.headers)
+    headers = parse_headers(request.headers)
+    payload = parse_payload(body, request.headers.get("content-type"))
+    try:
+        receipt = await run_in_threadpool(container.webhooks.receive, headers, payload, project_id=project_id)
+    except GhsyncError:
+        raise
+    except Exception:
+        # Recorded as failed by the service (and logged there): GitHub shows the delivery failed, and its
+        # redelivery is processed again.
+        return _error(500, "webhook_processing_failed", "the delivery could not be processed; redeliver it")
+    return _answer(receipt)
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=DeliveryAnswer,
+    responses={200: {"description": "a ping"}, 401: {}, 413: {}, 400: {}},
+)
+async def app_hook(request: Request) -> Response:
+    """The GitHub App's webhook (secret GITHUB_WEBHOOK_SECRET): every installation's deliveries."""
+    refused = guard_of(request).admit(request)
+    if refused is not None:
+        return refused
+    secret = container_of(request).settings.github_webhook_secret
+    if not secret:
+        raise WebhookNotConfigured("GITHUB_WEBHOOK_SECRET is not set: the App's webhook cannot be verified")
+    return await _receive(request, secret, None)
+
+
+@router.post(
+    "/{project_id}",
+    status_code=202,
+    response_model=DeliveryAnswer,
+    responses={200: {"description": "a ping"}, 401: {}, 404: {}, 413: {}, 400: {}},
+)
+async def repository_hook(project_id: str, request: Request) -> Response:
+    """A repository webhook of one project, verified with the project's own (sealed) secret."""
+    refused = guard_of(request).admit(request)
+    if refused is not None:
+        return refused
+    secret = await run_in_threadpool(container_of(request).webhooks.hook_secret, project_id)
+    return await _receive(request, secret, project_id)
+
+
+class DeliveryOut(BaseModel):
+    delivery_id: str
+    event: str
+    action: str | None
+    status: str
+    received_at: datetime | None
+
+
+class HookHealthOut(BaseModel):
+    project_id: str
+    healthy: bool
+    last_delivery: DeliveryOut | None
+    last_ping: DeliveryOut | None
+    recent_failures: list[DeliveryOut]
+    sync_enabled: bool
+    sync_disabled_by: str | None
+
+
+def _delivery_out(delivery: WebhookDelivery | None) -> DeliveryOut | None:
+    if delivery is None:
+        return None
+    return DeliveryOut(
+        delivery_id=delivery.delivery_id,
+        event=delivery.event,
+        action=delivery.action,
+        status=delivery.status,
+        received_at=delivery.received_at,
+    )
+
+
+@health_router.get("/{project_id}/health", response_model=HookHealthOut)
+def hook_health(project_id: str, request: Request) -> HookHealthOut:
+    """The project's hook: the last delivery, the last ping, recent failures, and whether sync is on."""
+    health: HookHealth = container_of(request).webhooks.health(project_id)
+    failures = [_delivery_out(d) for d in health.recent_failures]
+    return HookHealthOut(
+        project_id=health.project_id,
+        healthy=health.healthy,
+        last_delivery=_delivery_out(health.last_delivery),
+        last_ping=_delivery_out(health.last_ping),
+        recent_failures=[f for f in failures if f is not None],
+        sync_enabled=health.sync_enabled,
+        sync_disabled_by=health.sync_disabled_by,
+    )

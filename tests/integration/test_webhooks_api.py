@@ -1,0 +1,522 @@
+"""The webhook receiver through the API, fed by the GitHub emulator's real signed deliveries.
+
+ghsync is served over real HTTP (uvicorn in a thread) and the emulator's App hook points at
+`POST /v1/webhooks/github`, so every delivery here was signed and sent by the emulator as GitHub sends
+it: a person's `git push` becomes a delivery, the delivery a reconcile request, and the worker a local
+version with GitHub's tree. The emulator records each delivery with the status we answered, so the
+tests read GitHub's side of the story too (and redeliver through `POST /app/hook/deliveries/{id}/attempts`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ghsync.adapters.db import migrate
+from ghsync.adapters.db.engine import make_engine
+from ghsync.adapters.db.models import ReconcileRequestRow, WebhookDeliveryRow
+from ghsync.adapters.secrets import SecretBox
+from ghsync.bootstrap import Container, build_container
+from ghsync.config import load_settings
+from ghsync.domain.operations import ReconcileRequest
+from ghsync.domain.webhooks import sign
+from ghsync.entrypoints.api.app import create_app
+from ghsync.ports.uow import UnitOfWork, UnitOfWorkFactory
+from ghsync.services.linking import webhook_secret_context
+from ghsync.services.webhooks import WebhookService
+from github_emulator.testing import AppInfo, EmulatorHandle, run_emulator
+
+TOKEN = "webhook-test-token"
+APP_SECRET = "the App's webhook secret"
+PERMISSIONS = {"contents": "write", "pull_requests": "write", "metadata": "read"}
+KEY = "k1:" + base64.b64encode(os.urandom(32)).decode()
+TIMEOUT = 20.0
+GIT_ENV = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1", "HOME": "/nonexistent"}
+
+
+class FailingOnce:
+    """A unit-of-work factory whose next reconcile request fails (the database went away mid-delivery)."""
+
+    def __init__(self, inner: UnitOfWorkFactory) -> None:
+        self.inner = inner
+        self.armed = False
+
+    def __call__(self) -> UnitOfWork:
+        uow = self.inner()
+        original = uow.request_reconcile
+
+        def request_reconcile(project_id: str, reason: str) -> ReconcileRequest:
+            if self.armed:
+                self.armed = False
+                raise RuntimeError("the database went away")
+            return original(project_id, reason)
+
+        uow.request_reconcile = request_reconcile  # type: ignore[method-assign]
+        return uow
+
+
+@dataclass
+class World:
+    emu: EmulatorHandle
+    app: AppInfo
+    container: Container
+    url: str  # ghsync's base URL
+    installation_id: int
+    owner_token: str
+    tmp_path: Path
+    failing: FailingOnce
+
+    def api(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"}, trust_env=False)
+
+    def project(self) -> str:
+        with self.api() as api:
+            created = api.post("/v1/projects", json={"name": "site"})
+            assert created.status_code == 201, created.text
+            pid = str(created.json()["id"])
+            linked = api.post(f"/v1/projects/{pid}/github/link", json={"owner": "octo", "repo": "site"})
+            assert linked.status_code == 201, linked.text
+        self.run_worker()  # the link's first reconcile (the import of GitHub's head)
+        return pid
+
+    def run_worker(self) -> int:
+        return self.container.queue.run_until_idle()
+
+    def versions(self, pid: str) -> list[dict[str, Any]]:
+        with self.api() as api:
+            response = api.get(f"/v1/projects/{pid}/versions", params={"limit": 100})
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items
+
+    def deliveries(self, event: str | None = None) -> list[dict[str, Any]]:
+        return [d for d in self.emu.deliveries() if event is None or d["event"] == event]
+
+    def wait_answered(
+        self, predicate: Callable[[dict[str, Any]], bool], count: int = 1
+    ) -> list[dict[str, Any]]:
+        """Wait until `count` deliveries matching `predicate` were sent and answered by ghsync."""
+
+        def answered(ds: list[dict[str, Any]]) -> bool:
+            return len([d for d in ds if predicate(d) and d.get("status_code")]) >= count
+
+        return [d for d in self.emu.wait_for_deliveries(answered, timeout=TIMEOUT) if predicate(d)]
+
+    def person_pushes(self, files: dict[str, str], branch: str = "trunk", tag: str | None = None) -> str:
+        """A person clones, commits and pushes over git smart HTTP; returns the new commit SHA."""
+        clone = self.tmp_path / f"person-{uuid.uuid4().hex[:8]}"
+        git(
+            self.tmp_path,
+            "clone",
+            "--quiet",
+            self.emu.git_url("octo", "site", self.owner_token, user="octo"),
+            str(clone),
+        )
+        git(clone, "checkout", "--quiet", "-B", branch)
+        for path, text in files.items():
+            (clone / path).parent.mkdir(parents=True, exist_ok=True)
+            (clone / path).write_text(text)
+        git(clone, "add", "--all")
+        git(
+            clone,
+            "-c",
+            "user.name=Grace",
+            "-c",
+            "user.email=grace@example.com",
+            "commit",
+            "--quiet",
+            "-m",
+            "a person's change",
+        )
+        git(clone, "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}")
+        if tag is not None:
+            git(clone, "tag", tag)
+            git(clone, "push", "--quiet", "origin", f"refs/tags/{tag}")
+        return git(clone, "rev-parse", "HEAD")
+
+    def github_tree(self, commit_sha: str) -> str:
+        with httpx.Client(base_url=self.emu.url, trust_env=False) as gh:
+            response = gh.get(
+                f"/repos/octo/site/git/commits/{commit_sha}",
+                headers={"Authorization": f"token {self.owner_token}"},
+            )
+        assert response.status_code == 200, response.text
+        return str(response.json()["tree"]["sha"])
+
+    def redeliver(self, delivery: dict[str, Any]) -> None:
+        """GitHub's redelivery (`POST /app/hook/deliveries/{id}/attempts`): the same GUID again."""
+        with httpx.Client(base_url=self.emu.url, trust_env=False) as gh:
+            response = gh.post(
+                f"/app/hook/deliveries/{delivery['id']}/attempts",
+                headers={
+                    "Authorization": f"Bearer {self.emu.app_jwt(self.app)}",
+                    "Accept": "application/vnd.github+json",
+                },
+            )
+        assert response.status_code == 202, response.text
+
+    def counts(self) -> tuple[int, int]:
+        """(webhook deliveries recorded, reconcile requests) in ghsync's database."""
+        with Session(self.container.engine) as session:
+            deliveries = session.scalar(select(func.count()).select_from(WebhookDeliveryRow)) or 0
+            requests = session.scalar(select(func.count()).select_from(ReconcileRequestRow)) or 0
+        return deliveries, requests
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, env=GIT_ENV, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
+    return done.stdout.strip()
+
+
+def _serve(container: Container) -> Iterator[str]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(container), log_level="warning", access_log=False, lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="ghsync-api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "ghsync did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    with run_emulator(tmp_path / "emulator") as emu:
+        app = emu.create_app("ghsync-test", permissions=PERMISSIONS)
+        owner = emu.create_user("octo")
+        emu.create_repo("octo", "site", default_branch="trunk", files={"index.html": "<h1>hello</h1>\n"})
+        installation_id = emu.create_installation(app.id, "octo", ["octo/site"])
+        database_url = f"sqlite:///{tmp_path / 'ghsync.db'}"
+        engine = make_engine(database_url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        settings = load_settings(
+            {},
+            ghsync_data_dir=tmp_path / "data",
+            database_url=database_url,
+            ghsync_api_tokens=[TOKEN],
+            ghsync_encryption_keys=[KEY],
+            github_app_id=str(app.id),
+            github_app_private_key=app.private_key,
+            github_api_url=emu.url,
+            github_webhook_secret=APP_SECRET,
+            github_write_interval=0,
+        )
+        container = build_container(settings)
+        failing = FailingOnce(container.uow)
+        container.webhooks = WebhookService(
+            failing, delivery_ttl=container.webhooks._ttl, secrets=SecretBox.from_setting([KEY])
+        )
+        try:
+            for url in _serve(container):
+                emu.update_app(app.id, webhook_url=f"{url}/v1/webhooks/github", webhook_secret=APP_SECRET)
+                world = World(emu, app, container, url, installation_id, owner.token, tmp_path, failing)
+                world.wait_answered(lambda d: d["event"] == "ping")  # the new URL's ping, before any test
+                yield world
+        finally:
+            container.close()
+
+
+def _is_push(d: dict[str, Any]) -> bool:
+    return bool(d["event"] == "push" and d["payload"]["ref"] == "refs/heads/trunk")
+
+
+# --- the round trip ------------------------------------------------------------------------------------
+
+
+def test_a_persons_push_becomes_a_local_version_with_the_identical_tree(world: World) -> None:
+    pid = world.project()
+    before = world.versions(pid)
+
+    sha = world.person_pushes({"index.html": "<h1>edited on GitHub</h1>\n", "docs/new.md": "# new\n"})
+
+    [delivery] = world.wait_answered(_is_push)
+    assert delivery["status_code"] == 202  # verified, recorded, requested: accepted
+    with world.container.uow() as uow:
+        recorded = uow.deliveries.get(delivery["guid"])
+        pending = [r.reason for r in uow.requests.pending(pid)]
+    assert recorded is not None and recorded.status == "queued" and recorded.project_id == pid
+    assert pending == ["webhook:push"]
+
+    world.run_worker()
+
+    after = world.versions(pid)
+    assert len(after) == len(before) + 1
+    newest = after[0]
+    assert newest["source"] == "github"
+    assert newest["tree_sha"] == world.github_tree(sha)  # identical trees: every path, mode and byte
+
+
+def test_a_duplicate_delivery_makes_one_version(world: World) -> None:
+    pid = world.project()
+    before = len(world.versions(pid))
+    world.emu.set_webhook_mode("duplicate")  # every delivery sent twice with the same GUID
+
+    world.person_pushes({"index.html": "<h1>once</h1>\n"})
+
+    deliveries = world.wait_answered(_is_push, count=2)
+    assert len({d["guid"] for d in deliveries}) == 1
+    assert sorted(d["status_code"] for d in deliveries) == [202, 202]  # both acknowledged
+    with world.container.uow() as uow:
+        assert [r.reason for r in uow.requests.pending(pid)] == ["webhook:push"]  # one request
+    world.run_worker()
+    assert len(world.versions(pid)) == before + 1
+
+
+def test_a_redelivery_after_a_failed_processing_is_processed(world: World) -> None:
+    pid = world.project()
+    before = len(world.versions(pid))
+    world.failing.armed = True
+
+    sha = world.person_pushes({"index.html": "<h1>after a failure</h1>\n"})
+
+    [failed] = world.wait_answered(_is_push)
+    assert failed["status_code"] == 500  # GitHub records the delivery as failed
+    with world.container.uow() as uow:
+        recorded = uow.deliveries.get(failed["guid"])
+        assert recorded is not None and recorded.status == "failed"
+        assert uow.requests.pending(pid) == []
+    with world.api() as api:
+        health = api.get(f"/v1/webhooks/github/{pid}/health").json()
+    assert health["healthy"] is False
+    assert [f["delivery_id"] for f in health["recent_failures"]] == [failed["guid"]]
+
+    world.redeliver(failed)
+
+    answered = world.wait_answered(_is_push, count=2)
+    assert [(d["guid"], d["redelivery"], d["status_code"]) for d in answered] == [
+        (failed["guid"], False, 500),
+        (failed["guid"], True, 202),
+    ]
+    world.run_worker()
+    versions = world.versions(pid)
+    assert len(versions) == before + 1 and versions[0]["tree_sha"] == world.github_tree(sha)
+
+
+def test_pushes_to_other_branches_and_tags_are_recorded_and_ignored(world: World) -> None:
+    pid = world.project()
+    before = len(world.versions(pid))
+    deliveries_before, requests_before = world.counts()
+
+    world.person_pushes({"feature.txt": "wip\n"}, branch="feature", tag="v1")
+
+    answered = world.wait_answered(lambda d: d["event"] == "push", count=2)
+    assert {d["payload"]["ref"] for d in answered} == {"refs/heads/feature", "refs/tags/v1"}
+    created = world.wait_answered(lambda d: d["event"] == "create", count=2)  # GitHub's `create` events too
+    new = answered + created
+    assert {d["status_code"] for d in new} == {202}
+    with world.container.uow() as uow:
+        assert {uow.deliveries.get(d["guid"]).status for d in new} == {"ignored"}  # type: ignore[union-attr]
+    deliveries_after, requests_after = world.counts()
+    assert (deliveries_after - deliveries_before, requests_after - requests_before) == (4, 0)
+    world.run_worker()
+    assert len(world.versions(pid)) == before
+
+
+# --- refusals ------------------------------------------------------------------------------------------
+
+
+def _real_delivery(world: World) -> dict[str, Any]:
+    world.project()
+    world.person_pushes({"index.html": "<h1>x</h1>\n"})
+    [delivery] = world.wait_answered(_is_push)
+    return delivery
+
+
+def test_a_bad_signature_is_refused_with_401_and_nothing_is_recorded(world: World) -> None:
+    delivery = _real_delivery(world)
+    headers = {k: v for k, v in delivery["headers"].items() if k.lower() != "content-length"}
+    headers["X-GitHub-Delivery"] = str(uuid.uuid4())  # else it would be a duplicate anyway
+    tampered = json.dumps(delivery["payload"] | {"ref": "refs/heads/evil"}).encode()
+    recorded = world.counts()
+
+    with httpx.Client(base_url=world.url, trust_env=False) as client:
+        bad = client.post("/v1/webhooks/github", content=tampered, headers=headers)
+        sha1_only = client.post(
+            "/v1/webhooks/github",
+            content=tampered,
+            headers={k: v for k, v in headers.items() if k.lower() != "x-hub-signature-256"},
+        )
+        resigned = client.post(
+            "/v1/webhooks/github",
+            content=tampered,
+            headers=headers | {"X-Hub-Signature-256": sign("guess", tampered)},
+        )
+
+    for response in (bad, sha1_only, resigned):
+        assert response.status_code == 401, response.text
+        assert response.json()["error"]["code"] == "invalid_signature"
+    assert "SHA-1" in sha1_only.json()["error"]["message"]
+    assert world.counts() == recorded
+
+
+def test_a_26_mb_payload_is_refused_with_413_without_reading_it_all(world: World) -> None:
+    recorded = world.counts()
+    body = b'{"zen": "' + b"x" * (26 * 1024 * 1024) + b'"}'
+    headers = {
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": sign(APP_SECRET, body),  # even a correctly signed one
+        "Content-Type": "application/json",
+    }
+    with httpx.Client(base_url=world.url, trust_env=False, timeout=60) as client:
+        declared = client.post("/v1/webhooks/github", content=body, headers=headers)
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: the cap is enforced while streaming
+            for start in range(0, len(body), 1024 * 1024):
+                yield body[start : start + 1024 * 1024]
+
+        streamed = client.post("/v1/webhooks/github", content=chunks(), headers=headers)
+
+    for response in (declared, streamed):
+        assert response.status_code == 413, response.text
+        assert response.json()["error"]["code"] == "payload_too_large"
+    assert world.counts() == recorded
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "code"),
+    [
+        ({"X-GitHub-Event": None}, 400, "missing_webhook_header"),
+        ({"X-GitHub-Delivery": None}, 400, "missing_webhook_header"),
+        ({"body": b"{not json"}, 400, "malformed_delivery"),
+    ],
+    ids=["no-event", "no-delivery-id", "malformed-json"],
+)
+def test_malformed_deliveries_get_a_clear_4xx_and_nothing_is_recorded(
+    world: World, change: dict[str, Any], status: int, code: str
+) -> None:
+    body: bytes = change.pop("body", b'{"zen": "z", "hook_id": 1}')
+    headers = {
+        "X-GitHub-Event": "ping",
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "Content-Type": "application/json",
+    }
+    headers |= {k: v for k, v in change.items() if v is not None}
+    headers = {k: v for k, v in headers.items() if change.get(k, "") is not None}
+    headers["X-Hub-Signature-256"] = sign(APP_SECRET, body)
+    recorded = world.counts()
+    with httpx.Client(base_url=world.url, trust_env=False) as client:
+        response = client.post("/v1/webhooks/github", content=body, headers=headers)
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+    assert world.counts() == recorded
+
+
+def test_an_unknown_project_gets_404_and_nothing_is_recorded(world: World) -> None:
+    body = b'{"zen": "z", "hook_id": 1}'
+    headers = {
+        "X-GitHub-Event": "ping",
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": sign(APP_SECRET, body),
+    }
+    recorded = world.counts()
+    with httpx.Client(base_url=world.url, trust_env=False) as client:
+        for pid in (str(uuid.uuid4()), "not-a-project"):
+            response = client.post(f"/v1/webhooks/github/{pid}", content=body, headers=headers)
+            assert response.status_code == 404, response.text
+            assert response.json()["error"]["code"] in ("project_not_found", "not_found")
+    assert world.counts() == recorded
+
+
+# --- ping and the repository hook ----------------------------------------------------------------------
+
+
+def test_ping_answers_200_and_marks_the_hook_healthy(world: World) -> None:
+    # The App's hook: the emulator pinged it when its URL was set.
+    [app_ping] = world.wait_answered(lambda d: d["event"] == "ping")
+    assert app_ping["status_code"] == 200
+
+    # A project's repository hook, with the project's own secret.
+    pid = world.project()
+    with world.container.uow() as uow:
+        project = uow.projects.get(pid)
+    assert project is not None and project.webhook_secret is not None
+    secret = SecretBox.from_setting([KEY]).decrypt(
+        project.webhook_secret, context=webhook_secret_context(pid)
+    )
+    with world.api() as api:
+        assert api.get(f"/v1/webhooks/github/{pid}/health").json()["healthy"] is False  # never heard from
+    with httpx.Client(
+        base_url=world.emu.url, headers={"Authorization": f"token {world.owner_token}"}, trust_env=False
+    ) as gh:
+        created = gh.post(
+            "/repos/octo/site/hooks",
+            json={
+                "config": {
+                    "url": f"{world.url}/v1/webhooks/github/{pid}",
+                    "secret": secret,
+                    "content_type": "json",
+                },
+                "events": ["push"],
+            },
+        )
+    assert created.status_code == 201, created.text
+
+    pings = world.wait_answered(lambda d: d["event"] == "ping", count=2)
+    repo_ping = pings[-1]
+    assert repo_ping["status_code"] == 200
+    with world.api() as api:
+        health = api.get(f"/v1/webhooks/github/{pid}/health")
+        unauthenticated = httpx.get(f"{world.url}/v1/webhooks/github/{pid}/health", trust_env=False)
+    assert health.status_code == 200, health.text
+    body = health.json()
+    assert body["healthy"] is True and body["sync_enabled"] is True and body["recent_failures"] == []
+    assert body["last_ping"]["delivery_id"] == repo_ping["guid"]
+    assert unauthenticated.status_code == 401  # the health view is the platform's, behind its token
+
+    # The repository hook's push, signed with the project's secret, reaches the project too.
+    world.person_pushes({"index.html": "<h1>via both hooks</h1>\n"})
+    hooked = world.wait_answered(_is_push, count=2)
+    assert sorted(d["status_code"] for d in hooked) == [202, 202]
+    with world.container.uow() as uow:
+        reasons = [r.reason for r in uow.requests.pending(pid)]
+    assert reasons == ["webhook:push", "webhook:push"]  # one per delivery; one reconcile serves both
+
+
+def test_an_installation_removed_disables_sync_with_a_clear_status(world: World) -> None:
+    pid = world.project()
+
+    world.emu.change_installation(world.installation_id, remove=["octo/site"])
+
+    [removed] = world.wait_answered(lambda d: d["event"] == "installation_repositories")
+    assert removed["status_code"] == 202
+    with world.api() as api:
+        status = api.get(f"/v1/projects/{pid}/github/status").json()
+        health = api.get(f"/v1/webhooks/github/{pid}/health").json()
+    assert status["enabled"] is False and status["state"] == "disabled"
+    assert health["sync_enabled"] is False and health["sync_disabled_by"] == "repository_removed"
+
+    world.emu.change_installation(world.installation_id, add=["octo/site"])
+
+    world.wait_answered(lambda d: d["event"] == "installation_repositories", count=2)
+    with world.api() as api:
+        assert api.get(f"/v1/projects/{pid}/github/status").json()["enabled"] is True
