@@ -9,6 +9,8 @@ builds them. What a person does on GitHub goes through a `Side` helper.
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -407,3 +409,42 @@ def test_git_base_url_follows_the_api_url() -> None:
     assert git_base_url("https://api.github.com") == "https://github.com"
     assert git_base_url("https://ghe.example.com/api/v3/") == "https://ghe.example.com"
     assert git_base_url("http://127.0.0.1:8123") == "http://127.0.0.1:8123"
+
+
+def test_what_the_store_pushes_clones_back_and_passes_fsck_strict(
+    emulator: tuple[EmulatorHandle, GitHubAppClient, int, httpx.Client], local: Local, tmp_path: Path
+) -> None:
+    # Smart HTTP only: the commits and trees the store writes are objects GitHub's own checks accept.
+    emu, client, inst, person = emulator
+    git = SmartHttpGitRemote(
+        git_base_url(emu.url), local.git_dir, client.installation_token, client.invalidate_installation_token
+    )
+    side = EmulatorSide(emu, client, inst, person, git)
+    remote = side.new_repo()
+    first = local.commit(
+        None, {"a/b/c.txt": b"c\n", "run.sh": b"#!/bin/sh\n"}, {"run.sh": FileMode.EXECUTABLE}
+    )
+    git.push(local.project, remote, "trunk", first, expected=None)
+    second = local.commit(
+        first, {"a/b/d.bin": bytes(range(256)), "link": b"a/b/c.txt"}, {"link": FileMode.SYMLINK}
+    )
+    git.push(local.project, remote, "trunk", second, expected=first)
+    clone = tmp_path / "clone"
+    env = {
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "HOME": str(tmp_path),
+        "PATH": os.environ["PATH"],
+    }
+    url = emu.git_url(OWNER, remote.name, client.installation_token(inst))
+    subprocess.run(["git", "clone", "-q", url, str(clone)], check=True, env=env, capture_output=True)
+    assert (
+        subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=clone, check=True, env=env, capture_output=True, text=True
+        ).stdout.strip()
+        == second
+    )
+    fsck = subprocess.run(["git", "fsck", "--strict"], cwd=clone, env=env, capture_output=True, text=True)
+    assert fsck.returncode == 0 and fsck.stdout == "", fsck.stdout + fsck.stderr
+    assert (clone / "a/b/d.bin").read_bytes() == bytes(range(256))
+    assert os.access(clone / "run.sh", os.X_OK) and os.readlink(clone / "link") == "a/b/c.txt"
