@@ -123,6 +123,14 @@ class Rig:
         with self.uow() as uow:
             operation = uow.operations.latest(project)
         assert operation is not None and operation.status == "success", operation
+        # Read after the request log: GitHub's commit holds exactly the version's tree.
+        assert operation.github_commit_sha and operation.local_commit_sha
+        project_row = self.projects.get_project(project)
+        link = project_row.link
+        assert link is not None
+        repo = self.client.repo(self.installation, link.owner, link.repo)
+        github_tree = repo.get_commit(operation.github_commit_sha).tree_sha
+        assert github_tree == self.store.tree_sha(project, operation.local_commit_sha), operation
         return str(operation.metadata.get("transport"))
 
     def raw_push(self, name: str, files: dict[str, bytes]) -> dict[str, Any]:
