@@ -72,6 +72,9 @@ def test_the_demo_runs_for_real(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "version 2" in result.stdout and "renamed" in result.stdout
     assert "linked to GitHub repository octo/demo-site" in result.stdout and "trunk" in result.stdout
+    # Versions reached GitHub: each push is checked against the emulator's branch by the demo itself.
+    assert result.stdout.count("identical to version") == 5 and "DIFFERENT" not in result.stdout
+    assert "pull request #1 opened" in result.stdout and "still 1 pull request (#1)" in result.stdout
     assert "done" in result.stdout
 
 

@@ -118,19 +118,31 @@ def run_demo(console: Console, *, keep: bool = False) -> int:
         say(f"  data dir: {data_dir}", highlight=False)
         with running_emulator(data_dir / "emulator") as github_url:
             say(f"  GitHub:   {github_url} (the built-in emulator, a separate process)", highlight=False)
-            app = _github_setup(github_url)
+            app, owner_token = _github_setup(github_url)
             with running_service(
                 data_dir / "ghsync",
                 token,
                 github_app_id=str(app["id"]),
                 github_app_private_key=app["private_key"],
                 github_api_url=github_url,
+                # GitHub asks for a second between content-creating requests; the emulator needs none.
+                github_write_interval=0,
             ) as url:
                 say(f"  service:  {url} (API + embedded worker; OpenAPI at {url}/docs)\n", highlight=False)
                 headers = {"Authorization": f"Bearer {token}"}
-                with httpx.Client(base_url=url, headers=headers, timeout=30) as api:
-                    pid = _narrate_local_versions(api, say, data_dir / "ghsync")
-                    _narrate_link(api, say, pid)
+                with (
+                    httpx.Client(base_url=url, headers=headers, timeout=30) as api,
+                    httpx.Client(
+                        base_url=github_url,
+                        headers={"Authorization": f"token {owner_token}"},
+                        timeout=30,
+                        trust_env=False,
+                    ) as github,
+                ):
+                    demo = _Demo(api, github, say)
+                    demo.direct_mode(data_dir / "ghsync")
+                    demo.protected_mode()
+                    demo.admin_views()
         say("\n[bold green]done[/]: every step above was a real HTTP call to the running service.")
         return 0
     except Exception as exc:  # the demo reports any failure plainly and exits non-zero
@@ -143,21 +155,23 @@ def run_demo(console: Console, *, keep: bool = False) -> int:
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def _github_setup(github_url: str) -> dict[str, Any]:
-    """On the emulator: a user, a repository whose default branch is not `main`, an App installed on it."""
+def _github_setup(github_url: str) -> tuple[dict[str, Any], str]:
+    """On the emulator: a user, two repositories whose default branch is not `main`, an App installed on
+    both; returns the App and the user's token (to look at GitHub as a person would)."""
     with httpx.Client(base_url=f"{github_url}/_emulator", timeout=30, trust_env=False) as control:
-        _check(control.post("/users", json={"login": "octo"}))
-        _check(
-            control.post(
-                "/repos",
-                json={
-                    "owner": "octo",
-                    "name": "demo-site",
-                    "default_branch": "trunk",
-                    "files": {"README.md": "# demo-site on GitHub\n"},
-                },
+        user = _check(control.post("/users", json={"login": "octo"}))
+        for name, readme in (("demo-site", "# demo-site on GitHub\n"), ("demo-docs", "# docs\n")):
+            _check(
+                control.post(
+                    "/repos",
+                    json={
+                        "owner": "octo",
+                        "name": name,
+                        "default_branch": "trunk",
+                        "files": {"README.md": readme},
+                    },
+                )
             )
-        )
         permissions = {"contents": "write", "pull_requests": "write", "metadata": "read"}
         app: dict[str, Any] = _check(
             control.post("/apps", json={"slug": "ghsync-demo", "permissions": permissions})
@@ -165,110 +179,230 @@ def _github_setup(github_url: str) -> dict[str, Any]:
         _check(
             control.post(
                 "/installations",
-                json={"app_id": app["id"], "account": "octo", "repositories": ["octo/demo-site"]},
+                json={
+                    "app_id": app["id"],
+                    "account": "octo",
+                    "repositories": ["octo/demo-site", "octo/demo-docs"],
+                },
             )
         )
-    return app
+    return app, str(user["token"])
 
 
-def _narrate_link(api: httpx.Client, say: Any, pid: str) -> None:
-    status = _check(api.post(f"/v1/projects/{pid}/github/link", json={"owner": "octo", "repo": "demo-site"}))
-    say(
-        f"7. linked to GitHub repository {status['owner']}/{status['repo']}: default branch "
-        f"[cyan]{status['default_branch']}[/] (read from the API), mode {status['sync_mode']}, "
-        f"GitHub head {status['last_remote_main_sha'][:12]}",
-        highlight=False,
-    )
-    deadline = time.monotonic() + 10
-    while status["state"] != "in_sync" and time.monotonic() < deadline:
-        time.sleep(0.1)
-        status = _check(api.get(f"/v1/projects/{pid}/github/status"))
-    operation = status["last_operation"]
-    say(
-        f"8. status: state [cyan]{status['state']}[/], last operation {operation['operation_type']} "
-        f"({operation['status']}), API quota left {status['rate_limit']['remaining']}",
-        highlight=False,
-    )
-    say(
-        "   (moving commits between the two sides comes with the sync issues; so far the link records "
-        "both heads and the worker runs a no-op reconcile)",
-        highlight=False,
-    )
+class _Demo:
+    """The narrated steps; each is an HTTP call to the service or a look at GitHub (the emulator)."""
 
+    def __init__(self, api: httpx.Client, github: httpx.Client, say: Any) -> None:
+        self.api = api
+        self.github = github
+        self.say = say
+        self.step = 0
 
-def _narrate_local_versions(api: httpx.Client, say: Any, data_dir: Path) -> str:
-    project = _check(api.post("/v1/projects", json={"name": "demo-site"}))
-    say(f"1. created project [cyan]{project['name']}[/] ({project['id']})", highlight=False)
-    pid = project["id"]
+    def tell(self, text: str) -> None:
+        self.step += 1
+        self.say(f"{self.step}. {text}", highlight=False)
 
-    logo = bytes(range(256)) * 4  # binary content, byte-exact round trip
-    v1 = _check(
-        api.post(
-            f"/v1/projects/{pid}/versions",
-            json={
-                "message": "First version from the platform",
-                "files": [
-                    {"path": "README.md", "content_base64": _b64("# Demo site\n\nHello.\n")},
-                    {"path": "src/app.py", "content_base64": _b64("print('hello')\n")},
-                    {
-                        "path": "bin/build.sh",
-                        "content_base64": _b64("#!/bin/sh\necho build\n"),
-                        "mode": "100755",
-                    },
-                    {"path": "assets/logo.bin", "content_base64": _b64(logo)},
-                ],
-                "author": {"name": "Platform Bot", "email": "bot@example.com"},
+    # --- the service ---------------------------------------------------------------------------------
+
+    def version(self, pid: str, message: str, files: dict[str, str | bytes], **extra: Any) -> Any:
+        modes = extra.pop("modes", {})
+        body = {
+            "message": message,
+            "files": [
+                {"path": path, "content_base64": _b64(content), "mode": modes.get(path, "100644")}
+                for path, content in files.items()
+            ],
+            "author": {"name": "Platform Bot", "email": "bot@example.com"},
+            **extra,
+        }
+        return _check(self.api.post(f"/v1/projects/{pid}/versions", json=body))
+
+    def operation_for(self, pid: str, version_id: str) -> dict[str, Any]:
+        """The operation that synced `version_id` (the worker runs it after the version's request)."""
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            page = _check(self.api.get("/v1/admin/github/sync-operations", params={"project_id": pid}))
+            for operation in page["items"]:
+                if operation["local_version_id"] == version_id and operation["status"] != "pending":
+                    if operation["status"] != "success":
+                        raise RuntimeError(
+                            f"sync failed: {operation['error_code']}: {operation['error_message']}"
+                        )
+                    return dict(operation)
+            time.sleep(0.05)
+        raise RuntimeError(f"no operation synced version {version_id} within 20 s")
+
+    def link(self, pid: str, repo: str, mode: str | None = None) -> dict[str, Any]:
+        body = {"owner": "octo", "repo": repo, **({"sync_mode": mode} if mode else {})}
+        status: dict[str, Any] = _check(self.api.post(f"/v1/projects/{pid}/github/link", json=body))
+        self.tell(
+            f"linked to GitHub repository {status['owner']}/{status['repo']}: default branch "
+            f"[cyan]{status['default_branch']}[/] (read from the API, never assumed), mode "
+            f"[cyan]{status['sync_mode']}[/]"
+        )
+        return status
+
+    def imported(self, pid: str) -> dict[str, Any]:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            items = _check(self.api.get(f"/v1/projects/{pid}/versions"))["items"]
+            if items:
+                version: dict[str, Any] = items[0]
+                operation = self.operation_for(pid, version["id"])
+                self.tell(
+                    f"the worker's first reconcile imported the repository into the empty project as "
+                    f"version {version['number']} (source {version['source']}, operation "
+                    f"{operation['operation_type']})"
+                )
+                return version
+            time.sleep(0.05)
+        raise RuntimeError("the first reconcile did not import the repository within 20 s")
+
+    # --- GitHub, as a person sees it ----------------------------------------------------------------
+
+    def branch_tree(self, repo: str, branch: str) -> tuple[str, str]:
+        """(commit, tree) of a branch on GitHub."""
+        head = _check(self.github.get(f"/repos/octo/{repo}/branches/{branch}"))["commit"]
+        return str(head["sha"]), str(head["commit"]["tree"]["sha"])
+
+    def pushed(self, operation: dict[str, Any], version: dict[str, Any], repo: str, branch: str) -> None:
+        commit, tree = self.branch_tree(repo, branch)
+        same = "[green]identical[/]" if tree == version["tree_sha"] else "[red]DIFFERENT[/]"
+        requests = operation["metadata"].get("requests", {})
+        self.say(
+            f"   -> GitHub {branch} is now commit {commit[:12]}: tree {tree[:12]}, {same} to version "
+            f"{version['number']}'s; {operation['files_changed']} files, +{operation['insertions']} "
+            f"-{operation['deletions']}, {requests.get('total', '?')} API requests "
+            f"({requests.get('content_creating', '?')} content-creating)",
+            highlight=False,
+        )
+        if tree != version["tree_sha"]:
+            raise RuntimeError(f"GitHub's {branch} does not hold version {version['number']}'s tree")
+
+    # --- the story ----------------------------------------------------------------------------------
+
+    def direct_mode(self, data_dir: Path) -> None:
+        self.say("[bold]Direct mode[/]: versions become commits on the default branch", highlight=False)
+        pid = _check(self.api.post("/v1/projects", json={"name": "demo-site"}))["id"]
+        self.tell(f"created an empty project [cyan]demo-site[/] ({pid})")
+        self.link(pid, "demo-site", "direct_commit")
+        self.imported(pid)
+
+        logo = bytes(range(256)) * 4  # binary content, byte-exact round trip
+        v2 = self.version(
+            pid,
+            "Build the site",
+            {
+                "index.html": "<h1>Demo site</h1>\n",
+                "src/app.py": "print('hello')\n",
+                "bin/build.sh": "#!/bin/sh\necho build\n",
+                "assets/logo.bin": logo,
             },
+            modes={"bin/build.sh": "100755"},
         )
-    )
-    say(f"2. version {v1['number']}: 4 files, commit {v1['commit_sha'][:12]}", highlight=False)
-
-    v2 = _check(
-        api.post(
-            f"/v1/projects/{pid}/versions",
-            json={
-                "message": "Edit the app, drop the logo, rename the script",
-                "files": [
-                    {"path": "src/app.py", "content_base64": _b64("print('hello, world')\nprint('v2')\n")},
-                    {
-                        "path": "scripts/build.sh",
-                        "content_base64": _b64("#!/bin/sh\necho build\n"),
-                        "mode": "100755",
-                    },
-                ],
-                "delete": ["assets/logo.bin", "bin/build.sh"],
-            },
+        self.tell(
+            f"version {v2['number']}: 4 files (one binary, one executable), commit {v2['commit_sha'][:12]}"
         )
-    )
-    say(f"3. version {v2['number']}: commit {v2['commit_sha'][:12]}", highlight=False)
+        self.pushed(self.operation_for(pid, v2["id"]), v2, "demo-site", "trunk")
 
-    diff = _check(api.get(f"/v1/projects/{pid}/diff", params={"from": v1["id"], "to": v2["id"]}))
-    table = Table("status", "path", "+", "-", "binary", title=f"diff v{v1['number']} -> v{v2['number']}")
-    for change in diff["files"]:
-        shown = change["path"] if not change["old_path"] else f"{change['old_path']} -> {change['path']}"
-        table.add_row(
-            change["status"],
-            shown,
-            str(change["insertions"]),
-            str(change["deletions"]),
-            str(change["binary"]),
+        v3 = self.version(
+            pid,
+            "Edit the app, drop the logo, rename the script",
+            {"src/app.py": "print('hello, world')\n", "scripts/build.sh": "#!/bin/sh\necho build\n"},
+            modes={"scripts/build.sh": "100755"},
+            delete=["assets/logo.bin", "bin/build.sh"],
         )
-    say(table)
+        self.tell(f"version {v3['number']}: commit {v3['commit_sha'][:12]}")
+        diff = _check(self.api.get(f"/v1/projects/{pid}/diff", params={"from": v2["id"], "to": v3["id"]}))
+        table = Table("status", "path", "+", "-", title=f"diff v{v2['number']} -> v{v3['number']}")
+        for change in diff["files"]:
+            shown = change["path"] if not change["old_path"] else f"{change['old_path']} -> {change['path']}"
+            table.add_row(change["status"], shown, str(change["insertions"]), str(change["deletions"]))
+        self.say(table)
+        self.pushed(self.operation_for(pid, v3["id"]), v3, "demo-site", "trunk")
 
-    work_file = data_dir / "projects" / pid / "README.md"
-    work_file.write_text("# Demo site\n\nEdited by hand in the working directory.\n")
-    snap = _check(api.post(f"/v1/projects/{pid}/versions/snapshot", json={"message": "Hand edit"}))
-    say(
-        f"4. edited README.md in the working directory by hand; snapshot -> version "
-        f"{snap['version']['number']}",
-        highlight=False,
-    )
+        work_file = data_dir / "projects" / pid / "README.md"
+        work_file.write_text("# Demo site\n\nEdited by hand in the working directory.\n")
+        snap = _check(self.api.post(f"/v1/projects/{pid}/versions/snapshot", json={"message": "Hand edit"}))
+        v4 = snap["version"]
+        self.tell(f"edited README.md in the working directory by hand; snapshot -> version {v4['number']}")
+        self.pushed(self.operation_for(pid, v4["id"]), v4, "demo-site", "trunk")
 
-    versions = _check(api.get(f"/v1/projects/{pid}/versions"))["items"]
-    say("5. versions, newest first:", highlight=False)
-    for version in versions:
-        say(f"   v{version['number']}  {version['commit_sha'][:12]}  {version['message']}", highlight=False)
+        commits = _check(self.github.get("/repos/octo/demo-site/commits", params={"sha": "trunk"}))
+        self.tell("GitHub's trunk history, newest first (one commit per version, nothing force-pushed):")
+        for commit in commits:
+            lines = commit["commit"]["message"].splitlines()
+            trailer = next((line for line in lines if line.startswith("Ghsync-Version:")), None)
+            shown = f"  (Ghsync-Version: {trailer.split(': ', 1)[1][:8]}…)" if trailer else ""
+            self.say(f"   {commit['sha'][:12]}  {lines[0]}{shown}", highlight=False)
 
-    readme = api.get(f"/v1/projects/{pid}/versions/latest/files/README.md")
-    say(f"6. README.md at latest: {readme.content.decode().splitlines()[-1]!r}", highlight=False)
-    return str(pid)
+        request = _check(self.api.post(f"/v1/projects/{pid}/github/sync/trigger"))
+        self.tell(f"POST .../github/sync/trigger -> 202, request {request['request_id']}")
+        deadline = time.monotonic() + 20
+        while True:
+            found = _check(self.api.get(f"/v1/projects/{pid}/github/sync/requests/{request['request_id']}"))
+            if found["status"] == "served" or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        operation = found["operation"]
+        if operation is None:
+            raise RuntimeError("the triggered reconcile did not run within 20 s")
+        self.say(
+            f"   -> served by operation {operation['id']}: {operation['operation_type']} (both sides already "
+            "hold the same tree, so nothing moved)",
+            highlight=False,
+        )
+
+    def protected_mode(self) -> None:
+        self.say("\n[bold]Protected mode[/] (the default): versions go to one pull request", highlight=False)
+        pid = _check(self.api.post("/v1/projects", json={"name": "demo-docs"}))["id"]
+        self.tell(f"created an empty project [cyan]demo-docs[/] ({pid})")
+        self.link(pid, "demo-docs")
+        self.imported(pid)
+        branch = f"ghsync/{pid}"
+        trunk_before = self.branch_tree("demo-docs", "trunk")
+
+        v2 = self.version(pid, "Write the guide", {"guide.md": "# Guide\n\nStep one.\n"})
+        self.tell(f"version {v2['number']}: guide.md")
+        self.pushed(self.operation_for(pid, v2["id"]), v2, "demo-docs", branch)
+        pulls = _check(self.github.get("/repos/octo/demo-docs/pulls"))
+        pull = pulls[0]
+        self.say(
+            f"   -> pull request #{pull['number']} opened: {pull['head']['ref']} -> {pull['base']['ref']}, "
+            f'"{pull["title"]}"',
+            highlight=False,
+        )
+
+        v3 = self.version(pid, "Extend the guide", {"guide.md": "# Guide\n\nStep one.\nStep two.\n"})
+        self.tell(f"version {v3['number']}: guide.md edited")
+        self.pushed(self.operation_for(pid, v3["id"]), v3, "demo-docs", branch)
+        pulls = _check(self.github.get("/repos/octo/demo-docs/pulls", params={"state": "all"}))
+        commits = _check(self.github.get(f"/repos/octo/demo-docs/pulls/{pull['number']}/commits"))
+        self.say(
+            f"   -> still {len(pulls)} pull request (#{pulls[0]['number']}), now {len(commits)} commits; "
+            f"trunk untouched: {self.branch_tree('demo-docs', 'trunk') == trunk_before}",
+            highlight=False,
+        )
+
+    def admin_views(self) -> None:
+        self.say("\n[bold]Admin views[/]", highlight=False)
+        status = _check(self.api.get("/v1/admin/github/sync-status"))
+        states = ", ".join(f"{state} {n}" for state, n in status["projects"]["by_state"].items() if n)
+        self.tell(
+            f"GET /v1/admin/github/sync-status: {status['projects']['linked']} linked projects ({states})"
+        )
+        page = _check(self.api.get("/v1/admin/github/sync-operations", params={"limit": 8}))
+        table = Table(
+            "operation", "status", "direction", "files", "requests", title="sync-operations, newest first"
+        )
+        for operation in page["items"]:
+            requests = operation["metadata"].get("requests", {})
+            table.add_row(
+                operation["operation_type"],
+                operation["status"],
+                operation["direction"],
+                str(operation["files_changed"]),
+                str(requests.get("total", "")),
+            )
+        self.tell("GET /v1/admin/github/sync-operations:")
+        self.say(table)
