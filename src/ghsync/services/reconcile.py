@@ -80,6 +80,7 @@ from ghsync.ports.github import GitHubApp, GitHubRepo, RequestCount, TreeWrite, 
 from ghsync.ports.store import VersionStore
 from ghsync.ports.uow import ReconcileNotifier, UnitOfWork, UnitOfWorkFactory
 from ghsync.services.git_outbound import Parent, local_plan, push_version, transport_metadata
+from ghsync.services.notifications import notify_outcome
 from ghsync.services.projects import parse_project_id
 
 log = get_logger(__name__)
@@ -1003,6 +1004,8 @@ class ReconcileService:
         store, key, snapshot = self._store, loaded.project.id, loaded.snapshot
         assert store is not None and snapshot.local.tree_sha and snapshot.github.commit_sha
         github_tree, fetched = self._fetch_github_tree(loaded)
+        # GitHub's side stays reachable here whatever a person does on GitHub next (a force-push).
+        kept_github = self._keep_github_side(loaded, github_tree, "conflict")
         base_tree = snapshot.base.tree_sha if snapshot.base else None
         merge = store.merge_trees(key, base_tree, snapshot.local.tree_sha, github_tree)
         files = [{"path": c.path, "kind": c.kind.value} for c in merge.conflicts]
@@ -1013,6 +1016,7 @@ class ReconcileService:
             "files": files,
             "clean_merge": merge.clean,
             "blobs_fetched": fetched,
+            "kept_github": kept_github,
         }
         if strategy is ConflictStrategy.AUTO_MERGE and merge.clean and merge.tree_sha:
             outcome = self._apply_merge(loaded, merge.tree_sha)
@@ -1059,6 +1063,24 @@ class ReconcileService:
             audit="github.conflict",
             metadata={"reason": action.reason, "conflict": details},
         )
+
+    def _keep_github_side(self, loaded: _Loaded, tree: str, why: str) -> str:
+        """Keep GitHub's tree `tree` reachable in the local store, under a backup ref.
+
+        The commit is deterministic (fixed time, GitHub's SHA in the message), so keeping the same GitHub
+        state twice reuses one ref."""
+        store, sha = self._store, loaded.snapshot.github.commit_sha
+        assert store is not None and sha
+        identity = GitIdentity(SYSTEM_AUTHOR.name, SYSTEM_AUTHOR.email, datetime(1970, 1, 1, tzinfo=UTC))
+        commit = store.write_commit(
+            loaded.project.id,
+            tree_sha=tree,
+            parents=[],
+            message=f"GitHub's {sha}, kept by ghsync ({why})\n",
+            author=identity,
+            committer=identity,
+        )
+        return store.keep_ref(loaded.project.id, f"{why}/github-{sha[:12]}", commit)
 
     def _keep_local_side(self, loaded: _Loaded, why: str) -> str:
         store, local = self._store, loaded.snapshot.local
@@ -1300,16 +1322,7 @@ class ReconcileService:
         # Adopt the local side, or a state an earlier reset kept: GitHub's current tree is kept first.
         if snapshot.github.commit_sha is not None:
             tree, _ = self._fetch_github_tree(loaded)
-            identity = GitIdentity(SYSTEM_AUTHOR.name, SYSTEM_AUTHOR.email, self._now())
-            kept_commit = store.write_commit(
-                key,
-                tree_sha=tree,
-                parents=[],
-                message=f"GitHub's {snapshot.github.commit_sha} as kept by a reset\n",
-                author=identity,
-                committer=identity,
-            )
-            kept.append(store.keep_ref(key, f"reset/{stamp}-github", kept_commit))
+            kept.append(self._keep_github_side(loaded, tree, f"reset/{stamp}"))
         version = loaded.local_version
         if restore is not None:
             refs = store.list_refs(key, restore)
@@ -1369,6 +1382,7 @@ class ReconcileService:
             if outcome.conflict is not None:
                 uow.conflicts.add(outcome.conflict)
             version = outcome.version or loaded.local_version
+            previous = uow.operations.latest(key)  # notifications tell transitions, not repeats
             operation_id = uow.operations.add(
                 SyncOperation(
                     project_id=key,
@@ -1411,6 +1425,20 @@ class ReconcileService:
                         {"operation_id": operation_id, "github_commit": outcome.github_commit},
                     )
                 )
+            notify_outcome(
+                uow,
+                key,
+                operation_id,
+                previous,
+                status=outcome.status,
+                heads={"local": snapshot.local.commit_sha, "github": snapshot.github.commit_sha},
+                now=self._now(),
+                conflict=outcome.conflict,
+                conflict_resolved=outcome.resolve_conflict and snapshot.open_conflict is not None,
+                error_code=outcome.error_code,
+                error_message=outcome.error_message,
+                details=outcome.metadata.get("held"),
+            )
             uow.requests.mark_served(key, loaded.pending, operation_id)
             uow.commit()
         log.info(
@@ -1483,6 +1511,7 @@ class ReconcileService:
             if uow.projects.get(key) is None:
                 return
             pending = uow.requests.pending(key)
+            previous = uow.operations.latest(key)
             operation_id = uow.operations.add(
                 SyncOperation(
                     project_id=key,
@@ -1496,6 +1525,17 @@ class ReconcileService:
                     completed_at=self._now(),
                     metadata={"requests": {"total": count.total, "content_creating": count.content_creating}},
                 )
+            )
+            notify_outcome(
+                uow,
+                key,
+                operation_id,
+                previous,
+                status="failed",
+                heads={},
+                now=self._now(),
+                error_code=error.code,
+                error_message=error.message[:2000],
             )
             uow.requests.mark_served(key, [r.id for r in pending], operation_id)
             uow.commit()
