@@ -26,7 +26,7 @@ from ghsync.adapters.github.git_transport import SmartHttpGitRemote, git_base_ur
 from ghsync.adapters.github.memory import InMemoryGitHub
 from ghsync.adapters.github.memory_git import InMemoryGitRemote
 from ghsync.adapters.store.git_store import GitStore
-from ghsync.domain.errors import BranchProtected, GitHubNotFound, NotFastForward
+from ghsync.domain.errors import BranchProtected, GitHubNotFound, GitHubServerError, NotFastForward
 from ghsync.domain.models import FileMode
 from ghsync.domain.trees import GitIdentity, TreeEdit
 from ghsync.ports.git_remote import TRACKING_PREFIX, GitRemote, RemoteRepo
@@ -54,6 +54,9 @@ class Side(Protocol):
     def tag(self, remote: RemoteRepo, name: str, sha: str) -> None: ...
     def git_requests(self) -> int | None:
         """Git requests the emulator logged since the last call (None: the twin keeps no log)."""
+
+    def fail_next_push(self) -> None:
+        """GitHub answers the next push with a 502."""
 
 
 @dataclass
@@ -127,6 +130,9 @@ class EmulatorSide:
         self.emu.clear_requests()
         return count
 
+    def fail_next_push(self) -> None:
+        self.emu.add_fault(r"\.git/git-receive-pack$", status=502)
+
 
 @dataclass
 class FakeSide:
@@ -165,6 +171,9 @@ class FakeSide:
 
     def git_requests(self) -> int | None:
         return None  # the twin has no request log; its counts are held to the emulator's below
+
+    def fail_next_push(self) -> None:
+        self.hub.inject_fault(operation="git_push")  # a 502, as the real adapter raises it
 
 
 @pytest.fixture(scope="module")
@@ -448,3 +457,16 @@ def test_what_the_store_pushes_clones_back_and_passes_fsck_strict(
     assert fsck.returncode == 0 and fsck.stdout == "", fsck.stdout + fsck.stderr
     assert (clone / "a/b/d.bin").read_bytes() == bytes(range(256))
     assert os.access(clone / "run.sh", os.X_OK) and os.readlink(clone / "link") == "a/b/c.txt"
+
+
+def test_a_server_error_on_push_raises_and_changes_nothing(side: Side, local: Local) -> None:
+    remote = side.new_repo({"README.md": "hi\n"})
+    head = side.git.fetch(local.project, remote, "trunk")
+    commit = local.commit(head, {"x.txt": b"x\n"})
+    side.fail_next_push()
+    with pytest.raises(GitHubServerError) as raised:
+        side.git.push(local.project, remote, "trunk", commit, expected=head)
+    assert raised.value.status == 502
+    assert side.head(remote, "trunk") == head
+    side.git.push(local.project, remote, "trunk", commit, expected=head)  # the retry goes through
+    assert side.head(remote, "trunk") == commit

@@ -19,8 +19,10 @@ never be fetched into the store, whose `refs/tags/v<n>` name its versions.
 from __future__ import annotations
 
 import base64
+import re
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pygit2
@@ -30,9 +32,12 @@ from ghsync.domain.errors import (
     BranchProtected,
     GitHubConnectionError,
     GitHubError,
+    GitHubForbidden,
     GitHubNotFound,
+    GitHubServerError,
     GitHubUnauthorized,
     NotFastForward,
+    RetryAt,
 )
 from ghsync.observability.logging import get_logger
 from ghsync.ports.git_remote import TRACKING_PREFIX, RemoteRepo
@@ -45,6 +50,7 @@ _PUSH_REF = "refs/ghsync/push/"
 _ZERO = "0" * 40
 # What GitHub's protected-branch hook says when it declines a push (GH006), and git's own word.
 _PROTECTION_WORDS = ("gh006", "protected branch", "through a pull request")
+_HTTP_STATUS = re.compile(r"status code: (\d{3})")
 
 TokenSource = Callable[[int], str]
 TokenInvalidator = Callable[[int, str], None]
@@ -217,15 +223,29 @@ def _protected(text: str) -> bool:
 
 
 def _translate(exc: Exception, remote: RemoteRepo, what: str) -> GitHubError:
+    """A libgit2 failure as the GitHub error the engine handles (libgit2 reports the HTTP status only in
+    its message: "unexpected http status code: 502")."""
     text = str(exc)
     lowered = text.lower()
+    where = f"git {what} of {remote.full_name}: {text}"
     if "non-fastforward" in lowered or "not present locally" in lowered or "fast-forward" in lowered:
-        return NotFastForward(f"git {what} to {remote.full_name}: {text}", status=422)
-    if "404" in lowered or "not found" in lowered:
-        return GitHubNotFound(f"git {what}: repository {remote.full_name} not found: {text}", status=404)
-    if "401" in lowered or "authentication" in lowered:
-        return GitHubUnauthorized(f"git {what} to {remote.full_name}: {text}", status=401)
-    return GitHubConnectionError(f"git {what} to {remote.full_name} failed: {text}")
+        return NotFastForward(where, status=422)
+    found = _HTTP_STATUS.search(lowered)
+    status = int(found.group(1)) if found else None
+    if status == 404:
+        return GitHubNotFound(f"{where} (the repository is missing or hidden from the App)", status=404)
+    if status == 401:
+        return GitHubUnauthorized(where, status=401)
+    if status == 429:
+        # No Retry-After reaches us through libgit2: GitHub asks for at least a minute then
+        # (https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api).
+        at = datetime.now(UTC) + timedelta(seconds=60)
+        return RetryAt(at, where, kind="secondary", status=429)
+    if status == 403:
+        return GitHubForbidden(where, status=403)
+    if status is not None and status >= 500:
+        return GitHubServerError(where, status=status)
+    return GitHubConnectionError(where)
 
 
 __all__ = ["REMOTE_NAME", "SmartHttpGitRemote", "git_base_url"]
