@@ -160,15 +160,17 @@ class SyncTriggers:
             operations = uow.operations.counts_by_status(since=since)
             pending = uow.requests.pending_projects()
         linked = 0
-        for key, is_linked, enabled, conflict, failed in facts:
-            linked += is_linked
-            jobs = self._queue.reconcile_state(key)
+        for fact in facts:
+            linked += fact.linked
+            jobs = self._queue.reconcile_state(fact.id)
+            # The same derivation as the project's status page (LinkService.status).
             state = derive_state(
-                enabled=enabled,
-                open_conflict=conflict,
+                enabled=fact.enabled,
+                open_conflict=fact.open_conflict,
                 job_running=jobs.running,
                 job_queued=jobs.queued,
-                last_operation_failed=failed,
+                last_operation_failed=fact.last_status == "failed",
+                plan_held=fact.last_status == "held",
             )
             states[state.value] += 1
         return SyncOverview(
@@ -186,8 +188,8 @@ class SyncTriggers:
         requests: list[ReconcileRequest] = []
         with self._uow() as uow:
             for key in uow.projects.ids():
-                _, _, enabled, _, failed = self._facts(uow, key)
-                if enabled and failed:
+                fact = self._facts(uow, key)
+                if fact.enabled and fact.last_status == "failed":
                     requests.append(uow.request_reconcile(key, RETRY_REASON))
             uow.audit.add(
                 AuditEntry(
@@ -202,15 +204,25 @@ class SyncTriggers:
         return requests
 
     @staticmethod
-    def _facts(uow: UnitOfWork, key: str) -> tuple[str, bool, bool, bool, bool]:
-        """(id, linked, enabled, open conflict, last operation failed) of one project."""
+    def _facts(uow: UnitOfWork, key: str) -> _ProjectFacts:
         project = uow.projects.get(key)
         link = project.link if project else None
         last = uow.operations.latest(key)
-        return (
+        return _ProjectFacts(
             key,
-            link is not None,
-            link is not None and link.enabled,
-            link is not None and uow.conflicts.open_for(key) is not None,
-            last is not None and last.status == "failed",
+            linked=link is not None,
+            enabled=link is not None and link.enabled,
+            open_conflict=link is not None and uow.conflicts.open_for(key) is not None,
+            last_status=last.status if last else None,
         )
+
+
+@dataclass(frozen=True)
+class _ProjectFacts:
+    """What a project's state is derived from, besides its jobs."""
+
+    id: str
+    linked: bool
+    enabled: bool
+    open_conflict: bool
+    last_status: str | None
