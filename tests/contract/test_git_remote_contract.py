@@ -470,3 +470,17 @@ def test_a_server_error_on_push_raises_and_changes_nothing(side: Side, local: Lo
     assert side.head(remote, "trunk") == head
     side.git.push(local.project, remote, "trunk", commit, expected=head)  # the retry goes through
     assert side.head(remote, "trunk") == commit
+
+
+def test_pushing_a_commit_github_already_has_to_a_new_branch_costs_the_same_two_requests(
+    side: Side, local: Local
+) -> None:
+    remote = side.new_repo({"README.md": "hi\n"})
+    head = side.git.fetch(local.project, remote, "trunk")
+    assert head is not None
+    side.git_requests()
+    with counting_requests() as count:
+        side.git.push(local.project, remote, "ghsync/p1", head, expected=None)
+    assert side.head(remote, "ghsync/p1") == head
+    assert (count.total, count.content_creating) == (2, 0)
+    assert side.git_requests() in (None, 2)

@@ -112,6 +112,8 @@ class _Callbacks(pygit2.RemoteCallbacks):
                     f"{update.dst_refname} is at {current}, not at {self._expected or 'nothing'}",
                     status=422,
                 )
+        # Past negotiation libgit2 sends the receive-pack POST, even when GitHub has every object.
+        self.pack_moved = True
 
     def push_transfer_progress(self, objects_pushed: int, total_objects: int, bytes_pushed: int) -> None:
         self.pack_moved = True
