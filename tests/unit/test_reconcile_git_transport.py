@@ -343,3 +343,14 @@ def test_a_failed_push_is_recorded_and_the_next_reconcile_converges_without_a_du
     assert world.remote_tree() == world.local_tree(project)
     engine.reconcile(project)
     assert world.last_operation(project).operation_type == "nothing"
+
+
+@pytest.mark.parametrize("mode", ["protected_pr", "hybrid"])
+def test_the_first_commit_goes_to_the_default_branch_in_every_mode(world: World, mode: str) -> None:
+    # There is no branch to open a pull request against yet: the first commit creates it.
+    project = world.linked(mode=mode)
+    write(world, project, {"a.txt": b"a\n"})
+    world.engine().reconcile(project)
+    assert world.remote_tree() == world.local_tree(project)
+    assert world.github.head("octo", "site", f"ghsync/{project}") is None
+    assert world.last_operation(project).operation_type == "first_commit"
