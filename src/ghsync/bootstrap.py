@@ -14,6 +14,7 @@ from ghsync.adapters.db.engine import make_engine
 from ghsync.adapters.db.uow import SqlUnitOfWorkFactory
 from ghsync.adapters.github import GitHubAppClient, GitHubAppConfig, InMemoryTokenCache, RedisTokenCache
 from ghsync.adapters.github.git_transport import SmartHttpGitRemote, git_base_url
+from ghsync.adapters.notify import HttpxNotificationSender
 from ghsync.adapters.queue.embedded import EmbeddedQueue
 from ghsync.adapters.secrets import SecretBox
 from ghsync.adapters.store.git_store import GitStore
@@ -26,6 +27,7 @@ from ghsync.ports.throttle import ThrottleState
 from ghsync.services.conflicts import ConflictService
 from ghsync.services.link_settings import LinkSettings
 from ghsync.services.linking import LinkService
+from ghsync.services.notifications import NotificationService
 from ghsync.services.pairs import PairRebuilder
 from ghsync.services.projects import ProjectService, VersionService
 from ghsync.services.reconcile import EngineSettings, ReconcileService, relay_pending_requests
@@ -38,6 +40,8 @@ OUTBOX_RELAY_SECONDS = 30.0
 OUTBOX_RELAY_TASK = "outbox_relay"
 PURGE_DELIVERIES_SECONDS = 3600.0
 PURGE_DELIVERIES_TASK = "purge_webhook_deliveries"
+NOTIFY_TASK = "deliver_notifications"
+PURGE_NOTIFICATIONS_TASK = "purge_notifications"
 
 
 @dataclass
@@ -57,6 +61,7 @@ class Container:
     webhooks: WebhookService
     conflicts: ConflictService
     link_settings: LinkSettings
+    notifications: NotificationService
 
     def close(self) -> None:
         if self.github is not None:
@@ -162,6 +167,19 @@ def build_container(settings: Settings, *, require_migrated: bool = True) -> Con
         webhooks.purge_expired()
 
     queue.periodic(PURGE_DELIVERIES_TASK, PURGE_DELIVERIES_SECONDS, purge_deliveries)
+
+    # Notifications are outbox rows; this task posts the due ones (GHSYNC_NOTIFY_URL), never a sync.
+    sender = HttpxNotificationSender(settings.ghsync_notify_url) if settings.ghsync_notify_url else None
+    notifications = NotificationService(uow, sender, settings.ghsync_notify_secret)
+
+    def deliver_notifications(_period: datetime) -> None:
+        notifications.deliver_due()
+
+    def purge_notifications(_period: datetime) -> None:
+        notifications.purge()
+
+    queue.periodic(NOTIFY_TASK, settings.ghsync_notify_interval, deliver_notifications)
+    queue.periodic(PURGE_NOTIFICATIONS_TASK, PURGE_DELIVERIES_SECONDS, purge_notifications)
     return Container(
         settings=settings,
         engine=engine,
@@ -178,4 +196,5 @@ def build_container(settings: Settings, *, require_migrated: bool = True) -> Con
         webhooks=webhooks,
         conflicts=ConflictService(uow, store, github),
         link_settings=LinkSettings(uow),
+        notifications=notifications,
     )

@@ -142,6 +142,18 @@ class Settings(BaseSettings):
     ghsync_webhook_rate_burst: int = Field(
         default=1000, gt=0, description="Webhook requests a source may send at once before the rate applies."
     )
+    ghsync_notify_url: str | None = Field(
+        default=None,
+        description="Where to POST notifications (conflicts, failures, held plans); unset = none are sent.",
+    )
+    ghsync_notify_secret: str | None = Field(
+        default=None,
+        description="Signs each notification: X-Ghsync-Signature-256 = sha256=HMAC-SHA256(secret, body).",
+        repr=False,
+    )
+    ghsync_notify_interval: float = Field(
+        default=10.0, gt=0, description="Seconds between runs of the notification delivery task."
+    )
     ghsync_encryption_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated `key_id:base64(32 bytes)`; the first one encrypts.",

@@ -20,6 +20,7 @@ from typing import Self
 
 from ghsync.domain.link import Link, OpenPullRequest, Project, SyncPair, Tracking
 from ghsync.domain.models import VersionInfo
+from ghsync.domain.notifications import Notification
 from ghsync.domain.operations import (
     AuditEntry,
     ConflictRecord,
@@ -47,6 +48,7 @@ class _Tables:
     audit: list[AuditEntry] = field(default_factory=list)
     deliveries: dict[str, WebhookDelivery] = field(default_factory=dict)
     requests: dict[str, ReconcileRequest] = field(default_factory=dict)
+    notifications: dict[str, Notification] = field(default_factory=dict)  # insertion order = age
 
     def copy(self) -> _Tables:
         return _Tables(
@@ -58,6 +60,7 @@ class _Tables:
             audit=list(self.audit),
             deliveries=dict(self.deliveries),
             requests=dict(self.requests),
+            notifications=dict(self.notifications),
         )
 
 
@@ -340,6 +343,33 @@ class MemoryReconcileRequests(_Repo):
                 self._t.requests[request_id] = replace(request, operation_id=operation_id)
 
 
+class MemoryNotifications(_Repo):
+    def add(self, notification: Notification) -> None:
+        self._t.notifications[notification.id] = notification
+
+    def due(self, now: datetime, *, limit: int) -> list[Notification]:
+        rows = [
+            n for n in self._t.notifications.values() if n.status == "pending" and n.next_attempt_at <= now
+        ]
+        return rows[:limit]
+
+    def save(self, notification: Notification) -> None:
+        if notification.id in self._t.notifications:
+            self._t.notifications[notification.id] = notification
+
+    def recent(self, *, limit: int, project_id: str | None = None) -> list[Notification]:
+        rows = [n for n in self._t.notifications.values() if project_id in (None, n.project_id)]
+        return rows[::-1][:limit]
+
+    def purge(self, before: datetime) -> int:
+        gone = [
+            k for k, n in self._t.notifications.items() if n.status != "pending" and n.created_at < before
+        ]
+        for key in gone:
+            del self._t.notifications[key]
+        return len(gone)
+
+
 class MemoryUnitOfWork:
     """A private copy of the tables while open; `commit()` publishes it atomically."""
 
@@ -356,6 +386,7 @@ class MemoryUnitOfWork:
         self.audit = MemoryAudit(self)
         self.deliveries = MemoryDeliveries(self)
         self.requests = MemoryReconcileRequests(self)
+        self.notifications = MemoryNotifications(self)
 
     def _tables(self) -> _Tables:
         if self._work is None:

@@ -30,6 +30,7 @@ from ghsync.domain.operations import (
     SyncOperation,
     WebhookDelivery,
 )
+from ghsync.ports.notify import NotificationOutbox
 
 
 class Projects(Protocol):
@@ -210,6 +211,9 @@ class UnitOfWork(Protocol):
         """Make every change of this unit of work durable at once, then tell the queue of requests."""
 
     def rollback(self) -> None: ...
+
+    @property
+    def notifications(self) -> NotificationOutbox: ...
 
     def request_reconcile(self, project_id: str, reason: str) -> ReconcileRequest:
         """Write an outbox row in this transaction; the queue hears of it after `commit()`."""

@@ -7,7 +7,9 @@ recorded with), a changed mode may route the next change through a PR, and re-en
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from ghsync.domain.errors import Conflict, NotFound
@@ -16,6 +18,7 @@ from ghsync.domain.operations import AuditEntry
 from ghsync.domain.sync import parse_conflict_strategy, parse_sync_mode
 from ghsync.observability.logging import get_logger
 from ghsync.ports.uow import UnitOfWorkFactory
+from ghsync.services.notifications import notify_disabled
 from ghsync.services.projects import parse_project_id
 
 log = get_logger(__name__)
@@ -49,8 +52,11 @@ def changed_link(
 class LinkSettings:
     """`update()`: PATCH /v1/projects/{id}/github."""
 
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
         self._uow = uow
+        self._now = clock
 
     def update(
         self,
@@ -79,6 +85,8 @@ class LinkSettings:
             if updated.enabled:
                 # A disabled project is not reconciled; re-enabling requests the catch-up.
                 uow.request_reconcile(key, SETTINGS_REASON)
+            elif "enabled" in changes:
+                notify_disabled(uow, key, actor, self._now())
             uow.commit()
         log.info("link_settings_changed", project_id=key, changes=changes, actor=actor)
         return changes

@@ -274,3 +274,22 @@ class ThrottleStateRow(Base):
     quota_resource: Mapped[str | None] = mapped_column(String(64))
     quota_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     quota_observed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class NotificationRow(Base):
+    """The notifications outbox: an event for the platform, written with the outcome it reports and
+    posted later (GHSYNC_NOTIFY_URL) with exponential backoff."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_due", "status", "next_attempt_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    project_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(50))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|delivered|failed|skipped
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)

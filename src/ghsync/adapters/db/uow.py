@@ -31,6 +31,7 @@ from ghsync.adapters.db.models import (
     VersionRow,
     WebhookDeliveryRow,
 )
+from ghsync.adapters.db.notifications import SqlNotifications
 from ghsync.domain.link import Link, OpenPullRequest, Project, SyncPair, Tracking
 from ghsync.domain.models import Author, VersionInfo
 from ghsync.domain.operations import (
@@ -684,6 +685,7 @@ class SqlUnitOfWork:
         self.audit = SqlAudit(session)
         self.deliveries = SqlDeliveries(session)
         self.requests = SqlReconcileRequests(session)
+        self.notifications = SqlNotifications(session)
         return self
 
     def __exit__(
