@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,7 @@ def git(cwd: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
+@contextmanager
 def _serve(container: Container) -> Iterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
@@ -236,7 +238,7 @@ def world(tmp_path: Path) -> Iterator[World]:
             failing, delivery_ttl=container.webhooks._ttl, secrets=SecretBox.from_setting([KEY])
         )
         try:
-            for url in _serve(container):
+            with _serve(container) as url:
                 emu.update_app(app.id, webhook_url=f"{url}/v1/webhooks/github", webhook_secret=APP_SECRET)
                 world = World(emu, app, container, url, installation_id, owner.token, tmp_path, failing)
                 world.wait_answered(lambda d: d["event"] == "ping")  # the new URL's ping, before any test
@@ -520,3 +522,94 @@ def test_an_installation_removed_disables_sync_with_a_clear_status(world: World)
     world.wait_answered(lambda d: d["event"] == "installation_repositories", count=2)
     with world.api() as api:
         assert api.get(f"/v1/projects/{pid}/github/status").json()["enabled"] is True
+
+
+# --- hardening: GitHub's addresses only, and a rate per source -----------------------------------------
+
+
+@dataclass
+class Guarded:
+    emu: EmulatorHandle
+    container: Container
+    url: str
+
+
+@contextmanager
+def _guarded(tmp_path: Path, meta_hooks: tuple[str, ...], **settings: Any) -> Iterator[Guarded]:
+    with run_emulator(tmp_path / "emulator", meta_hooks=meta_hooks) as emu:
+        database_url = f"sqlite:///{tmp_path / 'ghsync.db'}"
+        engine = make_engine(database_url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        container = build_container(
+            load_settings(
+                {},
+                ghsync_data_dir=tmp_path / "data",
+                database_url=database_url,
+                ghsync_api_tokens=[TOKEN],
+                github_api_url=emu.url,
+                github_webhook_secret=APP_SECRET,
+                **settings,
+            )
+        )
+        try:
+            with _serve(container) as url:
+                yield Guarded(emu, container, url)
+        finally:
+            container.close()
+
+
+def _ping(client: httpx.Client) -> httpx.Response:
+    body = b'{"zen": "Practicality beats purity.", "hook_id": 1}'
+    return client.post(
+        "/v1/webhooks/github",
+        content=body,
+        headers={
+            "X-GitHub-Event": "ping",
+            "X-GitHub-Delivery": str(uuid.uuid4()),
+            "X-Hub-Signature-256": sign(APP_SECRET, body),
+        },
+    )
+
+
+def _allowlist_loaded(guarded: Guarded) -> None:
+    """Wait for the first GET /meta: until then deliveries are refused with 503 (fail closed)."""
+    deadline = time.monotonic() + TIMEOUT
+    with httpx.Client(base_url=guarded.url, trust_env=False) as client:
+        while _ping(client).json().get("error", {}).get("code") == "webhook_allowlist_unavailable":
+            assert time.monotonic() < deadline, "GET /meta was never fetched"
+            time.sleep(0.05)
+
+
+def test_with_ip_allowlisting_githubs_hook_ranges_are_accepted(tmp_path: Path) -> None:
+    with _guarded(tmp_path, ("127.0.0.1/32", "::1/128"), github_sync_ip_allowlisting_enabled=True) as guarded:
+        _allowlist_loaded(guarded)
+        metas = [r for r in guarded.emu.requests() if r["path"] == "/meta"]
+        assert metas and metas[-1]["status"] == 200
+        with httpx.Client(base_url=guarded.url, trust_env=False) as client:
+            assert [_ping(client).status_code for _ in range(3)] == [200, 200, 200]
+        # The ranges are cached: deliveries do not read /meta again.
+        assert [r for r in guarded.emu.requests() if r["path"] == "/meta"] == metas
+
+
+def test_with_ip_allowlisting_other_sources_are_refused_and_nothing_is_recorded(tmp_path: Path) -> None:
+    with _guarded(tmp_path, ("192.30.252.0/22",), github_sync_ip_allowlisting_enabled=True) as guarded:
+        _allowlist_loaded(guarded)
+        with httpx.Client(base_url=guarded.url, trust_env=False) as client:
+            refused = _ping(client)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"]["code"] == "webhook_source_refused"
+        with Session(guarded.container.engine) as session:  # neither the refusals nor the 503s before
+            assert session.scalar(select(func.count()).select_from(WebhookDeliveryRow)) == 0
+
+
+def test_a_source_over_its_rate_gets_429_with_retry_after(tmp_path: Path) -> None:
+    limits = {"ghsync_webhook_rate_limit": 0.5, "ghsync_webhook_rate_burst": 2}
+    with _guarded(tmp_path, ("127.0.0.1/32",), **limits) as guarded:
+        with httpx.Client(base_url=guarded.url, trust_env=False) as client:
+            answers = [_ping(client) for _ in range(3)]
+        assert [a.status_code for a in answers] == [200, 200, 429]
+        assert answers[2].json()["error"]["code"] == "webhook_rate_limited"
+        assert answers[2].headers["Retry-After"] == "2"  # one token at 0.5 per second
+        with Session(guarded.container.engine) as session:
+            assert session.scalar(select(func.count()).select_from(WebhookDeliveryRow)) == 2

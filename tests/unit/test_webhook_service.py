@@ -177,7 +177,8 @@ def test_a_failed_processing_records_nothing_but_the_failure_and_a_redelivery_is
     # The delivery and its request are one commit: neither was kept, only the failure.
     assert world.pending(pid) == [] and world.told == []
     assert world.status("d1") == "failed"
-    assert not world.service.health(pid).healthy
+    failed = world.service.health(pid)  # the App's delivery is filed under the project it concerned
+    assert not failed.healthy and [d.delivery_id for d in failed.recent_failures] == ["d1"]
 
     redelivered = world.service.receive(_headers("push", "d1"), _push())  # GitHub reuses the id
 

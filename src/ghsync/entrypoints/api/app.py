@@ -68,6 +68,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(sync.router, dependencies=[Depends(require_token)])
     # GitHub cannot send a bearer token: a delivery is authenticated by its signature instead.
     app.include_router(webhooks.router)
+    app.state.webhook_guard = webhooks.WebhookGuard.from_container(container)  # starts the /meta fetch
     app.include_router(webhooks.health_router, dependencies=[Depends(require_token)])
 
     @app.exception_handler(GhsyncError)

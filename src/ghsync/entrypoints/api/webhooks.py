@@ -55,6 +55,7 @@ health_router = APIRouter(prefix="/v1/webhooks/github", tags=["webhooks"])
 # How long GitHub's `hooks` ranges are trusted before they are fetched again (GitHub changes them rarely
 # and asks integrators to refresh: https://docs.github.com/en/rest/meta/meta#get-github-meta-information).
 META_REFRESH_SECONDS = 3600.0
+RETRY_FAILED_META_SECONDS = 5.0
 # Source addresses whose buckets are remembered; the least recently seen are forgotten beyond this.
 MAX_TRACKED_SOURCES = 10_000
 
@@ -104,8 +105,14 @@ class HookAllowlist:
         self._refresh_seconds = refresh_seconds
         self._networks: tuple[Network, ...] | None = None
         self._fetched_at = float("-inf")
+        self._failed_at = float("-inf")
         self._lock = threading.Lock()
         self._refreshing = False
+
+    @property
+    def loaded(self) -> bool:
+        with self._lock:
+            return self._networks is not None
 
     def refresh(self) -> None:
         """Fetch the ranges now (in the caller's thread); a failure keeps the previous ranges."""
@@ -114,7 +121,7 @@ class HookAllowlist:
         except Exception as exc:
             log.warning("webhook_allowlist_refresh_failed", error=repr(exc))
             with self._lock:
-                self._refreshing = False
+                self._refreshing, self._failed_at = False, time.monotonic()
             return
         with self._lock:
             self._networks, self._fetched_at, self._refreshing = networks, time.monotonic(), False
@@ -130,8 +137,12 @@ class HookAllowlist:
     def check(self, address: str | None) -> None:
         """Raise unless `address` is in the cached ranges; starts a refresh when they are stale."""
         with self._lock:
-            networks, stale = self._networks, time.monotonic() - self._fetched_at > self._refresh_seconds
-        if stale:
+            now = time.monotonic()
+            stale = now - self._fetched_at > self._refresh_seconds
+            # After a failed fetch, wait a little before the next one rather than ask on every delivery.
+            backing_off = now - self._failed_at < RETRY_FAILED_META_SECONDS
+            networks = self._networks
+        if stale and not backing_off:
             self.refresh_in_background()
         if networks is None:
             raise AllowlistUnavailable("GitHub's webhook address ranges are not loaded yet; retry shortly")
@@ -200,11 +211,8 @@ class WebhookGuard:
 
 
 def guard_of(request: Request) -> WebhookGuard:
-    """The app's guard, made on first use from its container's settings."""
-    state = request.app.state
-    guard: WebhookGuard | None = getattr(state, "webhook_guard", None)
-    if guard is None:
-        guard = state.webhook_guard = WebhookGuard.from_container(container_of(request))
+    """The app's guard (`create_app` makes it, so the first /meta fetch starts before any delivery)."""
+    guard: WebhookGuard = request.app.state.webhook_guard
     return guard
 
 
