@@ -30,6 +30,7 @@ from ghsync.domain.errors import (
     RepositoryEmpty,
 )
 from ghsync.domain.models import Author, FileMode
+from ghsync.domain.polling import RemoteHead
 from ghsync.domain.trees import EMPTY_TREE_SHA, TreeEntry
 from ghsync.ports.github import GitHubApp, GitHubRepo, TreeWrite, counting_requests
 from github_emulator.testing import EmulatorHandle, run_emulator
@@ -551,3 +552,28 @@ def test_the_engines_outbound_path_costs_four_requests_three_of_them_writes(side
     assert (inner.total, inner.content_creating) == (4, 3)  # read parent, tree, commit, ref
     assert (outer.total, outer.content_creating) == (5, 3)  # nested blocks both count
     assert side.head(repo, "trunk") == new
+
+
+# ---- batched head reads (the polling safety net) ---------------------------------------------------
+
+
+def test_default_branch_heads_reads_many_repositories_in_one_request(side: Side) -> None:
+    one = side.new_repo({"README.md": "one\n"})
+    two = side.new_repo({"README.md": "two\n"})
+    empty = side.new_repo()
+    hidden = side.add_unselected_repo()
+    wanted = [(OWNER, one.name), (OWNER, two.name), (OWNER, empty.name), (OWNER, hidden), (OWNER, "nope")]
+    with counting_requests() as count:
+        read = side.app.default_branch_heads(side.installation_id, wanted)
+    assert (count.total, count.content_creating) == (1, 0)  # one query, and a query creates nothing
+    assert read.heads == {
+        (OWNER, one.name): RemoteHead("trunk", side.head(one, "trunk")),
+        (OWNER, two.name): RemoteHead("trunk", side.head(two, "trunk")),
+        (OWNER, empty.name): RemoteHead(None, None),  # an empty repository has no default branch ref
+    }  # the missing and the not-installed repositories are left out
+    assert read.points >= 1 and read.remaining is not None and read.limit is not None
+    assert read.remaining < read.limit
+
+    moved = side.push(one, "trunk", {"a.txt": "a\n"})
+    again = side.app.default_branch_heads(side.installation_id, [(OWNER, one.name)])
+    assert again.heads == {(OWNER, one.name): RemoteHead("trunk", moved)}

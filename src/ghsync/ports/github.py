@@ -31,6 +31,7 @@ from ghsync.domain.github import (
     Repository,
 )
 from ghsync.domain.models import Author, FileMode
+from ghsync.domain.polling import HeadsRead
 from ghsync.domain.trees import TreeEntry
 
 Priority = Literal["user", "background"]
@@ -225,6 +226,11 @@ class GitHubApp(Protocol):
 
     def repo(self, installation_id: int, owner: str, name: str) -> GitHubRepo:
         """The port of one repository through `installation_id` (no request is made)."""
+
+    def default_branch_heads(self, installation_id: int, repos: Sequence[tuple[str, str]]) -> HeadsRead:
+        """The default-branch heads of up to 100 `(owner, name)` repositories in one GraphQL query
+        (about one point); repositories missing or not installed are left out of `heads`. A GitHub
+        without GraphQL raises a `GitHubError` (the caller falls back to REST `get_branch`)."""
 
 
 __all__ = [

@@ -21,7 +21,7 @@ import contextlib
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 import httpx
 
-from ghsync.adapters.github import metrics, parsing, policy
+from ghsync.adapters.github import graphql, metrics, parsing, policy
 from ghsync.adapters.github.auth import AppJwt, InstallationTokens, parse_expires_at
 from ghsync.adapters.github.config import GitHubAppConfig
 from ghsync.adapters.github.etag import EtagCache, EtagEntry, EtagKey
@@ -48,6 +48,7 @@ from ghsync.domain.errors import (
     RetryKind,
 )
 from ghsync.domain.github import Branch, Installation, RateLimitState, Repository
+from ghsync.domain.polling import HeadsRead
 from ghsync.observability.logging import get_logger
 from ghsync.ports.github import Priority, record_request
 from ghsync.ports.throttle import ThrottleState
@@ -255,6 +256,10 @@ class GitHubAppClient:
         """The `GitHubRepo` port of `owner/name` through `installation_id` (no request is made)."""
         return RestGitHubRepo(self, installation_id, owner, name)
 
+    def default_branch_heads(self, installation_id: int, repos: Sequence[tuple[str, str]]) -> HeadsRead:
+        """The default-branch heads of `repos` over GraphQL, one query per 100 (see `graphql.py`)."""
+        return graphql.default_branch_heads(self, installation_id, repos)
+
     def rate_limit(self, installation_id: int) -> RateLimitState | None:
         """The last quota seen for the installation, here or by another process (no request is made)."""
         state = self._states.get(str(installation_id))
@@ -300,6 +305,7 @@ class GitHubAppClient:
         idempotent: bool | None = None,
         url: str | None = None,
         counted: bool = True,
+        read_only: bool = False,
     ) -> GitHubResponse:
         """One API call. `route` is a template (`/repos/{owner}/{repo}/git/ref/{ref}`) filled from
         `params`; `installation_id` None authenticates as the App (JWT). Raises `GitHubError`s.
@@ -309,6 +315,8 @@ class GitHubAppClient:
         git objects are content-addressed). `url`: an absolute URL GitHub gave (a `Link: rel=next`),
         used instead of the route's. `counted`: whether `counting_requests()` sees it (not for the
         installation-token request, which is the transport's overhead, not the operation's).
+        `read_only`: a POST that only reads (a GraphQL query), so neither paced nor serialised as a
+        write, nor counted as content-creating.
         """
         method = method.upper()
         if url is None:
@@ -318,7 +326,7 @@ class GitHubAppClient:
         inst_label = "app" if installation_id is None else str(installation_id)
         state = self._state(inst_label, installation_id)
         prio: Priority = priority or _PRIORITY.get()
-        is_write = method not in _SAFE_METHODS
+        is_write = method not in _SAFE_METHODS and not read_only
         may_resend = idempotent if idempotent is not None else method != "POST"
         etag_key: EtagKey | None = None
         if etag and method == "GET":
@@ -338,7 +346,7 @@ class GitHubAppClient:
                 started = time.monotonic()
                 with self._slot(state, is_write):
                     if counted:
-                        record_request(method)
+                        record_request("GET" if read_only else method)
                     resp = self._http.request(method, url, params=query, json=json, headers=headers)
             except httpx.TransportError as exc:
                 elapsed = time.monotonic() - started

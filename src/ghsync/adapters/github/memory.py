@@ -51,6 +51,7 @@ from ghsync.domain.github import (
     Repository,
 )
 from ghsync.domain.models import Author
+from ghsync.domain.polling import MAX_REPOSITORIES_PER_QUERY, HeadsRead, RemoteHead
 from ghsync.domain.trees import TreeEntry
 from ghsync.ports.github import Priority, PullState, TreeWrite, record_request
 
@@ -394,6 +395,29 @@ class InMemoryGitHub:
 
     def repo(self, installation_id: int, owner: str, name: str) -> InMemoryGitHubRepo:
         return InMemoryGitHubRepo(self, installation_id, owner, name)
+
+    def default_branch_heads(self, installation_id: int, repos: Sequence[tuple[str, str]]) -> HeadsRead:
+        """One "query" (request) per 100 repositories, as the GraphQL client sends; each costs 1 point."""
+        unique = list(dict.fromkeys(repos))
+        heads: dict[tuple[str, str], RemoteHead] = {}
+        queries = 0
+        with self._lock:
+            for start in range(0, len(unique), MAX_REPOSITORIES_PER_QUERY):
+                # A GraphQL query is a POST that creates nothing: counted as a read.
+                self._request("GET", installation_id, "default_branch_heads")
+                queries += 1
+                for owner, name in unique[start : start + MAX_REPOSITORIES_PER_QUERY]:
+                    repo = self._find_or_none(owner, name)
+                    if repo is None or not self._may_see(installation_id, repo):
+                        continue
+                    sha = self._ref(repo, repo.default_branch)
+                    heads[(owner, name)] = (
+                        RemoteHead(repo.default_branch, sha) if sha is not None else RemoteHead(None, None)
+                    )
+            inst = self._installations.get(installation_id)
+            used = inst.used if inst is not None else 0
+        remaining = max(0, self._rate_limit - used)
+        return HeadsRead(heads, points=queries, remaining=remaining, limit=self._rate_limit)
 
     # ---- internals shared with InMemoryGitHubRepo -------------------------------------------------
 
