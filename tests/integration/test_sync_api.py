@@ -174,7 +174,8 @@ def world(tmp_path: Path) -> Iterator[World]:
         # The default branch is not `main`: nothing may assume it.
         emu.create_repo("octo", "site", default_branch="trunk", files={"index.html": "<h1>hello</h1>\n"})
         emu.create_repo("octo", "blog", default_branch="trunk", files={"post.md": "# post\n"})
-        emu.create_installation(app.id, "octo", ["octo/site", "octo/blog"])
+        emu.create_repo("octo", "empty", default_branch="trunk")  # no commits, no branches
+        emu.create_installation(app.id, "octo", ["octo/site", "octo/blog", "octo/empty"])
         database_url = f"sqlite:///{tmp_path / 'ghsync.db'}"
         engine = make_engine(database_url)
         migrate.upgrade(engine)
@@ -396,3 +397,35 @@ def test_admin_views_page_filter_count_and_retry_failed(world: World) -> None:
     world.idle()
     again = world.api.post("/v1/admin/github/retry-failed-syncs").json()
     assert again["count"] == 0  # its last operation succeeded now
+
+
+def test_the_first_reconcile_commits_a_project_into_an_empty_repository(world: World) -> None:
+    pid = world.project()
+    version = world.version(pid, "The site", {"index.html": "<h1>local</h1>\n", "src/app.py": "print(1)\n"})
+    world.start_worker()
+    world.link(pid, repo="empty", sync_mode="direct_commit")
+    operation = world.operation_for(pid, version["id"], "first_commit")
+    assert operation["status"] == "success" and operation["direction"] == "to_github"
+    clone = world.clone("trunk", repo="empty")
+    assert git(clone, "rev-parse", "HEAD^{tree}") == version["tree_sha"]
+    assert git(clone, "rev-list", "--count", "HEAD") == "1"
+    assert f"Ghsync-Version: {version['id']}" in git(clone, "log", "-1", "--format=%B")
+
+
+def test_the_first_reconcile_reports_a_conflict_when_both_sides_have_content_and_loses_nothing(
+    world: World,
+) -> None:
+    pid = world.project()
+    version = world.version(pid, "Local work", {"index.html": "<h1>local</h1>\n"})
+    trunk_before = git(world.clone("trunk"), "rev-parse", "HEAD")
+    world.link(pid, sync_mode="direct_commit")
+    request_id = world.trigger(pid)  # served with the link's request, by the first reconcile
+    world.start_worker()
+    operation = world.served(pid, request_id)
+    assert operation["operation_type"] == "conflict" and operation["conflicts_detected"] == 1
+    status = world.api.get(f"/v1/projects/{pid}/github/status").json()
+    assert status["state"] == "conflict" and status["open_conflict"] is not None
+    # Neither side moved: GitHub's branch is as it was, the local version is still the head.
+    assert git(world.clone("trunk"), "rev-parse", "HEAD") == trunk_before
+    latest = world.api.get(f"/v1/projects/{pid}/versions/latest").json()
+    assert latest["id"] == version["id"]
