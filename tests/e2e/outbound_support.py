@@ -278,18 +278,23 @@ class Outbound:
         with self.uow() as uow:
             return uow.operations.recent(limit=100, project_id=project)
 
-    def assert_github_holds(self, project: str, repo: str, branch: str, *, tree: str | None = None) -> Path:
-        """Clone `repo` over git smart HTTP: `branch` holds exactly `tree` (default: the project's
-        local head's tree), entry by entry and byte for byte, and `git fsck --strict` is clean.
-        Returns the clone."""
-        expected_tree = tree or self.local_tree(project)
+    def checked_clone(self, repo: str, branch: str) -> tuple[Path, str]:
+        """A person's `git clone` of `branch` over smart HTTP, checked with `git fsck --strict`;
+        returns the clone and its head's tree SHA."""
         clone = self._fresh_dir("clone")
         git(self.tmp, "clone", "-q", "--branch", branch, self.git_url(repo), str(clone))
         fsck = git(clone, "fsck", "--strict", "--no-dangling", check=False)
         assert fsck.returncode == 0 and not fsck.stdout.strip() and "error" not in fsck.stderr, (
             f"git fsck --strict: {fsck.stdout}{fsck.stderr}"
         )
-        cloned_tree = git(clone, "rev-parse", "HEAD^{tree}").stdout.strip()
+        return clone, git(clone, "rev-parse", "HEAD^{tree}").stdout.strip()
+
+    def assert_github_holds(self, project: str, repo: str, branch: str, *, tree: str | None = None) -> Path:
+        """Clone `repo` over git smart HTTP: `branch` holds exactly `tree` (default: the project's
+        local head's tree), entry by entry and byte for byte, and `git fsck --strict` is clean.
+        Returns the clone."""
+        expected_tree = tree or self.local_tree(project)
+        clone, cloned_tree = self.checked_clone(repo, branch)
         if not self.store.has_objects(project, [expected_tree]):
             # A tree only GitHub has (a person's commit): its SHA says everything about it.
             assert cloned_tree == expected_tree

@@ -155,6 +155,24 @@ def test_a_large_change_is_chunked_into_several_tree_requests_and_still_one_comm
     world.assert_github_holds(project, repo, "main")
 
 
+def test_a_tree_request_github_finds_too_large_is_split_and_retried(world: Outbound) -> None:
+    # The Git Data API only: GitHub may answer an oversized tree request with a 422 (the request timed
+    # out, the input was too large); the engine halves the chunk and chains the halves.
+    project, repo = world.linked({"seed.txt": "0\n"})
+    world.write(project, {f"g/{n:02}.txt": f"file {n}\n".encode() for n in range(8)})
+    world.emu.clear_requests()
+    too_large = {
+        "message": "The request timed out because the input was too large. Try a smaller input.",
+        "documentation_url": "https://docs.github.com/rest/git/trees#create-a-tree",
+    }
+    world.fault(rf"^/repos/octo/{repo}/git/trees$", method="POST", status=422, body=too_large)
+    world.engine(GIT_DATA_API).reconcile(project)
+    assert world.faults_fired() == [1]
+    assert world.logged(repo, "POST", "/git/trees") == [422, 201, 201]
+    assert world.last_operation(project).status == "success"
+    world.assert_github_holds(project, repo, "main")
+
+
 # --- modes and the default branch ------------------------------------------------------------------------
 
 
@@ -341,7 +359,11 @@ FAULTS = [
 ]
 
 
-@pytest.mark.parametrize("fault", FAULTS)
+# git's one write is its publish (the receive-pack POST), so "on publish" is the same case there.
+FAULT_CASES = [(t, f) for t in TRANSPORTS for f in FAULTS if (t, f) != (GIT, "server_error_on_publish")]
+
+
+@pytest.mark.parametrize(("transport", "fault"), FAULT_CASES)
 def test_a_fault_mid_sync_converges_with_one_commit(
     world: Outbound, transport: str, fault: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -449,6 +471,8 @@ def test_the_emulator_refuses_a_real_file_over_100_mib_like_github(world: Outbou
     assert pushed.returncode != 0
     assert "GH001: Large files detected" in pushed.stderr and "huge.bin" in pushed.stderr
     assert world.head(repo, "main") == before
+    _, tree = world.checked_clone(repo, "main")
+    assert before is not None and tree == world.commit(repo, before)["tree"]["sha"]
 
 
 @pytest.mark.parametrize(
@@ -507,3 +531,22 @@ def test_the_first_commit_into_an_empty_repository_goes_by_git(world: Outbound) 
     world.assert_github_holds(project, repo, "main")
     world.engine(GIT_DATA_API).reconcile(project)
     assert world.last_operation(project).operation_type == "nothing"
+
+
+def test_a_default_branch_changed_on_github_is_followed(world: Outbound, transport: str) -> None:
+    project, repo = world.linked({"a.txt": "a\n"})
+    main = world.head(repo, "main")
+    assert main is not None
+    work = world.tmp / f"rename-{repo}"
+    git(world.tmp, "clone", "-q", world.git_url(repo), str(work))
+    git(work, "push", "-q", "origin", "main:release")
+    with world.rest() as rest:
+        changed = rest.patch(f"/repos/octo/{repo}", json={"default_branch": "release"})
+    assert changed.status_code == 200, changed.text
+    world.write(project, {"b.txt": b"b\n"})
+    world.engine(transport).reconcile(project)
+    assert world.head(repo, "main") == main  # the old default branch is left alone
+    world.assert_github_holds(project, repo, "release")
+    with world.uow() as uow:
+        stored = uow.projects.get(project)
+    assert stored is not None and stored.link is not None and stored.link.default_branch == "release"
