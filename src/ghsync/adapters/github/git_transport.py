@@ -165,6 +165,9 @@ class SmartHttpGitRemote:
         try:
             # Forced locally only: the tracking ref follows GitHub, even after a force-push there.
             # PRUNE drops it when the branch is gone, so its absence afterwards means "no branch".
+            # Full depth on purpose: a shallow fetch (depth 1) costs libgit2 one more POST (3 requests,
+            # 7 for the sync: over the transport's goal of 6), while the full history is fetched once
+            # per project (after an import over REST) and later fetches are thin.
             self._remote(repo, remote).fetch(
                 [f"+refs/heads/{branch}:{tracking}"], callbacks=callbacks, prune=FetchPrune.PRUNE
             )
