@@ -41,9 +41,9 @@ KEY = "k1:" + base64.b64encode(os.urandom(32)).decode()
 PERMISSIONS = {"contents": "write", "pull_requests": "write", "metadata": "read"}
 GIT_ENV = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1", "HOME": "/nonexistent"}
 
-# A zygote: it imports ghsync once, then forks one worker per `spawn <kill_after>` line on stdin and
-# reports `pid <pid>` and, when a worker is reaped, `exit <pid> <status>`. Forking from a warm process
-# keeps a round well under a second; each worker is still a real process that SIGKILL ends.
+# A zygote: it imports ghsync once, then forks one worker per `spawn <kill_after> <json settings>` line
+# on stdin and reports `pid <pid>` and, when a worker is reaped, `exit <pid> <status>`. Forking from a
+# warm process keeps a round under a second or two; each worker is still a real process that SIGKILL ends.
 ZYGOTE = r"""
 import json, os, select, signal, sys, threading
 import httpx
@@ -51,8 +51,7 @@ from ghsync.adapters.queue.embedded import EmbeddedQueue, EmbeddedQueueSettings
 from ghsync.bootstrap import build_container
 from ghsync.config import load_settings
 
-config = json.loads(sys.argv[1])
-log_path = config.pop("log")
+log_path = None
 
 def note(line):
     # fsync: the line must survive the SIGKILL that may follow right after.
@@ -61,7 +60,9 @@ def note(line):
         log.flush()
         os.fsync(log.fileno())
 
-def worker(kill_after):
+def worker(kill_after, config):
+    global log_path
+    log_path = config.pop("log")
     state = {"job": 0, "calls": 0}
     send = httpx.HTTPTransport.handle_request
 
@@ -109,7 +110,8 @@ while True:
             os.dup2(2, 1)
             code = 1
             try:
-                worker(int(line.split()[1]))
+                _, kill_after, config = line.split(" ", 2)
+                worker(int(kill_after), json.loads(config))
                 code = 0
             finally:
                 os._exit(code)
@@ -144,16 +146,14 @@ def git(cwd: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-class Workers:
-    """Worker processes forked by one zygote; whatever is alive at the end is killed."""
+class Zygote:
+    """The zygote process (one per module) and what it reported."""
 
-    def __init__(self, config: dict[str, Any], tmp_path: Path) -> None:
-        self.log = tmp_path / "worker.log"
-        self.log.touch()
-        self.stderr_path = tmp_path / "zygote.stderr"
-        with self.stderr_path.open("wb") as stderr:
-            self.zygote = subprocess.Popen(
-                [sys.executable, "-c", ZYGOTE, json.dumps({**config, "log": str(self.log)})],
+    def __init__(self, stderr_path: Path) -> None:
+        self.stderr_path = stderr_path
+        with stderr_path.open("wb") as stderr:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", ZYGOTE],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
@@ -161,14 +161,13 @@ class Workers:
             )
         self.pids: queue.Queue[str] = queue.Queue()
         self.exits: dict[int, int] = {}
-        self.live: set[int] = set()
         self._lock = threading.Lock()
         self._ready = False
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
-        assert self.zygote.stdout is not None
-        for line in self.zygote.stdout:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
             kind, *rest = line.split()
             if kind == "exit":
                 with self._lock:
@@ -176,25 +175,50 @@ class Workers:
             else:
                 self.pids.put(rest[0] if rest else kind)
 
-    def start(self, kill_after: int) -> int:
+    def spawn(self, kill_after: int, config: dict[str, Any]) -> int:
         if not self._ready:
             assert self.pids.get(timeout=TIMEOUT) == "ready", self.stderr()
             self._ready = True
-        assert self.zygote.stdin is not None
-        self.zygote.stdin.write(f"spawn {kill_after}\n")
-        self.zygote.stdin.flush()
-        pid = int(self.pids.get(timeout=TIMEOUT))
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"spawn {kill_after} {json.dumps(config)}\n")
+        self.process.stdin.flush()
+        return int(self.pids.get(timeout=TIMEOUT))
+
+    def exit_code(self, pid: int) -> int | None:
+        """A worker's exit code (negative: the signal), None while it runs."""
+        with self._lock:
+            return self.exits.get(pid)
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text()
+
+    def close(self) -> None:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.close()  # the zygote SIGKILLs whatever workers are left, and exits
+        self.process.wait(TIMEOUT)
+        self.process.stdout.close()
+
+
+class Workers:
+    """The worker processes of one test; whatever is alive at the end is killed."""
+
+    def __init__(self, zygote: Zygote, config: dict[str, Any], tmp_path: Path) -> None:
+        self.zygote = zygote
+        self.log = tmp_path / "worker.log"
+        self.log.touch()
+        self.config = {**config, "log": str(self.log)}
+        self.live: set[int] = set()
+
+    def start(self, kill_after: int) -> int:
+        pid = self.zygote.spawn(kill_after, self.config)
         self.live.add(pid)
         return pid
 
     def exit_code(self, pid: int) -> int | None:
-        """The worker's exit code (negative: the signal), None while it runs."""
-        with self._lock:
-            return self.exits.get(pid)
+        return self.zygote.exit_code(pid)
 
     def wait(self, pid: int) -> int:
-        code = wait_for(lambda: self.exit_code(pid) is not None, f"worker {pid} exits")
-        del code
+        wait_for(lambda: self.exit_code(pid) is not None, f"worker {pid} exits")
         found = self.exit_code(pid)
         assert found is not None
         return found
@@ -204,17 +228,20 @@ class Workers:
         return [row[2:] for row in rows if row[0] == str(pid) and row[1] == kind]
 
     def stderr(self) -> str:
-        return self.stderr_path.read_text()
+        return self.zygote.stderr()
 
     def kill_all(self) -> None:
         for pid in self.live:
             if self.exit_code(pid) is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-        assert self.zygote.stdin is not None and self.zygote.stdout is not None
-        self.zygote.stdin.close()
-        self.zygote.wait(TIMEOUT)
-        self.zygote.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def zygote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zygote]:
+    started = Zygote(tmp_path_factory.mktemp("zygote") / "stderr")
+    yield started
+    started.close()
 
 
 @pytest.fixture
@@ -225,7 +252,7 @@ def emu(tmp_path: Path) -> Iterator[EmulatorHandle]:
 
 @pytest.mark.parametrize("mode", ["direct_commit", "protected_pr"])
 def test_a_sync_killed_between_any_two_github_calls_converges_without_duplicates(
-    mode: str, emu: EmulatorHandle, tmp_path: Path
+    mode: str, emu: EmulatorHandle, zygote: Zygote, tmp_path: Path
 ) -> None:
     app = emu.create_app("ghsync-test", permissions=PERMISSIONS)
     owner = emu.create_user("octo")
@@ -244,7 +271,7 @@ def test_a_sync_killed_between_any_two_github_calls_converges_without_duplicates
         "github_api_url": emu.url,
         "github_write_interval": 0,
     }
-    workers = Workers(config, tmp_path)  # it imports ghsync while this process links the project
+    workers = Workers(zygote, config, tmp_path)
     container = None
     try:
         container = build_container(load_settings({}, **config))  # the API side here, no worker
