@@ -1,8 +1,9 @@
 """A worker killed with SIGKILL between any two GitHub API calls of a sync, then restarted, converges:
-GitHub ends with exactly the local version's tree, each version committed once and at most one PR.
+GitHub ends with exactly the local version's tree, each version committed once, and (protected mode)
+exactly one PR.
 
-Workers are subprocesses (the script below) running the real reconcile from `bootstrap` on a shared
-SQLite file, against the emulator in this process. A worker counts the GitHub responses of its second
+Workers are processes (forked by the zygote below) running the real reconcile from `bootstrap` on a
+shared SQLite file, against the emulator in this process. A worker counts the GitHub responses of its second
 job and SIGKILLs itself right after the k-th one: every call before it took effect and was answered,
 none after it was sent, and nothing of ours ran in between. Round k's worker is killed after call k of
 one sync; round k+1's worker first recovers that job (the queue requeues a job whose heartbeat went
