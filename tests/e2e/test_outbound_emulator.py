@@ -550,3 +550,39 @@ def test_a_default_branch_changed_on_github_is_followed(world: Outbound, transpo
     with world.uow() as uow:
         stored = uow.projects.get(project)
     assert stored is not None and stored.link is not None and stored.link.default_branch == "release"
+
+
+def test_protection_switched_on_between_our_read_and_our_write_routes_to_a_pr(
+    world: Outbound, transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The engine read the branch as unprotected; GitHub's refusal of the write is what tells it now
+    # (a 422 on the ref update, GH006 "protected branch hook declined" on a push).
+    project, repo = world.linked({"a.txt": "a\n"})
+    main = world.head(repo, "main")
+    world.write(project, {"b.txt": b"b\n"})
+    protected = world.before_publish(monkeypatch, transport, lambda: world.protect(repo, "main"))
+    world.engine(transport).reconcile(project)
+    assert protected
+    assert world.head(repo, "main") == main
+    (pull,) = world.open_pulls(repo)
+    assert pull["head"]["ref"] == f"ghsync/{project}"
+    operation = world.last_operation(project)
+    assert operation.status == "success" and operation.metadata["pull_request"]["number"] == pull["number"]
+    world.assert_github_holds(project, repo, f"ghsync/{project}")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine bug: a push_direct that GitHub's refusal turned into a PR is recorded as "
+    "operation_type 'push_direct' (ReconcileService._record uses the decided action's kind)",
+)
+def test_an_operation_that_ended_as_a_pr_is_recorded_as_one(
+    world: Outbound, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project, repo = world.linked({"a.txt": "a\n"})
+    world.write(project, {"b.txt": b"b\n"})
+    world.before_publish(monkeypatch, GIT_DATA_API, lambda: world.protect(repo, "main"))
+    world.engine(GIT_DATA_API).reconcile(project)
+    assert len(world.open_pulls(repo)) == 1
+    world.assert_github_holds(project, repo, f"ghsync/{project}")
+    assert world.last_operation(project).operation_type == "pull_request"
