@@ -29,6 +29,7 @@ from ghsync.services.link_settings import LinkSettings
 from ghsync.services.linking import LinkService
 from ghsync.services.notifications import NotificationService
 from ghsync.services.pairs import PairRebuilder
+from ghsync.services.polling import POLLING_TASK, PollingService
 from ghsync.services.projects import ProjectService, VersionService
 from ghsync.services.reconcile import EngineSettings, ReconcileService, relay_pending_requests
 from ghsync.services.triggers import SyncTriggers
@@ -133,6 +134,22 @@ def register_tasks(queue: JobQueue, reconciler: ReconcileService, uow: SqlUnitOf
     queue.periodic(OUTBOX_RELAY_TASK, OUTBOX_RELAY_SECONDS, relay)
 
 
+def register_polling(
+    queue: JobQueue, settings: Settings, uow: SqlUnitOfWorkFactory, github: GitHubAppClient | None
+) -> PollingService | None:
+    """The polling safety net (GITHUB_SYNC_POLLING_ENABLED): one slice of the projects per tick, every
+    project once per GITHUB_SYNC_POLLING_INTERVAL; None when disabled or no App is configured."""
+    if github is None or not settings.github_sync_polling_enabled:
+        return None
+    polling = PollingService(uow, github, interval_seconds=settings.polling_interval_seconds)
+
+    def poll(period: datetime) -> None:
+        polling.tick(period)
+
+    queue.periodic(POLLING_TASK, polling.schedule.tick_seconds, poll)
+    return polling
+
+
 def build_container(settings: Settings, *, require_migrated: bool = True) -> Container:
     """Build every service from the settings; refuses an un-migrated database when asked to."""
     engine = make_engine(settings.effective_database_url)
@@ -167,6 +184,7 @@ def build_container(settings: Settings, *, require_migrated: bool = True) -> Con
         webhooks.purge_expired()
 
     queue.periodic(PURGE_DELIVERIES_TASK, PURGE_DELIVERIES_SECONDS, purge_deliveries)
+    register_polling(queue, settings, uow, github)
 
     # Notifications are outbox rows; this task posts the due ones (GHSYNC_NOTIFY_URL), never a sync.
     sender = HttpxNotificationSender(settings.ghsync_notify_url) if settings.ghsync_notify_url else None
