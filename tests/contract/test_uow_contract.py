@@ -6,6 +6,7 @@ The services' unit tests run on the in-memory adapter; this suite is what makes 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -417,6 +418,36 @@ def test_a_projects_recent_deliveries_are_listed_newest_first(uow: Harness) -> N
         pings = work.deliveries.recent(project.id, limit=10, event="ping")
         assert [(d.delivery_id, d.event, d.received_at) for d in pings] == [("d0", "ping", NOW)]
         assert work.deliveries.recent("not-a-uuid", limit=10) == []
+
+
+def test_the_same_delivery_recorded_twice_at_once_is_one_delivery(uow: Harness) -> None:
+    # GitHub may send a delivery again while the first is still being processed: the second must see a
+    # duplicate (not fail on the primary key) once the first commits.
+    first_recorded, results, errors = threading.Event(), [], []
+
+    def first() -> None:
+        with uow() as work:
+            results.append(("first", work.deliveries.record(_delivery("d1"))))
+            first_recorded.set()
+            time.sleep(0.3)  # the second arrives meanwhile
+            work.commit()
+
+    def second() -> None:
+        first_recorded.wait(10)
+        try:
+            with uow() as work:
+                results.append(("second", work.deliveries.record(_delivery("d1"))))
+                work.commit()
+        except Exception as exc:  # what the old insert did on PostgreSQL: an IntegrityError
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert sorted(results) == [("first", True), ("second", False)]
 
 
 def test_a_delivery_and_its_reconcile_request_commit_together_or_not_at_all(uow: Harness) -> None:

@@ -562,26 +562,36 @@ class SqlAudit(_Repo):
 
 class SqlDeliveries(_Repo):
     def record(self, delivery: WebhookDelivery) -> bool:
-        existing = self._s.get(WebhookDeliveryRow, delivery.delivery_id, with_for_update=True)
-        if existing is not None and existing.status != "failed":
-            return False
-        if existing is not None:
-            self._s.delete(existing)
-            self._s.flush()
-        self._s.add(
-            WebhookDeliveryRow(
-                delivery_id=delivery.delivery_id,
-                event=delivery.event,
-                action=delivery.action,
-                project_id=_uuid(delivery.project_id) if delivery.project_id else None,
-                installation_id=delivery.installation_id,
-                status=delivery.status,
-                received_at=delivery.received_at or utcnow(),
-                expires_at=delivery.expires_at,
+        values = {
+            "delivery_id": delivery.delivery_id,
+            "event": delivery.event,
+            "action": delivery.action,
+            "project_id": _uuid(delivery.project_id) if delivery.project_id else None,
+            "installation_id": delivery.installation_id,
+            "status": delivery.status,
+            "received_at": delivery.received_at or utcnow(),
+            "expires_at": delivery.expires_at,
+        }
+        insert = sqlite_insert if is_sqlite(self._s.get_bind()) else pg_insert  # type: ignore[arg-type]
+        # A concurrent duplicate waits for the first insert to commit, then inserts nothing (rather than
+        # failing on the primary key): the same delivery sent twice at once is one delivery.
+        inserted = self._s.scalars(
+            insert(WebhookDeliveryRow)
+            .values(values)
+            .on_conflict_do_nothing()
+            .returning(WebhookDeliveryRow.delivery_id)
+        ).first()
+        if inserted is not None:
+            return True
+        # Seen before: only a delivery whose processing failed is recorded again (a redelivery).
+        result = self._s.execute(
+            update(WebhookDeliveryRow)
+            .where(
+                WebhookDeliveryRow.delivery_id == delivery.delivery_id, WebhookDeliveryRow.status == "failed"
             )
+            .values(values)
         )
-        self._s.flush()
-        return True
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     def get(self, delivery_id: str) -> WebhookDelivery | None:
         row = self._s.get(WebhookDeliveryRow, delivery_id)
