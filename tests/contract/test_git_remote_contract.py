@@ -26,7 +26,13 @@ from ghsync.adapters.github.git_transport import SmartHttpGitRemote, git_base_ur
 from ghsync.adapters.github.memory import InMemoryGitHub
 from ghsync.adapters.github.memory_git import InMemoryGitRemote
 from ghsync.adapters.store.git_store import GitStore
-from ghsync.domain.errors import BranchProtected, GitHubNotFound, GitHubServerError, NotFastForward
+from ghsync.domain.errors import (
+    BranchProtected,
+    GitHubNotFound,
+    GitHubServerError,
+    GitHubValidation,
+    NotFastForward,
+)
 from ghsync.domain.models import FileMode
 from ghsync.domain.trees import GitIdentity, TreeEdit
 from ghsync.ports.git_remote import TRACKING_PREFIX, GitRemote, RemoteRepo
@@ -484,3 +490,26 @@ def test_pushing_a_commit_github_already_has_to_a_new_branch_costs_the_same_two_
     assert side.head(remote, "ghsync/p1") == head
     assert (count.total, count.content_creating) == (2, 0)
     assert side.git_requests() in (None, 2)
+
+
+def test_a_push_github_refuses_for_another_reason_is_not_read_again(
+    emulator: tuple[EmulatorHandle, GitHubAppClient, int, httpx.Client], tmp_path: Path
+) -> None:
+    # Smart HTTP only: GitHub's pre-receive hook refuses a file over 100 MiB (GH001). That is no race,
+    # so it must not be NotFastForward (which makes the engine read and decide again).
+    emu, client, inst, person = emulator
+    store = GitStore(tmp_path / "big", max_file_size=200 * MIB)
+    store.init_project("p2")
+    big = Local(store, "p2")
+    git = SmartHttpGitRemote(
+        git_base_url(emu.url), big.git_dir, client.installation_token, client.invalidate_installation_token
+    )
+    side = EmulatorSide(emu, client, inst, person, git)
+    remote = side.new_repo({"README.md": "hi\n"})
+    head = git.fetch(big.project, remote, "trunk")
+    commit = big.commit(head, {"huge.bin": bytes(101 * MIB)})  # zeros: a tiny pack, a 101 MiB blob
+    with pytest.raises(GitHubValidation) as raised:
+        git.push(big.project, remote, "trunk", commit, expected=head)
+    assert not isinstance(raised.value, NotFastForward | BranchProtected)
+    assert "GH001" in raised.value.message
+    assert side.head(remote, "trunk") == head

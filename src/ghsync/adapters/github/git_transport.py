@@ -8,9 +8,10 @@ challenge; a 401 anyway (the token expired) drops it from the cache and retries 
 
 Requests: stateless smart HTTP is one `GET .../info/refs?service=...` (the ref advertisement) and one
 `POST` to the service when there is something to send or receive
-(https://git-scm.com/docs/http-protocol). They are counted for `counting_requests()` as they happen
-(the advertisement when libgit2 reports the remote's refs, the POST when a pack moves), never as
-content-creating: git pushes are not REST requests.
+(https://git-scm.com/docs/http-protocol). They are counted for `counting_requests()`: the
+advertisement once per transfer, the POST when libgit2 reports a pack arriving (fetch) or has passed
+negotiation (push), and a request refused with 401; never as content-creating, since git pushes are not
+REST requests. The contract suite holds these counts to the emulator's request log.
 
 The project's store keeps one remote, `ghsync-github`, with `tagOpt = --no-tags`: GitHub's tags must
 never be fetched into the store, whose `refs/tags/v<n>` name its versions.
@@ -36,6 +37,7 @@ from ghsync.domain.errors import (
     GitHubNotFound,
     GitHubServerError,
     GitHubUnauthorized,
+    GitHubValidation,
     NotFastForward,
     RetryAt,
 )
@@ -50,6 +52,8 @@ _PUSH_REF = "refs/ghsync/push/"
 _ZERO = "0" * 40
 # What GitHub's protected-branch hook says when it declines a push (GH006), and git's own word.
 _PROTECTION_WORDS = ("gh006", "protected branch", "through a pull request")
+# What receive-pack says when the ref moved under the push (its compare-and-swap on the old SHA failed).
+_MOVED_WORDS = ("non-fast-forward", "fetch first", "failed to lock", "cannot lock", "stale info")
 _HTTP_STATUS = re.compile(r"status code: (\d{3})")
 
 TokenSource = Callable[[int], str]
@@ -213,10 +217,14 @@ class SmartHttpGitRemote:
                 record_request("GET")  # the receive-pack POST (not a REST content-creating request)
             repo.references.delete(source)
         if callbacks.rejected:
-            said = " ".join([*callbacks.rejected.values(), *callbacks.remote_said])
+            said = " ".join([*callbacks.rejected.values(), *callbacks.remote_said]).strip()
+            refused = f"GitHub refused the push to {branch}: {said}"
             if _protected(said):
-                raise BranchProtected(f"GitHub refused the push to {branch}: {said.strip()}", status=422)
-            raise NotFastForward(f"GitHub refused the push to {branch}: {said.strip()}", status=422)
+                raise BranchProtected(refused, status=422)
+            if any(word in said.lower() for word in _MOVED_WORDS):
+                raise NotFastForward(refused, status=422)
+            # Anything else (a file GitHub refuses, a hook): reading again would not help.
+            raise GitHubValidation(refused, status=422)
         # The store now knows where GitHub's branch is, as a fetch would have told it.
         repo.references.create(TRACKING_PREFIX + branch, commit.id, force=True)
         log.info("git.push", repository=remote.full_name, branch=branch, sha=sha, before=expected)
