@@ -9,9 +9,12 @@ step happens exactly when the test says; people edit GitHub through its Contents
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +24,16 @@ from fastapi.testclient import TestClient
 
 from ghsync.adapters.db import migrate
 from ghsync.adapters.db.engine import make_engine
+from ghsync.adapters.notify import HttpxNotificationSender
 from ghsync.bootstrap import Container, build_container
 from ghsync.config import load_settings
+from ghsync.domain.notifications import Backoff
 from ghsync.entrypoints.api.app import create_app
-from github_emulator.testing import EmulatorHandle, run_emulator
+from ghsync.services.notifications import NotificationService
+from github_emulator.testing import EmulatorHandle, WebhookReceiver, run_emulator
 
 TOKEN = "conflict-test-token"
+NOTIFY_SECRET = "platform-secret"
 PERMISSIONS = {"contents": "write", "pull_requests": "write", "metadata": "read"}
 KEY = "k1:" + base64.b64encode(os.urandom(32)).decode()
 BASE_TEXT = "one\ntwo\nthree\nfour\nfive\n"
@@ -45,6 +52,7 @@ class World:
     container: Container
     owner_token: str
     pid: str
+    receiver: WebhookReceiver
 
     def github(self) -> httpx.Client:
         return httpx.Client(
@@ -122,7 +130,7 @@ def error_of(response: httpx.Response, status: int, code: str) -> str:
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    with run_emulator(tmp_path / "emulator") as emu:
+    with run_emulator(tmp_path / "emulator") as emu, WebhookReceiver() as receiver:
         app = emu.create_app("ghsync-test", permissions=PERMISSIONS)
         owner = emu.create_user("octo")
         emu.create_repo("octo", "site", default_branch="trunk", files={"a.txt": BASE_TEXT, "b.txt": "b\n"})
@@ -141,6 +149,8 @@ def world(tmp_path: Path) -> Iterator[World]:
             github_app_private_key=app.private_key,
             github_api_url=emu.url,
             github_write_interval=0,
+            ghsync_notify_url=receiver.url,
+            ghsync_notify_secret=NOTIFY_SECRET,
         )
         container = build_container(settings)
         try:
@@ -151,7 +161,7 @@ def world(tmp_path: Path) -> Iterator[World]:
                     json={"owner": "octo", "repo": "site", "sync_mode": "direct_commit"},
                 )
                 assert linked.status_code == 201, linked.text
-                world = World(emu, api, container, owner.token, pid)
+                world = World(emu, api, container, owner.token, pid, receiver)
                 world.reconcile()  # the import: the base pair
                 yield world
         finally:
@@ -380,3 +390,41 @@ def test_settings_change_through_patch_and_a_new_strategy_settles_an_open_confli
 
     other = world.api.post("/v1/projects", json={"name": "unlinked"}).json()["id"]
     error_of(world.api.patch(f"/v1/projects/{other}/github", json={"enabled": True}), 409, "not_linked")
+
+
+def test_notifications_reach_the_platform_signed_and_a_failed_post_is_retried(world: World) -> None:
+    world.receiver.status = 500  # the platform is down: the sync goes on regardless
+    make_conflict(world)
+    assert world.status()["state"] == "conflict"
+    assert world.container.notifications.deliver_due() == 0  # the task wired from GHSYNC_NOTIFY_URL
+    (first,) = world.receiver.received
+
+    world.receiver.status = 200
+    sender = HttpxNotificationSender(world.receiver.url)
+    later = NotificationService(
+        world.container.uow,
+        sender,
+        NOTIFY_SECRET,
+        backoff=Backoff(),
+        clock=lambda: datetime.now(UTC) + timedelta(minutes=1),  # past the first backoff
+    )
+    assert later.deliver_due() == 1
+    assert later.deliver_due() == 0
+    sender.close()
+    retried = world.receiver.received[1]
+    assert retried.headers["x-ghsync-delivery"] == first.headers["x-ghsync-delivery"]  # one delivery id
+    assert retried.body == first.body
+    expected = "sha256=" + hmac.new(NOTIFY_SECRET.encode(), retried.body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(retried.headers["x-ghsync-signature-256"], expected)
+    assert retried.json["event"] == "conflict.opened" and retried.json["project_id"] == world.pid
+    assert retried.json["data"]["conflict"]["paths"] == ["a.txt", "logo.png"]
+
+    response = world.api.post(
+        f"/v1/projects/{world.pid}/github/sync/resolve-conflict",
+        json={**world.heads(), "strategy": "github_wins"},
+    )
+    assert response.status_code == 200, response.text
+    assert world.container.notifications.deliver_due() == 1
+    resolved = world.receiver.received[-1].json
+    assert resolved["event"] == "conflict.resolved"
+    assert resolved["data"]["conflict"]["resolution"] == "github_wins"
