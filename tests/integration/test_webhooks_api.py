@@ -35,9 +35,11 @@ from ghsync.adapters.db.models import ReconcileRequestRow, WebhookDeliveryRow
 from ghsync.adapters.secrets import SecretBox
 from ghsync.bootstrap import Container, build_container
 from ghsync.config import load_settings
+from ghsync.domain.errors import GhsyncError
 from ghsync.domain.operations import ReconcileRequest
 from ghsync.domain.webhooks import sign
 from ghsync.entrypoints.api.app import create_app
+from ghsync.entrypoints.api.webhooks import HookAllowlist
 from ghsync.ports.uow import UnitOfWork, UnitOfWorkFactory
 from ghsync.services.linking import webhook_secret_context
 from ghsync.services.webhooks import WebhookService
@@ -613,3 +615,36 @@ def test_a_source_over_its_rate_gets_429_with_retry_after(tmp_path: Path) -> Non
         assert answers[2].headers["Retry-After"] == "2"  # one token at 0.5 per second
         with Session(guarded.container.engine) as session:
             assert session.scalar(select(func.count()).select_from(WebhookDeliveryRow)) == 2
+
+
+def test_the_allowlist_fails_closed_and_keeps_its_ranges_when_a_refresh_fails() -> None:
+    answers: list[Any] = [
+        RuntimeError("GitHub is down"),
+        {"hooks": ["192.30.252.0/22"]},
+        RuntimeError("down"),
+    ]
+    first_fetch = threading.Event()
+
+    def fetch() -> dict[str, Any]:
+        answer = answers.pop(0)
+        first_fetch.set()
+        if isinstance(answer, Exception):
+            raise answer
+        return dict(answer)
+
+    allowlist = HookAllowlist(fetch)
+    with pytest.raises(GhsyncError) as refused:
+        allowlist.check("192.30.252.1")  # nothing loaded yet: refused, and a background fetch started
+    assert refused.value.code == "webhook_allowlist_unavailable"
+    assert first_fetch.wait(10)  # ... which failed: still nothing loaded
+    assert not allowlist.loaded
+
+    allowlist.refresh()
+    assert allowlist.loaded
+    allowlist.check("192.30.252.1")
+    with pytest.raises(GhsyncError, match="not among GitHub's webhook address ranges"):
+        allowlist.check("10.0.0.1")
+
+    allowlist.refresh()  # fails: the ranges it had are kept
+    allowlist.check("192.30.252.1")
+    assert answers == []
