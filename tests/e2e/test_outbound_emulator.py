@@ -239,6 +239,24 @@ def test_protected_pr_mode_opens_one_pr_updates_it_and_its_merge_comes_back(
     world.assert_github_holds(project, repo, "main")
 
 
+def test_a_person_s_commit_on_the_pr_branch_is_built_upon_never_forced(
+    world: Outbound, transport: str
+) -> None:
+    project, repo = world.linked({"a.txt": "a\n"}, mode="protected_pr")
+    branch = f"ghsync/{project}"
+    world.write(project, {"b.txt": b"b\n"})
+    world.engine(transport).reconcile(project)
+    theirs = world.person_push(repo, branch, {"review.txt": "a reviewer's note\n"})
+    world.write(project, {"c.txt": b"c\n"}, message="Second change")
+    world.engine(transport).reconcile(project)
+    # Their commit stays in the branch's history; the branch's tree is the new version's (so their
+    # file leaves the PR's content: the engine does not bring PR-branch edits home).
+    head = world.head(repo, branch)
+    assert head is not None and [p["sha"] for p in world.commit(repo, head)["parents"]] == [theirs]
+    assert len(world.open_pulls(repo)) == 1
+    world.assert_github_holds(project, repo, branch)
+
+
 def test_a_protected_branch_sends_direct_mode_to_a_pr(world: Outbound, transport: str) -> None:
     project, repo = world.linked({"a.txt": "a\n"}, mode="direct_commit")
     world.protect(repo, "main")
@@ -475,9 +493,11 @@ def test_a_file_over_the_size_limit_blocks_the_version_and_nothing_is_sent(
     assert world.head(repo, "main") == before and _writes_logged(world, repo) == []
     world.assert_github_holds(project, repo, "main", tree=synced_tree)  # nothing partial
 
-    world.write(project, {}, deletes=("big.bin",), message="Drop the big file")
+    # Over the warning size (GitHub's 50 MiB, shrunk too) and under the limit: synced, with a warning.
+    world.write(project, {"mid.bin": os.urandom(3000)}, deletes=("big.bin",), message="Drop the big file")
     engine.reconcile(project)
-    assert world.last_operation(project).status == "success"
+    operation = world.last_operation(project)
+    assert operation.status == "success" and "mid.bin" in " ".join(operation.metadata["warnings"])
     world.assert_github_holds(project, repo, "main")
 
 
