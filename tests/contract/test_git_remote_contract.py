@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import subprocess
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -513,3 +514,29 @@ def test_a_push_github_refuses_for_another_reason_is_not_read_again(
     assert not isinstance(raised.value, NotFastForward | BranchProtected)
     assert "GH001" in raised.value.message
     assert side.head(remote, "trunk") == head
+
+
+def test_github_moving_between_the_advertisement_and_the_pack_is_refused_by_compare_and_swap(
+    emulator: tuple[EmulatorHandle, GitHubAppClient, int, httpx.Client], local: Local
+) -> None:
+    # Smart HTTP only: the emulator holds our receive-pack POST while a person pushes; receive-pack
+    # then finds the branch away from the old SHA our push names, and refuses it.
+    emu, client, inst, person = emulator
+    git = SmartHttpGitRemote(
+        git_base_url(emu.url), local.git_dir, client.installation_token, client.invalidate_installation_token
+    )
+    side = EmulatorSide(emu, client, inst, person, git)
+    remote = side.new_repo({"README.md": "hi\n"})
+    head = git.fetch(local.project, remote, "trunk")
+    ours = local.commit(head, {"ours.txt": b"ours\n"})
+    emu.add_fault(r"\.git/git-receive-pack$", delay_ms=1500)  # latency only: then it is served
+    moved: list[str] = []
+    person_push = threading.Timer(0.5, lambda: moved.append(side.push(remote, "trunk", {"p.txt": "p\n"})))
+    person_push.start()
+    try:
+        with pytest.raises(NotFastForward) as raised:
+            git.push(local.project, remote, "trunk", ours, expected=head)
+    finally:
+        person_push.join()
+    assert "GitHub refused the push" in raised.value.message, raised.value.message
+    assert side.head(remote, "trunk") == moved[0]
