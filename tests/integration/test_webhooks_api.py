@@ -153,10 +153,10 @@ class World:
             git(clone, "push", "--quiet", "origin", f"refs/tags/{tag}")
         return git(clone, "rev-parse", "HEAD")
 
-    def github_tree(self, commit_sha: str) -> str:
+    def github_tree(self, commit_sha: str, repo: str = "site") -> str:
         with httpx.Client(base_url=self.emu.url, trust_env=False) as gh:
             response = gh.get(
-                f"/repos/octo/site/git/commits/{commit_sha}",
+                f"/repos/octo/{repo}/git/commits/{commit_sha}",
                 headers={"Authorization": f"token {self.owner_token}"},
             )
         assert response.status_code == 200, response.text
@@ -648,3 +648,33 @@ def test_the_allowlist_fails_closed_and_keeps_its_ranges_when_a_refresh_fails() 
     allowlist.refresh()  # fails: the ranges it had are kept
     allowlist.check("192.30.252.1")
     assert answers == []
+
+
+def test_a_rename_and_a_new_default_branch_are_followed_from_their_deliveries(world: World) -> None:
+    pid = world.project()
+    headers = {"Authorization": f"token {world.owner_token}", "Accept": "application/vnd.github+json"}
+    world.person_pushes({"index.html": "<h1>on main</h1>\n"}, branch="main")  # a branch to make default
+    world.wait_answered(lambda d: d["event"] == "push" and d["payload"]["ref"] == "refs/heads/main")
+
+    with httpx.Client(base_url=world.emu.url, headers=headers, trust_env=False) as gh:
+        assert gh.patch("/repos/octo/site", json={"default_branch": "main"}).status_code == 200
+        edited = world.wait_answered(lambda d: d["event"] == "repository" and d["action"] == "edited")
+        assert gh.patch("/repos/octo/site", json={"name": "web"}).status_code == 200
+        renamed = world.wait_answered(lambda d: d["event"] == "repository" and d["action"] == "renamed")
+
+    assert [d["status_code"] for d in edited + renamed] == [202, 202]
+    with world.container.uow() as uow:
+        project = uow.projects.get(pid)
+        audit = [(e.actor, e.action, e.details.get("delivery_id")) for e in uow.audit.for_project(pid)]
+    assert project is not None and project.link is not None
+    assert (project.link.owner, project.link.repo, project.link.default_branch) == ("octo", "web", "main")
+    assert audit[:2] == [
+        ("github", "github.link_followed", renamed[0]["guid"]),
+        ("github", "github.default_branch_changed", edited[0]["guid"]),
+    ]
+    # ... and the reconcile they requested brings in the new default branch's head.
+    world.run_worker()
+    newest = world.versions(pid)[0]
+    with httpx.Client(base_url=world.emu.url, headers=headers, trust_env=False) as gh:
+        head = gh.get("/repos/octo/web/branches/main").json()["commit"]["sha"]
+    assert newest["source"] == "github" and newest["tree_sha"] == world.github_tree(head, "web")
