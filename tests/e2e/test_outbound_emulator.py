@@ -269,6 +269,13 @@ def test_a_protected_branch_sends_direct_mode_to_a_pr(world: Outbound, transport
     (pull,) = world.open_pulls(repo)
     assert pull["head"]["ref"] == f"ghsync/{project}"
     world.assert_github_holds(project, repo, f"ghsync/{project}")
+    # A second version updates the same PR.
+    world.write(project, {"c.txt": b"c\n"}, message="Second change")
+    world.engine(transport).reconcile(project)
+    (again,) = world.open_pulls(repo)
+    assert again["number"] == pull["number"] and "Second change" in again["body"]
+    assert world.head(repo, "main") == main
+    world.assert_github_holds(project, repo, f"ghsync/{project}")
     with world.uow() as uow:
         stored = uow.projects.get(project)
     assert stored is not None and stored.pull_request is not None
@@ -276,7 +283,7 @@ def test_a_protected_branch_sends_direct_mode_to_a_pr(world: Outbound, transport
     assert stored.tracking.last_outbound_base_sha == main
 
 
-def test_hybrid_commits_directly_until_the_branch_is_protected_then_opens_a_pr(
+def test_hybrid_goes_direct_then_to_a_pr_while_the_branch_is_protected_then_direct_again(
     world: Outbound, transport: str
 ) -> None:
     project, repo = world.linked({"a.txt": "a\n"}, mode="hybrid")
@@ -295,6 +302,16 @@ def test_hybrid_commits_directly_until_the_branch_is_protected_then_opens_a_pr(
     (pull,) = world.open_pulls(repo)
     assert pull["base"]["sha"] == direct
     world.assert_github_holds(project, repo, f"ghsync/{project}")
+
+    with world.rest() as rest:
+        assert rest.delete(f"/repos/octo/{repo}/branches/main/protection").status_code == 204
+    world.write(project, {"d.txt": b"d\n"})
+    world.engine(transport).reconcile(project)
+    # Unprotected again and a fast-forward: direct once more (the earlier PR is left as it was).
+    assert world.last_operation(project).operation_type == "push_direct"
+    head = world.head(repo, "main")
+    assert head is not None and [p["sha"] for p in world.commit(repo, head)["parents"]] == [direct]
+    world.assert_github_holds(project, repo, "main")
 
 
 @pytest.mark.parametrize("mode", ["direct_commit", "protected_pr"])
