@@ -277,6 +277,9 @@ def create_app(config: EmulatorConfig, emulator: Emulator | None = None) -> Fast
     app.include_router(routes_git.router)
     app.include_router(routes_pulls.router)
     app.include_router(routes_repos.router)
+    from github_emulator import routes_users
+
+    app.include_router(routes_users.router)
     from github_emulator import routes_contents
 
     app.include_router(routes_contents.router)

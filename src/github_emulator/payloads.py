@@ -113,6 +113,25 @@ def simple_user(user: UserRecord, urls: Urls) -> JSON:
     }
 
 
+def organization_simple(org: UserRecord, urls: Urls) -> JSON:
+    """``organization-simple`` (and webhooks' ``organization``), as GitHub's examples show it."""
+    api = f"{urls.api}/orgs/{org.login}"
+    return {
+        "login": org.login,
+        "id": org.id,
+        "node_id": node_id("Organization", org.id),
+        "url": api,
+        "repos_url": f"{api}/repos",
+        "events_url": f"{api}/events",
+        "hooks_url": f"{api}/hooks",
+        "issues_url": f"{api}/issues",
+        "members_url": f"{api}/members{{/member}}",
+        "public_members_url": f"{api}/public_members{{/member}}",
+        "avatar_url": f"{urls.web}/avatars/u/{org.id}?v=4",
+        "description": "",
+    }
+
+
 def private_user(user: UserRecord, urls: Urls) -> JSON:
     """``GET /user`` for a user token (the ``private-user`` schema)."""
     body = simple_user(user, urls)
@@ -146,6 +165,31 @@ def private_user(user: UserRecord, urls: Urls) -> JSON:
         }
     )
     return body
+
+
+def public_user(user: UserRecord, urls: Urls) -> JSON:
+    """``GET /users/{username}`` as anyone else sees a user (the ``public-user`` schema)."""
+    private = private_user(user, urls)
+    body = {key: private[key] for key in private if key not in _PRIVATE_ONLY}
+    body["user_view_type"] = "public"
+    if user.type == "Bot":
+        body["email"] = None
+    return body
+
+
+_PRIVATE_ONLY = frozenset(
+    {
+        "private_gists",
+        "total_private_repos",
+        "owned_private_repos",
+        "disk_usage",
+        "collaborators",
+        "two_factor_authentication",
+        "plan",
+        "business_plus",
+        "ldap_dn",
+    }
+)
 
 
 _ROLE_PERMISSIONS = {

@@ -173,6 +173,10 @@ def test_app_endpoints(env: Env) -> None:
     }
     assert env.gh.get("/rate_limit").status_code == 200
     assert env.person.get("/user").status_code == 200
+    assert env.gh.get(f"/users/{OWNER}").json()["login"] == OWNER
+    bot = env.gh.get(f"/users/{env.app.slug}[bot]").json()
+    assert (bot["login"], bot["type"]) == (f"{env.app.slug}[bot]", "Bot")
+    assert env.gh.get("/users/nobody-here").status_code == 404
 
 
 def test_bad_expired_and_revoked_credentials_get_401(env: Env) -> None:
