@@ -67,6 +67,7 @@ class Container:
     def close(self) -> None:
         if self.github is not None:
             self.github.close()
+        self.notifications.close()
         self.engine.dispose()
 
 

@@ -45,3 +45,6 @@ class InMemoryNotificationSender:
                 self.fail_next -= 1
                 raise NotificationFailed("the platform is down (in-memory sender told to fail)")
             self.sent.append((body, dict(headers)))
+
+    def close(self) -> None:
+        return None

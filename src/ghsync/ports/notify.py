@@ -42,3 +42,6 @@ class NotificationOutbox(Protocol):
 class NotificationSender(Protocol):
     def post(self, body: bytes, headers: Mapping[str, str]) -> None:
         """Deliver one notification; `NotificationFailed` when the platform did not take it."""
+
+    def close(self) -> None:
+        """Release the connection pool (at shutdown)."""

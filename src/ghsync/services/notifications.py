@@ -152,6 +152,10 @@ class NotificationService:
             return updated
         return replace(notification, status="delivered", attempts=notification.attempts + 1, delivered_at=now)
 
+    def close(self) -> None:
+        if self._sender is not None:
+            self._sender.close()
+
     def purge(self) -> int:
         """Forget delivered, skipped and given-up rows older than KEEP_DELIVERED."""
         with self._uow() as uow:

@@ -1,9 +1,10 @@
 """Routes where a person steers a project's sync: the open conflict and its resolution, the dry-run plan,
 confirming a held plan, resets, and the link's settings.
 
-These are user actions: the engine runs in the request (in a worker thread, GitHub calls at user
-priority) and the answer is the operation it recorded. A command that does not fit the state any more
-(stale heads, nothing held, no open conflict) is refused with 409 and changes nothing.
+These are user actions: the engine runs in the request (the handlers are plain functions, so FastAPI runs
+them in its threadpool, off the event loop; GitHub calls go at user priority) and the answer is the
+operation it recorded. A command that does not fit the state any more (stale heads, nothing held, no open
+conflict) is refused with 409 and changes nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ghsync.bootstrap import Container
@@ -109,10 +109,10 @@ def _file_out(file: ConflictFile) -> ConflictFileOut:
 
 
 @router.get("/conflict", response_model=ConflictOut)
-async def conflict(project_id: str, request: Request) -> ConflictOut:
+def conflict(project_id: str, request: Request) -> ConflictOut:
     """The open conflict, per file: kind, base / local / GitHub contents (or SHAs and sizes), a diff."""
     container = container_of(request)
-    view = await run_in_threadpool(_as_user, container, lambda: container.conflicts.open_conflict(project_id))
+    view = _as_user(container, lambda: container.conflicts.open_conflict(project_id))
     return ConflictOut(
         id=view.id,
         created_at=view.created_at,
@@ -143,7 +143,7 @@ class ResolveIn(BaseModel):
 
 
 @router.post("/sync/resolve-conflict", response_model=OperationOut)
-async def resolve_conflict(project_id: str, body: ResolveIn, request: Request) -> OperationOut:
+def resolve_conflict(project_id: str, body: ResolveIn, request: Request) -> OperationOut:
     """Resolve the open conflict; 409 `conflict_moved` when either side moved since it was read."""
     container = container_of(request)
     key = parse_project_id(project_id)
@@ -160,7 +160,7 @@ async def resolve_conflict(project_id: str, body: ResolveIn, request: Request) -
             deletes=body.delete,
         )
 
-    operation_id = await run_in_threadpool(_as_user, container, work)
+    operation_id = _as_user(container, work)
     return _operation(container, operation_id)
 
 
@@ -190,10 +190,10 @@ class PlanOut(BaseModel):
 
 
 @router.get("/sync/plan", response_model=PlanOut)
-async def plan(project_id: str, request: Request) -> PlanOut:
+def plan(project_id: str, request: Request) -> PlanOut:
     """The dry run: the decision and why, per-file changes per direction, transport, expected requests."""
     container = container_of(request)
-    planned = await run_in_threadpool(_as_user, container, lambda: container.reconciler.plan(project_id))
+    planned = _as_user(container, lambda: container.reconciler.plan(project_id))
     return PlanOut(
         action=planned.action,
         reason=planned.reason,
@@ -218,12 +218,11 @@ class ConfirmIn(BaseModel):
 
 
 @router.post("/sync/confirm", response_model=OperationOut)
-async def confirm(project_id: str, body: ConfirmIn, request: Request) -> OperationOut:
+def confirm(project_id: str, body: ConfirmIn, request: Request) -> OperationOut:
     """Apply the held plan for exactly these heads; 409 `plan_moved` / `nothing_held` otherwise."""
     container = container_of(request)
     key = parse_project_id(project_id)
-    operation_id = await run_in_threadpool(
-        _as_user,
+    operation_id = _as_user(
         container,
         lambda: container.reconciler.confirm(key, local_head=body.local_head, github_head=body.github_head),
     )
@@ -253,12 +252,12 @@ class ResetOut(BaseModel):
 
 
 @router.post("/sync/reset", response_model=ResetOut)
-async def reset(project_id: str, body: ResetIn, request: Request) -> ResetOut:
+def reset(project_id: str, body: ResetIn, request: Request) -> ResetOut:
     """Adopt one side (the other is kept first, under `kept_ref`), or restore what a reset kept."""
     container = container_of(request)
     key = parse_project_id(project_id)
-    result = await run_in_threadpool(
-        _as_user, container, lambda: container.reconciler.reset(key, adopt=body.adopt, restore=body.restore)
+    result = _as_user(
+        container, lambda: container.reconciler.reset(key, adopt=body.adopt, restore=body.restore)
     )
     return ResetOut(operation=_operation(container, result.operation_id), kept_ref=result.kept_ref)
 
@@ -274,12 +273,11 @@ class SettingsIn(BaseModel):
 
 
 @router.patch("", response_model=LinkStatus)
-async def update_settings(project_id: str, body: SettingsIn, request: Request) -> LinkStatus:
+def update_settings(project_id: str, body: SettingsIn, request: Request) -> LinkStatus:
     """Change the mode, the conflict strategy or whether sync is enabled; answers with the status."""
     container = container_of(request)
     key = parse_project_id(project_id)
-    await run_in_threadpool(
-        container.link_settings.update,
+    container.link_settings.update(
         key,
         sync_mode=body.sync_mode,
         conflict_strategy=body.conflict_strategy,
