@@ -171,6 +171,8 @@ class Dispatcher:
         with self._cond:
             self._queue.clear()
             self._held = None
+            # After a reset delivery ids start again: a remembered id would pass for a duplicate.
+            self._sent.clear()
 
     def _run(self) -> None:
         sent = self._sent  # shared by the workers (under the condition's lock)
