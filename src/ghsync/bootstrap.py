@@ -25,6 +25,7 @@ from ghsync.domain.outbound import TransportThresholds
 from ghsync.ports.jobs import RECONCILE_TASK, JobQueue
 from ghsync.ports.throttle import ThrottleState
 from ghsync.services.conflicts import ConflictService
+from ghsync.services.delivery_sweep import SWEEP_TASK, DeliverySweep
 from ghsync.services.link_settings import LinkSettings
 from ghsync.services.linking import LinkService
 from ghsync.services.notifications import NotificationService
@@ -151,6 +152,21 @@ def register_polling(
     return polling
 
 
+def register_delivery_sweep(
+    queue: JobQueue, settings: Settings, uow: SqlUnitOfWorkFactory, github: GitHubAppClient | None
+) -> DeliverySweep | None:
+    """The delivery sweep every GHSYNC_DELIVERY_SWEEP_INTERVAL seconds (0: off; None without an App)."""
+    if github is None or settings.ghsync_delivery_sweep_interval <= 0:
+        return None
+    sweep = DeliverySweep(uow, github, retention=timedelta(days=settings.ghsync_delivery_retention_days))
+
+    def run(_period: datetime) -> None:
+        sweep.sweep()
+
+    queue.periodic(SWEEP_TASK, float(settings.ghsync_delivery_sweep_interval), run)
+    return sweep
+
+
 def build_container(settings: Settings, *, require_migrated: bool = True) -> Container:
     """Build every service from the settings; refuses an un-migrated database when asked to."""
     engine = make_engine(settings.effective_database_url)
@@ -186,6 +202,7 @@ def build_container(settings: Settings, *, require_migrated: bool = True) -> Con
 
     queue.periodic(PURGE_DELIVERIES_TASK, PURGE_DELIVERIES_SECONDS, purge_deliveries)
     register_polling(queue, settings, uow, github)
+    register_delivery_sweep(queue, settings, uow, github)
 
     # Notifications are outbox rows; this task posts the due ones (GHSYNC_NOTIFY_URL), never a sync.
     sender = HttpxNotificationSender(settings.ghsync_notify_url) if settings.ghsync_notify_url else None

@@ -142,6 +142,12 @@ class Settings(BaseSettings):
     ghsync_webhook_rate_burst: int = Field(
         default=1000, gt=0, description="Webhook requests a source may send at once before the rate applies."
     )
+    ghsync_delivery_sweep_interval: int = Field(
+        default=300, ge=0, description="Seconds between sweeps redelivering failed App deliveries; 0 = off."
+    )
+    ghsync_delivery_retention_days: int = Field(
+        default=3, ge=1, le=30, description="Days deliveries stay redeliverable (GitHub 3, GHES 7)."
+    )
     ghsync_notify_url: str | None = Field(
         default=None,
         description="Where to POST notifications (conflicts, failures, held plans); unset = none are sent.",

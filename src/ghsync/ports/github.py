@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, Protocol
 
 from ghsync.domain.github import (
@@ -32,6 +33,7 @@ from ghsync.domain.github import (
 )
 from ghsync.domain.models import Author, FileMode
 from ghsync.domain.polling import HeadsRead
+from ghsync.domain.redelivery import HookDelivery
 from ghsync.domain.trees import TreeEntry
 
 Priority = Literal["user", "background"]
@@ -224,6 +226,9 @@ class GitHubApp(Protocol):
     def priority(self, priority: Priority) -> AbstractContextManager[None]:
         """Mark the calls of a block as user-triggered (may spend the reserve) or background."""
 
+    def app_identity(self) -> Author:
+        """The App's bot account (`<slug>[bot]` and its noreply email), the committer of our commits."""
+
     def repo(self, installation_id: int, owner: str, name: str) -> GitHubRepo:
         """The port of one repository through `installation_id` (no request is made)."""
 
@@ -233,8 +238,20 @@ class GitHubApp(Protocol):
         without GraphQL raises a `GitHubError` (the caller falls back to REST `get_branch`)."""
 
 
+class AppHookDeliveries(Protocol):
+    """The App webhook's delivery log, for the delivery sweep (App JWT auth): list, and redeliver
+    (https://docs.github.com/en/rest/apps/webhooks)."""
+
+    def list_hook_deliveries(self, *, since: datetime | None = None) -> list[HookDelivery]:
+        """Attempts newest first, every page (by GitHub's cursor), stopping past `since`."""
+
+    def redeliver_hook_delivery(self, delivery_id: int) -> None:
+        """Ask GitHub to send delivery `delivery_id` again (same GUID, `redelivery: true`)."""
+
+
 __all__ = [
     "CONTENT_CREATING_METHODS",
+    "AppHookDeliveries",
     "GitHubApp",
     "GitHubRepo",
     "Priority",

@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 import httpx
 
-from ghsync.adapters.github import graphql, metrics, parsing, policy
+from ghsync.adapters.github import deliveries, graphql, metrics, parsing, policy
 from ghsync.adapters.github.auth import AppJwt, InstallationTokens, parse_expires_at
 from ghsync.adapters.github.config import GitHubAppConfig
 from ghsync.adapters.github.etag import EtagCache, EtagEntry, EtagKey
@@ -48,7 +48,9 @@ from ghsync.domain.errors import (
     RetryKind,
 )
 from ghsync.domain.github import Branch, Installation, RateLimitState, Repository
+from ghsync.domain.models import Author
 from ghsync.domain.polling import HeadsRead
+from ghsync.domain.redelivery import HookDelivery
 from ghsync.observability.logging import get_logger
 from ghsync.ports.github import Priority, record_request
 from ghsync.ports.throttle import ThrottleState
@@ -137,6 +139,7 @@ class GitHubAppClient:
             ttl=config.token_cache_ttl,
         )
         self._throttle: ThrottleState = throttle if throttle is not None else InMemoryThrottleState()
+        self._identity: Author | None = None
         self._etags = EtagCache(config.etag_cache_size)
         self._states: dict[str, _InstallationState] = {}
         self._states_lock = threading.Lock()
@@ -252,6 +255,16 @@ class GitHubAppClient:
         ).body
         return parsing.repository(body)
 
+    def app_identity(self) -> Author:
+        """The App's bot account as a commit's committer: `<slug>[bot]` with its noreply email, whose id
+        is the bot user's (https://docs.github.com/en/rest/users/users#get-a-user). Read once."""
+        if self._identity is None:
+            slug = str(self.request("GET", "/app").body["slug"])
+            login = f"{slug}[bot]"
+            bot = self.request("GET", "/users/{username}", params={"username": login}).body
+            self._identity = Author(login, f"{bot['id']}+{login}@users.noreply.github.com")
+        return self._identity
+
     def repo(self, installation_id: int, owner: str, name: str) -> RestGitHubRepo:
         """The `GitHubRepo` port of `owner/name` through `installation_id` (no request is made)."""
         return RestGitHubRepo(self, installation_id, owner, name)
@@ -259,6 +272,14 @@ class GitHubAppClient:
     def default_branch_heads(self, installation_id: int, repos: Sequence[tuple[str, str]]) -> HeadsRead:
         """The default-branch heads of `repos` over GraphQL, one query per 100 (see `graphql.py`)."""
         return graphql.default_branch_heads(self, installation_id, repos)
+
+    def list_hook_deliveries(self, *, since: datetime | None = None) -> list[HookDelivery]:
+        """The App webhook's delivery attempts, newest first, back to `since` (see `deliveries.py`)."""
+        return deliveries.list_hook_deliveries(self, since=since)
+
+    def redeliver_hook_delivery(self, delivery_id: int) -> None:
+        """Ask GitHub to redeliver one delivery of the App's webhook."""
+        deliveries.redeliver_hook_delivery(self, delivery_id)
 
     def rate_limit(self, installation_id: int) -> RateLimitState | None:
         """The last quota seen for the installation, here or by another process (no request is made)."""

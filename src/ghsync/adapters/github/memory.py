@@ -52,6 +52,7 @@ from ghsync.domain.github import (
 )
 from ghsync.domain.models import Author
 from ghsync.domain.polling import MAX_REPOSITORIES_PER_QUERY, HeadsRead, RemoteHead
+from ghsync.domain.redelivery import HookDelivery
 from ghsync.domain.trees import TreeEntry
 from ghsync.ports.github import Priority, PullState, TreeWrite, record_request
 
@@ -151,6 +152,11 @@ class InMemoryGitHub:
         self._repos: dict[int, _Repo] = {}
         self._installations: dict[int, _Installation] = {}
         self._faults: list[_Fault] = []
+        self.app_slug, self.app_bot_id = "ghsync-fake", 41898282
+        # The App webhook's delivery log (attempts, in the order they happened) and what a redelivery
+        # gets from the receiver: `hook_receiver(attempt)` -> HTTP status (default 200).
+        self._hook_deliveries: list[HookDelivery] = []
+        self.hook_receiver: Callable[[HookDelivery], int] | None = None
 
     def close(self) -> None:
         if self._tmp is not None:
@@ -329,6 +335,35 @@ class InMemoryGitHub:
         with self._lock:
             self._faults.append(_Fault(make, count, operation))
 
+    def record_hook_delivery(
+        self,
+        guid: str,
+        event: str,
+        *,
+        status_code: int = 200,
+        at: datetime | None = None,
+        redelivery: bool = False,
+        action: str | None = None,
+        installation_id: int | None = None,
+        repository_id: int | None = None,
+    ) -> HookDelivery:
+        """An attempt GitHub made to deliver an event to the App's webhook (a test helper)."""
+        with self._lock:
+            attempt = HookDelivery(
+                id=next(self._ids),
+                guid=guid,
+                delivered_at=at or self._now(),
+                status="OK" if 200 <= status_code < 300 else f"Invalid HTTP Response: {status_code}",
+                status_code=status_code,
+                event=event,
+                redelivery=redelivery,
+                action=action,
+                installation_id=installation_id,
+                repository_id=repository_id,
+            )
+            self._hook_deliveries.append(attempt)
+            return attempt
+
     def head(self, owner: str, name: str, branch: str) -> str | None:
         """The commit `branch` points at (for assertions; no request is counted)."""
         with self._lock:
@@ -393,6 +428,11 @@ class InMemoryGitHub:
         finally:
             _PRIORITY.reset(token)
 
+    def app_identity(self) -> Author:
+        """The fake App's bot account (no request is counted: the real client reads it once)."""
+        login = f"{self.app_slug}[bot]"
+        return Author(login, f"{self.app_bot_id}+{login}@users.noreply.github.com")
+
     def repo(self, installation_id: int, owner: str, name: str) -> InMemoryGitHubRepo:
         return InMemoryGitHubRepo(self, installation_id, owner, name)
 
@@ -418,6 +458,40 @@ class InMemoryGitHub:
             used = inst.used if inst is not None else 0
         remaining = max(0, self._rate_limit - used)
         return HeadsRead(heads, points=queries, remaining=remaining, limit=self._rate_limit)
+
+    # ---- the AppHookDeliveries port ----------------------------------------------------------------
+
+    def list_hook_deliveries(self, *, since: datetime | None = None) -> list[HookDelivery]:
+        """Newest first, one request per page of 100, stopping past `since` (as the REST client does)."""
+        with self._lock:
+            newest_first = sorted(self._hook_deliveries, key=lambda d: d.id, reverse=True)
+        out: list[HookDelivery] = []
+        for start in range(0, max(1, len(newest_first)), 100):
+            with self._lock:
+                self._request("GET", None, "list_hook_deliveries")
+            page = newest_first[start : start + 100]
+            out.extend(page)
+            if since is not None and page and page[-1].delivered_at < since:
+                break
+        return out
+
+    def redeliver_hook_delivery(self, delivery_id: int) -> None:
+        with self._lock:
+            self._request("POST", None, "redeliver_hook_delivery")
+            original = next((d for d in self._hook_deliveries if d.id == delivery_id), None)
+            if original is None:
+                raise GitHubNotFound("Not Found", status=404)
+            receiver = self.hook_receiver
+        code = receiver(original) if receiver is not None else 200
+        self.record_hook_delivery(
+            original.guid,
+            original.event,
+            status_code=code,
+            redelivery=True,
+            action=original.action,
+            installation_id=original.installation_id,
+            repository_id=original.repository_id,
+        )
 
     # ---- internals shared with InMemoryGitHubRepo -------------------------------------------------
 
