@@ -6,12 +6,14 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from github_emulator.testing import ReceivedWebhook, WebhookReceiver
+from github_emulator.testing import EmulatorHandle, ReceivedWebhook, WebhookReceiver, run_emulator
 from support.github_schemas import validate_webhook
 
 ZERO = "0" * 40
@@ -134,3 +136,39 @@ def assert_basic_error(response: httpx.Response, status: int, message: str) -> N
     jsonschema.validate(body, schema)
     assert (response.status_code, body["message"]) == (status, message), body
     assert isinstance(body.get("documentation_url"), str), body
+
+
+# ---- one emulator per module ------------------------------------------------------------------
+#
+# Starting and stopping an emulator costs about a second; the round-two modules import these
+# fixtures to share one per module and reset it before each test (``POST /_emulator/reset``
+# forgets every app, repository and delivery), so tests stay independent and the suite fast.
+# They override conftest's function-scoped ``emu`` and ``receiver`` (and so feed ``installed``):
+# a module imports ``module_emulator, module_receiver, shared_emu, shared_receiver``.
+
+
+@pytest.fixture(scope="module")
+def module_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorHandle]:
+    with run_emulator(tmp_path_factory.mktemp("round2") / "emulator", tree_entry_limit=50) as handle:
+        yield handle
+
+
+@pytest.fixture(scope="module")
+def module_receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as rx:
+        yield rx
+
+
+@pytest.fixture(name="emu")
+def shared_emu(module_emulator: EmulatorHandle, module_receiver: WebhookReceiver) -> EmulatorHandle:
+    # Let the previous test's deliveries finish so none lands after the receiver is cleared.
+    module_emulator.wait_for_deliveries(timeout=30)
+    module_emulator.reset()
+    with module_receiver._cond:
+        module_receiver.received.clear()
+    return module_emulator
+
+
+@pytest.fixture(name="receiver")
+def shared_receiver(emu: EmulatorHandle, module_receiver: WebhookReceiver) -> WebhookReceiver:
+    return module_receiver

@@ -8,7 +8,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from round2_support import ZERO, assert_basic_error, b64, git, head_of, wait_event
+from round2_support import (  # noqa: F401
+    ZERO,
+    assert_basic_error,
+    b64,
+    git,
+    head_of,
+    module_emulator,
+    module_receiver,
+    shared_emu,
+    shared_receiver,
+    wait_event,
+)
 
 from conftest import api
 from github_emulator.testing import EmulatorHandle, WebhookReceiver

@@ -8,7 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from round2_support import commit_files, git, head_of
+from round2_support import (  # noqa: F401
+    commit_files,
+    git,
+    head_of,
+    module_emulator,
+    module_receiver,
+    shared_emu,
+    shared_receiver,
+)
 
 from conftest import Installed, api
 from github_emulator import protection

@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from round2_support import commit_files, git, head_of, wait_event
+from round2_support import (  # noqa: F401
+    commit_files,
+    git,
+    head_of,
+    module_emulator,
+    module_receiver,
+    shared_emu,
+    shared_receiver,
+    wait_event,
+)
 
 from conftest import Installed
 

@@ -7,7 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from round2_support import ZERO, git, wait_event
+from round2_support import (  # noqa: F401
+    ZERO,
+    git,
+    module_emulator,
+    module_receiver,
+    shared_emu,
+    shared_receiver,
+    wait_event,
+)
 from round2_support import pushes as received_pushes
 
 from conftest import Installed

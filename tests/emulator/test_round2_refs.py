@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from round2_support import module_emulator, module_receiver, shared_emu, shared_receiver  # noqa: F401
 
 from conftest import Installed
 

@@ -7,7 +7,15 @@ import base64
 from pathlib import Path
 
 import pytest
-from round2_support import assert_basic_error, git, head_of
+from round2_support import (  # noqa: F401
+    assert_basic_error,
+    git,
+    head_of,
+    module_emulator,
+    module_receiver,
+    shared_emu,
+    shared_receiver,
+)
 
 from conftest import Installed, api
 from github_emulator import filesizes
