@@ -12,8 +12,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -42,6 +44,7 @@ from ghsync.entrypoints.api.app import create_app
 from ghsync.entrypoints.api.webhooks import HookAllowlist
 from ghsync.ports.uow import UnitOfWork, UnitOfWorkFactory
 from ghsync.services.linking import webhook_secret_context
+from ghsync.services.reconcile import relay_pending_requests
 from ghsync.services.webhooks import WebhookService
 from github_emulator.testing import AppInfo, EmulatorHandle, run_emulator
 
@@ -191,9 +194,10 @@ def git(cwd: Path, *args: str) -> str:
 
 
 @contextmanager
-def _serve(container: Container) -> Iterator[str]:
+def _serve(container: Container, port: int = 0) -> Iterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
     server = uvicorn.Server(
         uvicorn.Config(create_app(container), log_level="warning", access_log=False, lifespan="off")
     )
@@ -678,3 +682,102 @@ def test_a_rename_and_a_new_default_branch_are_followed_from_their_deliveries(wo
     with httpx.Client(base_url=world.emu.url, headers=headers, trust_env=False) as gh:
         head = gh.get("/repos/octo/web/branches/main").json()["commit"]["sha"]
     assert newest["source"] == "github" and newest["tree_sha"] == world.github_tree(head, "web")
+
+
+# --- a crash between recording a delivery and answering it -----------------------------------------------
+
+# ghsync's API in a process of its own, which SIGKILLs itself right after a push delivery's unit of work
+# committed, before the answer is written: the worst moment for a receiver to die.
+_DIES_AFTER_COMMIT = """
+import json, os, signal, sys
+import uvicorn
+from ghsync.bootstrap import build_container
+from ghsync.config import load_settings
+from ghsync.entrypoints.api.app import create_app
+
+config = json.loads(os.environ["WEBHOOK_TEST_CONFIG"])
+port = config.pop("port")
+container = build_container(load_settings({}, **config))
+receive = container.webhooks.receive
+
+def receive_then_die(*args, **kwargs):
+    receipt = receive(*args, **kwargs)
+    if receipt.event == "push":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return receipt
+
+container.webhooks.receive = receive_then_die
+uvicorn.run(create_app(container), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_kill_9_between_recording_a_delivery_and_answering_loses_no_reconcile(world: World) -> None:
+    pid = world.project()
+    before = len(world.versions(pid))
+    port = _free_port()
+    config = {
+        "port": port,
+        "ghsync_data_dir": str(world.tmp_path / "data"),
+        "database_url": f"sqlite:///{world.tmp_path / 'ghsync.db'}",
+        "ghsync_encryption_keys": [KEY],
+        "github_webhook_secret": APP_SECRET,
+    }
+    doomed = subprocess.Popen(
+        [sys.executable, "-c", _DIES_AFTER_COMMIT],
+        env={**os.environ, "WEBHOOK_TEST_CONFIG": json.dumps(config)},
+    )
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", trust_env=False).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert doomed.poll() is None and time.monotonic() < deadline, "the receiver did not start"
+            time.sleep(0.05)
+        world.emu.update_app(world.app.id, webhook_url=f"http://127.0.0.1:{port}/v1/webhooks/github")
+        world.wait_answered(lambda d: d["event"] == "ping" and str(port) in d["url"])
+
+        sha = world.person_pushes({"index.html": "<h1>survives a kill -9</h1>\n"})
+
+        assert doomed.wait(TIMEOUT) == -signal.SIGKILL
+    finally:
+        if doomed.poll() is None:
+            doomed.kill()
+            doomed.wait()
+
+    def unanswered(d: dict[str, Any]) -> bool:  # GitHub got no answer: to GitHub the delivery failed
+        return _is_push(d) and d["status_code"] == 0
+
+    [killed] = [
+        d for d in world.emu.wait_for_deliveries(lambda ds: any(map(unanswered, ds))) if unanswered(d)
+    ]
+
+    # The delivery and its request were committed together before the kill.
+    with world.container.uow() as uow:
+        recorded = uow.deliveries.get(killed["guid"])
+        assert recorded is not None and recorded.status == "queued"
+        assert [r.reason for r in uow.requests.pending(pid)] == ["webhook:push"]
+    # The outbox relay (a periodic task of every worker) tells the queue again of pending requests.
+    relay_pending_requests(world.container.uow, world.container.queue.request_reconcile)
+    world.run_worker()
+    versions = world.versions(pid)
+    assert len(versions) == before + 1 and versions[0]["tree_sha"] == world.github_tree(sha)
+
+    # GitHub's redelivery of the "failed" delivery, to a receiver restarted at the same address, is
+    # acknowledged as a duplicate: it succeeded, so it changes nothing.
+    recorded_before = world.counts()
+    with _serve(world.container, port):
+        world.redeliver(killed)
+        [again] = world.wait_answered(lambda d: _is_push(d) and d["redelivery"])
+    assert again["status_code"] == 202 and again["guid"] == killed["guid"]
+    assert world.counts() == recorded_before  # no second delivery row, no second request
+    world.run_worker()
+    assert len(world.versions(pid)) == before + 1
