@@ -92,12 +92,6 @@ def test_a_multi_file_version_is_one_commit_holding_every_file(world: Outbound, 
     assert world.head(repo, "main") == after
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine gap: issue 9 says the committer is the App, but both transports commit with the "
-    "version's author as committer (ReconcileService passes no committer and RestGitHubRepo."
-    "create_commit sends the author in its place; the git transport builds it with the author too)",
-)
 def test_the_committer_is_the_app(world: Outbound) -> None:
     project, repo = world.linked({"a.txt": "a\n"})
     world.write(project, {"b.txt": b"b\n"})
@@ -114,15 +108,22 @@ def test_deletions_and_renames_reach_github_and_known_blobs_do_not_travel_again(
     world: Outbound, transport: str
 ) -> None:
     project, repo = world.linked(
-        {"a.txt": "a\n", "old/name.txt": "moved\n", "old/keep.txt": "kept\n", "gone/x.txt": "x\n"}
+        {
+            "a.txt": "a\n",
+            "old/name.txt": "moved\n",
+            "old/keep.txt": "kept\n",
+            "gone/x.txt": "x\n",
+            "swap/inner.txt": "a directory that becomes a file\n",
+            "flip": "a file that becomes a directory\n",
+        }
     )
     world.write(project, {"img.png": PNG})
     world.engine(transport).reconcile(project)
     world.emu.clear_requests()
     world.write(
         project,
-        {"new/name.txt": b"moved\n", "assets/img.png": PNG},
-        deletes=("a.txt", "old/name.txt", "img.png", "gone/x.txt"),
+        {"new/name.txt": b"moved\n", "assets/img.png": PNG, "swap": b"now a file\n", "flip/in.txt": b"in\n"},
+        deletes=("a.txt", "old/name.txt", "img.png", "gone/x.txt", "swap/inner.txt", "flip"),
         message="Rename and delete",
     )
     world.engine(transport).reconcile(project)
@@ -149,6 +150,8 @@ def test_binary_files_the_executable_bit_and_symlinks_are_kept_exactly(
         "empty.txt": b"",
         "bin/run.sh": b"#!/bin/sh\necho hi\n",
         "link": b"target.txt",
+        "docs/naïve café.md": "# Ünïcödé, spaces\n".encode(),
+        "with space.txt": b"a space in the name\n",
         "docs/up": b"../target.txt",
     }
     modes = {"bin/run.sh": FileMode.EXECUTABLE, "link": FileMode.SYMLINK, "docs/up": FileMode.SYMLINK}
@@ -635,11 +638,6 @@ def test_protection_switched_on_between_our_read_and_our_write_routes_to_a_pr(
     world.assert_github_holds(project, repo, f"ghsync/{project}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a push_direct that GitHub's refusal turned into a PR is recorded as "
-    "operation_type 'push_direct' (ReconcileService._record uses the decided action's kind)",
-)
 def test_an_operation_that_ended_as_a_pr_is_recorded_as_one(
     world: Outbound, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ghsync.domain.errors import NotFastForward
-from ghsync.domain.models import VersionInfo
+from ghsync.domain.models import Author, VersionInfo
 from ghsync.domain.outbound import BlobFacts, OutboundPlan, blob_facts, outbound_message, plan_writes
 from ghsync.domain.trees import GitIdentity
 from ghsync.ports.git_remote import GitRemote, RemoteRepo
@@ -62,6 +62,7 @@ def push_version(
     expected: str | None,
     when: datetime,
     fetched: MutableMapping[str, str | None] | None = None,
+    committer: Author | None = None,
 ) -> str:
     """Commit the version's tree on `parents` in the store and push it to `branch` (which must be at
     `expected`, None: absent); returns the commit's SHA.
@@ -83,13 +84,14 @@ def push_version(
                 f"GitHub's {parent.branch} is at {head or 'nothing'}, not at {parent.sha} as read", status=422
             )
     person = GitIdentity(version.author.name, version.author.email, when)
+    app = GitIdentity(committer.name, committer.email, when) if committer else person  # the App commits
     commit = store.write_commit(
         project_id,
         tree_sha=version.tree_sha,
         parents=shas,
         message=outbound_message(version.message, version.id),
         author=person,
-        committer=person,
+        committer=app,
     )
     git.push(project_id, remote, branch, commit, expected=expected)
     return commit

@@ -130,6 +130,7 @@ class _Outcome:
     """What an executed action leaves to record."""
 
     status: str = "success"
+    operation_type: str | None = None  # when what happened differs from the action decided
     direction: str = "none"
     pair: SyncPair | None = None
     tracking: Tracking | None = None
@@ -199,6 +200,7 @@ class ReconcileService:
         self._settings = settings or EngineSettings()
         self._git = git  # the git smart-HTTP transport; None: the Git Data API only
         self._now = clock
+        self._identity: Author | None = None  # the App's bot account, read once
 
     # --- the job -------------------------------------------------------------------------------------
 
@@ -593,7 +595,10 @@ class ReconcileService:
         except BranchProtected:
             # GitHub's refusal is the truth about protection: take the PR path now.
             loaded.snapshot = replace(snapshot, github_protected=True)
-            return self._pull_request(loaded, version)
+            routed = self._pull_request(loaded, version)
+            routed.operation_type = ActionKind.PULL_REQUEST.value  # what happened, not what was planned
+            routed.metadata["routed_by"] = "branch_protected"
+            return routed
         outcome = self._outbound_outcome(loaded, plan, commit, version)
         outcome.metadata.update(transport_metadata(transport, plan, loaded.git_fetched))
         outcome.pair = SyncPair(
@@ -801,6 +806,7 @@ class ReconcileService:
             expected=expected,
             when=self._now(),
             fetched=loaded.git_fetched,
+            committer=self._committer(),
         )
 
     def _write_commit(
@@ -842,8 +848,16 @@ class ReconcileService:
             [parent, *extra_parents],
             outbound_message(version.message, version.id),
             author=version.author,
+            committer=self._committer(),
         )
         return commit.sha, plan
+
+    def _committer(self) -> Author:
+        """Our commits' committer is the App (the author is the version's): its bot account."""
+        assert self._github is not None
+        if self._identity is None:
+            self._identity = self._github.app_identity()
+        return self._identity
 
     def _create_tree(self, loaded: _Loaded, base_tree: str, chunk: Sequence[PlannedWrite]) -> str:
         """One tree request; a chunk GitHub finds too large is split in halves and retried."""
@@ -1386,7 +1400,7 @@ class ReconcileService:
             operation_id = uow.operations.add(
                 SyncOperation(
                     project_id=key,
-                    operation_type=action.kind.value,
+                    operation_type=outcome.operation_type or action.kind.value,
                     status=outcome.status,  # type: ignore[arg-type]
                     direction=outcome.direction,  # type: ignore[arg-type]
                     github_commit_sha=outcome.github_commit or snapshot.github.commit_sha,
