@@ -230,6 +230,8 @@ def test_a_stale_resolution_is_refused_then_merged_files_resolve_it(world: World
     before_local, before_remote = world.local(), world.remote()
     assert "read it again" in error_of(world.api.post(url, json=body), 409, "conflict_moved")
     assert world.local() == before_local and world.remote() == before_remote  # a refusal changes nothing
+    with world.container.uow() as uow:  # but asks for the reconcile that re-detects the conflict
+        assert [r.reason for r in uow.requests.pending(world.pid)] == ["conflict_moved"]
 
     world.reconcile()  # re-detected against GitHub's new head
     fresh = world.conflict()

@@ -26,6 +26,7 @@ from ghsync.entrypoints.api.schemas import FileIn
 from ghsync.services.conflicts import ConflictFile, FileSide
 from ghsync.services.linking import LinkStatus
 from ghsync.services.projects import parse_project_id
+from ghsync.services.reconcile import Refused
 
 router = APIRouter(prefix="/v1/projects/{project_id}/github", tags=["sync"])
 
@@ -160,7 +161,16 @@ def resolve_conflict(project_id: str, body: ResolveIn, request: Request) -> Oper
             deletes=body.delete,
         )
 
-    operation_id = _as_user(container, work)
+    try:
+        operation_id = _as_user(container, work)
+    except Refused as refused:
+        if refused.code == "conflict_moved":
+            # The conflict row still shows the old heads until a reconcile sees the new ones: request it,
+            # so that reading the conflict again soon shows what the person must resolve now.
+            with container.uow() as uow:
+                uow.request_reconcile(key, "conflict_moved")
+                uow.commit()
+        raise
     return _operation(container, operation_id)
 
 
