@@ -294,6 +294,19 @@ def test_branches_commits_compare_and_contents(env: Env) -> None:
         "new.txt": "added",
     }
     assert env.gh.get(f"{R}/compare/main...nope").status_code == 404
+    paged = env.gh.get(f"{R}/compare/main...feature/compare", params={"per_page": 1, "page": 1})
+    assert paged.status_code == 200 and paged.json()["total_commits"] == 1
+    # Unrelated histories: GitHub's 404 "No common ancestor between ...".
+    tree = env.gh.post(f"{R}/git/trees", json={"tree": [{"path": "o.txt", "mode": "100644", "content": "o"}]})
+    orphan = env.gh.post(
+        f"{R}/git/commits", json={"message": "orphan", "tree": tree.json()["sha"], "parents": []}
+    )
+    env.branch("orphan/compare", orphan.json()["sha"])
+    unrelated = env.gh.get(f"{R}/compare/main...orphan/compare")
+    assert (unrelated.status_code, unrelated.json()["message"]) == (
+        404,
+        "No common ancestor between main and orphan/compare.",
+    )
 
     assert env.gh.get(f"{R}/contents/README.md").status_code == 200
     assert env.gh.get(f"{R}/contents/docs/a.md", params={"ref": "feature/compare"}).status_code == 200
@@ -334,8 +347,11 @@ def test_branch_protection(env: Env) -> None:
     assert env.gh.delete(f"{R}/git/refs/heads/guarded").status_code == 422
     with_checks = dict(rules, required_status_checks={"strict": True, "contexts": ["ci/test"]})
     with_checks["required_pull_request_reviews"] = {"required_approving_review_count": 1}
+    with_checks["restrictions"] = {"users": [OWNER], "teams": [], "apps": [env.app.slug]}
     assert env.gh.put(url, json=with_checks).status_code == 200
-    assert env.gh.get(url).status_code == 200
+    full = env.gh.get(url)
+    assert full.status_code == 200
+    assert [a["slug"] for a in full.json()["restrictions"]["apps"]] == [env.app.slug]
     assert env.gh.get(f"{R}/branches/guarded").status_code == 200
     assert env.gh.delete(url).status_code == 204
     assert env.gh.get(url).status_code == 404
@@ -391,6 +407,12 @@ def test_trees(env: Env) -> None:
         json={"tree": [{"path": "x", "mode": "100644", "type": "blob", "sha": blob, "content": "x"}]},
     )
     assert both.status_code == 422
+    mismatched = env.gh.post(
+        f"{R}/git/trees", json={"tree": [{"path": "d", "mode": "040000", "type": "tree", "content": "x"}]}
+    )
+    assert mismatched.status_code == 422
+    as_file = env.gh.post(f"{R}/git/trees", json={"tree": [{"path": "f", "mode": "100644", "sha": base}]})
+    assert as_file.status_code == 422
 
 
 def test_commits_and_refs(env: Env) -> None:
@@ -439,6 +461,11 @@ def test_commits_and_refs(env: Env) -> None:
     assert env.gh.delete(f"{R}/git/refs/heads/feature/refs").status_code == 422
     default = env.gh.delete(f"{R}/git/refs/heads/main")
     assert default.status_code == 422
+    missing = env.gh.delete(f"{R}/git/refs/heads/feature/refs")
+    assert missing.json()["message"] == "Reference does not exist"
+    assert env.gh.get(f"{R}/git/ref/refs/heads/main").status_code == 404  # read literally
+    tree = env.gh.get(f"{R}/git/commits/{main}").json()["tree"]["sha"]
+    assert env.gh.post(f"{R}/git/refs", json={"ref": "refs/heads/to-tree", "sha": tree}).status_code == 422
     assert env.sha() == main
 
 
@@ -508,6 +535,19 @@ def test_pull_requests(env: Env) -> None:
     assert env.gh.put(f"{R}/pulls/{n}/merge").status_code == 405
     assert env.gh.get(f"{R}/pulls", params={"state": "closed"}).status_code == 200
     assert env.gh.patch(f"{R}/pulls/{n}", json={"state": "open"}).status_code == 200
+
+    # A draft cannot be merged; mergeability is null until a GET starts GitHub's job.
+    drafted = env.commit_on(env.sha(), {"draft.txt": "d\n"}, "draft\n")
+    env.branch("feature/draft", drafted)
+    draft = env.gh.post(
+        f"{R}/pulls", json={"title": "d", "head": "feature/draft", "base": "main", "draft": True}
+    )
+    assert draft.status_code == 201 and draft.json()["mergeable"] is None
+    d = draft.json()["number"]
+    env.gh.get(f"{R}/pulls/{d}")
+    assert env.gh.get(f"{R}/pulls/{d}").json()["mergeable_state"] == "draft"
+    assert env.gh.get(f"{R}/git/ref/pull/{d}/head").status_code == 200
+    assert env.gh.put(f"{R}/pulls/{d}/merge").json()["message"] == "Pull Request is still a draft"
 
 
 # ---------------------------------------------------------------------------- hooks and deliveries

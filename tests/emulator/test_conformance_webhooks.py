@@ -345,6 +345,34 @@ def test_tags_over_git_smart_http(env: Env) -> None:
     where(env, "push", ref="refs/heads/after-tags", created=True)
 
 
+def test_one_push_of_several_refs(env: Env) -> None:
+    """Two new branches sharing new commits and four tags in one push: each branch's payload lists
+    what the push brought it (computed from the refs before the push); no events for the tags."""
+    work = env.tmp / "multi-ref"
+    git(env.tmp, "clone", "-q", env.emu.git_url(OWNER, REPO, env.user.token, user=OWNER), str(work))
+    git(work, "checkout", "-q", "-b", "multi/one")
+    (work / "one.txt").write_text("1\n")
+    git(work, "add", "one.txt")
+    git(work, "commit", "-q", "-m", "one")
+    first = git(work, "rev-parse", "HEAD")
+    git(work, "checkout", "-q", "-b", "multi/two")
+    (work / "two.txt").write_text("2\n")
+    git(work, "add", "two.txt")
+    git(work, "commit", "-q", "-m", "two")
+    tags = [f"multi-tag-{n}" for n in range(4)]
+    for tag in tags:
+        git(work, "tag", tag)
+    git(work, "push", "-q", "origin", "multi/one", "multi/two", *tags)
+    (one,) = where(env, "push", ref="refs/heads/multi/one")
+    (two,) = where(env, "push", ref="refs/heads/multi/two")
+    assert [c["id"] for c in one["commits"]] == [first]
+    assert [(c["id"] == first, c["distinct"]) for c in two["commits"]] == [(True, False), (False, True)]
+    # The author's email is the user's: GitHub adds the username.
+    assert one["commits"][0]["author"]["username"] == OWNER
+    env.emu.wait_for_deliveries()
+    assert not [r for r in env.rx.received if str((r.json or {}).get("ref", "")).endswith(tuple(tags))]
+
+
 def test_redelivery_keeps_the_delivery_guid(env: Env) -> None:
     env.emu.wait_for_deliveries()
     jwt_headers = {"Authorization": f"Bearer {env.emu.app_jwt(env.app)}"}
