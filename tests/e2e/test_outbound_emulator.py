@@ -607,15 +607,17 @@ def test_lfs_gets_an_actionable_error_and_github_is_left_as_it_was(
 # --- an empty repository ---------------------------------------------------------------------------------
 
 
-def test_the_first_commit_into_an_empty_repository_goes_by_git(world: Outbound) -> None:
+@pytest.mark.parametrize("mode", ["direct_commit", "protected_pr"])
+def test_the_first_commit_into_an_empty_repository_goes_by_git(world: Outbound, mode: str) -> None:
     # Not parametrized: the Git Data API answers 409 in an empty repository, so git is the only way in
     # (https://docs.github.com/en/rest/guides/using-the-rest-api-to-interact-with-your-git-database);
-    # the engine that prefers the Git Data API still takes git here.
+    # the engine that prefers the Git Data API still takes git here. In PR mode too: a pull request
+    # needs a base branch, and an empty repository has none.
     repo = world.new_repo(None)
     assert world.head(repo, "main") is None
     project = world.projects.create_project(repo).id
     version = world.write(project, {"index.html": b"<h1>hi</h1>\n", "img.png": PNG})
-    world.links.link(project, owner="octo", repo=repo)
+    world.links.link(project, owner="octo", repo=repo, sync_mode=mode)
     world.engine(GIT_DATA_API).reconcile(project)
     operation = world.last_operation(project)
     assert (operation.operation_type, operation.status, operation.metadata["transport"]) == (
