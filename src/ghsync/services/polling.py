@@ -228,7 +228,7 @@ class PollingService:
                 if uow.requests.pending(project_id):
                     report.already_pending.append(project_id)
                     continue
-                uow.request_reconcile(project_id, POLLING_REASON)
+                request = uow.request_reconcile(project_id, POLLING_REASON)
                 target = by_id[project_id]
                 uow.audit.add(
                     AuditEntry(
@@ -240,6 +240,7 @@ class PollingService:
                             "repository": f"{target.owner}/{target.repo}",
                             "last_remote_main_sha": target.last_remote_sha,
                             "github_head_sha": report.seen.get(project_id),
+                            "request_id": request.id,
                         },
                         at=self._now(),
                     )
