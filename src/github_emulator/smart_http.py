@@ -144,4 +144,6 @@ async def git_http(
     if is_push:
         # GitHub's "(protected branch hook declined)" instead of git's "(pre-receive hook declined)".
         payload = protection.declined_by_protection(payload)
+        # The body may have changed length; let the response count it.
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
     return Response(content=payload, status_code=status, headers=dict(headers))
