@@ -420,7 +420,8 @@ SECONDARY = {
 
 def _fault_plan(world: Outbound, transport: str, repo: str, fault: str) -> None:
     """Script `fault` on the requests of the write `transport` makes (REST for the Git Data API, git's
-    receive-pack for git); rate limits hit a REST read, since git requests have none."""
+    receive-pack for git); rate limits and a cut answer hit a REST read there, since git requests
+    have no rate limit and git's own framing would see a cut pack."""
     rest = rf"^/repos/octo/{repo}"
     write_path = rf"^/octo/{repo}\.git/git-receive-pack$" if transport == GIT else rest + r"/git/trees$"
     publish = (
@@ -441,6 +442,8 @@ def _fault_plan(world: Outbound, transport: str, repo: str, fault: str) -> None:
         world.fault(write_path, method="POST", kind="reset")
     elif fault == "reset_after_publish":
         world.fault(publish[0], method=publish[1], kind="reset_after")
+    elif fault == "truncated_answer":
+        world.fault(limited[0], method=limited[1], kind="truncate")
     else:  # pragma: no cover
         raise AssertionError(fault)
 
@@ -452,6 +455,7 @@ FAULTS = [
     "secondary_rate_limit_rescheduled",
     "connection_reset",
     "reset_after_publish",
+    "truncated_answer",
     "token_expiry",
 ]
 
