@@ -178,10 +178,10 @@ def test_a_large_change_goes_by_git_and_a_small_one_by_the_git_data_api(world: W
     assert world.remote_tree() == world.local_tree(project)
     head = world.github.head("octo", "site", "trunk")
     assert head is not None and world.repo().get_commit(head).parents == (before,)  # on top, not forced
-    # GitHub's head came over REST (the import), so git fetched it once before the push; no REST
-    # content creation at all.
+    # GitHub's head came by git (the import), so the push needed no fetch first; no REST content
+    # creation at all.
     assert large.content_creating == 0
-    assert operation.metadata["git_fetched"] == {"trunk": before}
+    assert operation.metadata["git_fetched"] == {}
     write(world, project, {"pages/000.md": b"# the first page\n"})
     with counting_requests() as small:
         engine.reconcile(project)
@@ -354,3 +354,41 @@ def test_the_first_commit_goes_to_the_default_branch_in_every_mode(world: World,
     assert world.remote_tree() == world.local_tree(project)
     assert world.github.head("octo", "site", f"ghsync/{project}") is None
     assert world.last_operation(project).operation_type == "first_commit"
+
+
+# --- inbound by git -------------------------------------------------------------------------------------
+
+
+def test_a_first_import_comes_by_one_git_fetch(world: World) -> None:
+    project = world.linked(files={f"f{n}.txt": f"{n}\n" for n in range(30)} | {"logo.png": PNG})
+    with counting_requests() as count:
+        world.engine().reconcile(project)
+    assert world.local_tree(project) == world.remote_tree()
+    operation = world.last_operation(project)
+    assert (operation.operation_type, operation.metadata["transport"]) == ("import", "git")
+    assert count.total < 10  # not one request per blob
+
+
+def test_many_missing_blobs_come_by_git_few_by_rest(world: World) -> None:
+    project = world.linked(files={"a.txt": "a\n"})
+    engine = world.engine()
+    engine.reconcile(project)
+    world.github.push("octo", "site", "trunk", {"b.txt": "b\n"})
+    engine.reconcile(project)
+    assert world.last_operation(project).metadata["transport"] == "rest"
+    world.github.push("octo", "site", "trunk", {f"many/{n}.txt": f"{n}\n" for n in range(20)})
+    engine.reconcile(project)
+    assert world.last_operation(project).metadata["transport"] == "git"
+    assert world.local_tree(project) == world.remote_tree()
+
+
+def test_an_evil_path_fetched_by_git_is_refused_too(world: World) -> None:
+    project = world.linked(files={"a.txt": "a\n"})
+    engine = world.engine()
+    engine.reconcile(project)
+    head = world.store.head(project)
+    world.github.push("octo", "site", "trunk", {f"ok/{n}.txt": "x\n" for n in range(5)} | {"..\\evil": "x\n"})
+    with pytest.raises(GhsyncError) as refused:
+        engine.reconcile(project)
+    assert refused.value.code == "invalid_path"
+    assert world.store.head(project) == head

@@ -328,3 +328,15 @@ def choose_transport(shape: ChangeShape, thresholds: TransportThresholds) -> Tra
     ):
         return Transport.GIT
     return Transport.GIT_DATA_API
+
+
+def inbound_by_git(*, importing: bool, missing_blobs: int, thresholds: TransportThresholds) -> bool:
+    """Whether GitHub's new head comes in by a git fetch rather than REST (one request per blob).
+
+    A first import always goes by git (the whole repository in one pack); otherwise git from the number
+    of blobs the store lacks that makes REST's per-blob requests the costlier way (the same
+    `min_missing_blobs` as outbound: a fetch costs 2 requests, REST one per blob).
+    """
+    if not thresholds.enabled:
+        return False
+    return importing or missing_blobs >= max(2, thresholds.min_missing_blobs)

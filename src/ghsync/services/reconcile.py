@@ -66,6 +66,7 @@ from ghsync.domain.outbound import (
     choose_transport,
     chunk_writes,
     find_blockers,
+    inbound_by_git,
     outbound_message,
     plan_writes,
     pull_request_text,
@@ -122,6 +123,7 @@ class _Loaded:
     git_fetched: dict[str, str | None] = field(default_factory=dict)  # branches fetched over git
     confirmed: tuple[str | None, str | None] | None = None  # heads a person confirmed a held plan for
     closed_pr: PullRequest | None = None  # the project's PR, found closed (merged or not) on GitHub
+    inbound_transport: str = "rest"  # how GitHub's tree came in (rest | git)
     merged_pair: SyncPair | None = None  # the pair a merged PR proves (its head is one of our trees)
 
 
@@ -915,20 +917,28 @@ class ReconcileService:
         )
 
     def _fetch_github_tree(self, loaded: _Loaded) -> tuple[str, int]:
-        """Bring GitHub's head tree into the store: only the blobs the store lacks travel. Returns the
-        tree's SHA (GitHub's, checked) and how many blobs were fetched."""
+        """Bring GitHub's head tree into the store: only the blobs the store lacks travel, over REST or, for
+        a first import or many missing blobs, one git fetch. Returns the tree's SHA (GitHub's, checked)
+        and how many blobs came by REST (0 by git; the operation's metadata says which transport)."""
         store, repo, key, snapshot = self._store, loaded.repo, loaded.project.id, loaded.snapshot
         assert store is not None and snapshot.github.tree_sha
         if store.has_objects(key, [snapshot.github.tree_sha]):
             return snapshot.github.tree_sha, 0
+        thresholds = self._settings.git_transport
+        if self._git is not None and inbound_by_git(
+            importing=snapshot.local.empty, missing_blobs=0, thresholds=thresholds
+        ):
+            return self._fetch_by_git(loaded), 0
         entries = repo.get_tree(snapshot.github.tree_sha)
-        have = store.has_objects(key, {e.sha for e in entries})
-        fetched = 0
-        for sha in sorted({e.sha for e in entries} - have):
+        missing = sorted({e.sha for e in entries} - store.has_objects(key, {e.sha for e in entries}))
+        if self._git is not None and inbound_by_git(
+            importing=False, missing_blobs=len(missing), thresholds=thresholds
+        ):
+            return self._fetch_by_git(loaded), 0
+        for sha in missing:
             (written,) = store.write_blobs(key, [repo.get_blob(sha)])
             if written != sha:
                 raise GhsyncError(f"GitHub's blob {sha} hashed to {written} here", code="sha_mismatch")
-            fetched += 1
         tree = store.write_tree(key, entries)  # validates every path: nothing escapes the project
         if tree != snapshot.github.tree_sha:
             raise InvalidInput(
@@ -936,7 +946,30 @@ class ReconcileService:
                 f"it rebuilt as {tree}",
                 code="unsupported_tree",
             )
-        return tree, fetched
+        loaded.inbound_transport = "rest"
+        return tree, len(missing)
+
+    def _fetch_by_git(self, loaded: _Loaded) -> str:
+        """One git fetch of the default branch; GitHub having moved since it was read is a race."""
+        store, git, link, snapshot = self._store, self._git, loaded.link, loaded.snapshot
+        assert store is not None and git is not None
+        head = git.fetch(
+            loaded.project.id, RemoteRepo(link.installation_id, link.owner, link.repo), link.default_branch
+        )
+        loaded.git_fetched[link.default_branch] = head
+        if head is None or head != snapshot.github.commit_sha:
+            raise NotFastForward(
+                f"GitHub's {link.default_branch} moved to {head} while it was read", status=422
+            )
+        tree = store.tree_sha(loaded.project.id, head)
+        # Paths are checked like REST's: the fetched tree is rebuilt from its entries (same SHA or refused).
+        entries = list(store.flat_tree(loaded.project.id, tree).values())
+        if store.write_tree(loaded.project.id, entries) != tree:
+            raise InvalidInput(
+                f"GitHub's tree {tree} holds entries ghsync cannot store", code="unsupported_tree"
+            )
+        loaded.inbound_transport = "git"
+        return tree
 
     def _commit_local(
         self,
@@ -993,7 +1026,7 @@ class ReconcileService:
             deletions=sum(d.deletions for d in diff),
             resolve_conflict=snapshot.open_conflict is not None,
             audit="github.pull",
-            metadata={"transport": "rest", "blobs_fetched": fetched},
+            metadata={"transport": loaded.inbound_transport, "blobs_fetched": fetched},
         )
 
     def _synced(self, loaded: _Loaded, github_sha: str) -> Tracking:
