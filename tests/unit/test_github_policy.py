@@ -35,7 +35,7 @@ from ghsync.adapters.github import (
     policy,
 )
 from ghsync.adapters.github.auth import AppJwt, load_private_key
-from ghsync.adapters.queue.port import RetryLater
+from ghsync.domain.errors import RetryLater
 from ghsync.domain.github import RateLimitState
 from ghsync.ports.github import counting_requests
 
