@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -27,8 +28,11 @@ from ghsync.adapters.db.engine import make_engine
 from ghsync.adapters.notify import HttpxNotificationSender
 from ghsync.bootstrap import Container, build_container
 from ghsync.config import load_settings
+from ghsync.domain.errors import RetryAt, RetryLater
 from ghsync.domain.notifications import Backoff
 from ghsync.entrypoints.api.app import create_app
+from ghsync.entrypoints.api.errors import http_status
+from ghsync.entrypoints.api.sync import TryLater, _as_user
 from ghsync.services.notifications import NotificationService
 from github_emulator.testing import EmulatorHandle, WebhookReceiver, run_emulator
 
@@ -430,3 +434,23 @@ def test_notifications_reach_the_platform_signed_and_a_failed_post_is_retried(wo
     resolved = world.receiver.received[-1].json
     assert resolved["event"] == "conflict.resolved"
     assert resolved["data"]["conflict"]["resolution"] == "github_wins"
+
+
+def test_an_engine_that_would_retry_later_answers_503_and_github_s_rate_limit_keeps_its_code() -> None:
+    no_github: Any = SimpleNamespace(github=None)
+    later = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+
+    def kept_moving() -> None:
+        raise RetryLater(later, "the project or GitHub kept moving")
+
+    with pytest.raises(TryLater) as moved:
+        _as_user(no_github, kept_moving)
+    assert (moved.value.code, http_status(moved.value)) == ("try_later", 503)
+    assert moved.value.message == f"try again after {later.isoformat()}: the project or GitHub kept moving"
+
+    def rate_limited() -> None:
+        raise RetryAt(later, "quota exhausted", kind="primary", status=403)
+
+    with pytest.raises(RetryAt) as limited:
+        _as_user(no_github, rate_limited)
+    assert (limited.value.code, http_status(limited.value)) == ("github_rate_limited", 503)

@@ -10,7 +10,7 @@ conflict) is refused with 409 and changes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Request
@@ -36,20 +36,31 @@ Sha = Annotated[str, Field(pattern=r"^[0-9a-f]{40}$")]
 T = TypeVar("T")
 
 
-class RateLimited(GhsyncError):
-    code = "github_rate_limited"  # 503 (errors.STATUS_BY_CODE)
+class TryLater(GhsyncError, RetryLater):
+    """The engine would have rescheduled itself (both sides kept moving while it decided): 503."""
+
+    code = "try_later"
+
+    def __init__(self, at: datetime, reason: str) -> None:
+        # Exception.__init__ directly, as `RetryAt` does: the two bases' initialisers take different
+        # arguments. A `RetryLater` answers 503 (errors.STATUS_BY_CLASS).
+        message = f"try again after {at.isoformat()}" + (f": {reason}" if reason else "")
+        Exception.__init__(self, message)
+        self.message, self.at, self.reason = message, at, reason
 
 
 def _as_user(container: Container, work: Callable[[], T]) -> T:
-    """Run the engine for a person: GitHub calls at user priority; a rate limit answers 503."""
+    """Run the engine for a person: GitHub calls at user priority. GitHub's rate limit (`RetryAt`, a
+    `GhsyncError`) answers 503 `github_rate_limited` as it is; any other `RetryLater` becomes `TryLater`."""
     try:
         if container.github is None:
             return work()
         with container.github.priority("user"):
             return work()
     except RetryLater as exc:
-        at = getattr(exc, "at", datetime.now(UTC) + timedelta(seconds=5))
-        raise RateLimited(f"GitHub is rate limiting; try again after {at.isoformat()}") from None
+        if isinstance(exc, GhsyncError):
+            raise
+        raise TryLater(exc.at, exc.reason) from None
 
 
 def _operation(container: Container, operation_id: str) -> OperationOut:
