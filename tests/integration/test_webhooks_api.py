@@ -216,13 +216,19 @@ def _serve(container: Container, port: int = 0) -> Iterator[str]:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    """On SQLite; `@pytest.mark.parametrize("world", ["postgresql"], indirect=True)` for PostgreSQL."""
+    database = getattr(request, "param", "sqlite")
+    database_url = (
+        f"sqlite:///{tmp_path / 'ghsync.db'}"
+        if database == "sqlite"
+        else str(request.getfixturevalue("postgres_url"))
+    )
     with run_emulator(tmp_path / "emulator") as emu:
         app = emu.create_app("ghsync-test", permissions=PERMISSIONS)
         owner = emu.create_user("octo")
         emu.create_repo("octo", "site", default_branch="trunk", files={"index.html": "<h1>hello</h1>\n"})
         installation_id = emu.create_installation(app.id, "octo", ["octo/site"])
-        database_url = f"sqlite:///{tmp_path / 'ghsync.db'}"
         engine = make_engine(database_url)
         migrate.upgrade(engine)
         engine.dispose()
@@ -260,6 +266,19 @@ def _is_push(d: dict[str, Any]) -> bool:
 # --- the round trip ------------------------------------------------------------------------------------
 
 
+# On PostgreSQL every inbound operation fails today: `github_sync_operations.direction` is VARCHAR(10)
+# and "from_github" has 11 characters (SQLite does not enforce lengths). Strict, so the fix shows here.
+_DIRECTION_TOO_SHORT = pytest.mark.xfail(
+    strict=True, reason="github_sync_operations.direction is VARCHAR(10); 'from_github' is 11 characters"
+)
+ON_EACH_DATABASE = pytest.mark.parametrize(
+    "world",
+    ["sqlite", pytest.param("postgresql", marks=[pytest.mark.postgres, _DIRECTION_TOO_SHORT])],
+    indirect=True,
+)
+
+
+@ON_EACH_DATABASE
 def test_a_persons_push_becomes_a_local_version_with_the_identical_tree(world: World) -> None:
     pid = world.project()
     before = world.versions(pid)
