@@ -70,6 +70,7 @@ def test_a_multi_file_version_is_one_commit_holding_every_file(world: Outbound, 
     assert [p["sha"] for p in commit["parents"]] == [before]  # on top of GitHub's head: no force
     assert commit["message"] == f"Twelve pages\n\nGhsync-Version: {version}\n"
     assert (commit["author"]["name"], commit["author"]["email"]) == ("Ada Lovelace", "ada@example.com")
+    assert commit["committer"]["name"] == f"{world.app.slug}[bot]"  # the committer is the App
     operation = world.last_operation(project)
     assert (operation.operation_type, operation.status, operation.github_commit_sha) == (
         "push_direct",
@@ -90,18 +91,6 @@ def test_a_multi_file_version_is_one_commit_holding_every_file(world: Outbound, 
     world.engine(transport).reconcile(project)
     assert world.last_operation(project).operation_type == "nothing"
     assert world.head(repo, "main") == after
-
-
-def test_the_committer_is_the_app(world: Outbound) -> None:
-    project, repo = world.linked({"a.txt": "a\n"})
-    world.write(project, {"b.txt": b"b\n"})
-    world.engine(GIT_DATA_API).reconcile(project)
-    world.assert_github_holds(project, repo, "main")
-    head = world.head(repo, "main")
-    assert head is not None
-    commit = world.commit(repo, head)
-    assert commit["author"]["name"] == "Ada Lovelace"
-    assert commit["committer"]["name"] == f"{world.app.slug}[bot]"
 
 
 def test_deletions_and_renames_reach_github_and_known_blobs_do_not_travel_again(
@@ -672,17 +661,6 @@ def test_protection_switched_on_between_our_read_and_our_write_routes_to_a_pr(
     (pull,) = world.open_pulls(repo)
     assert pull["head"]["ref"] == f"ghsync/{project}"
     operation = world.last_operation(project)
-    assert operation.status == "success" and operation.metadata["pull_request"]["number"] == pull["number"]
+    assert (operation.operation_type, operation.status) == ("pull_request", "success")
+    assert operation.metadata["pull_request"]["number"] == pull["number"]
     world.assert_github_holds(project, repo, f"ghsync/{project}")
-
-
-def test_an_operation_that_ended_as_a_pr_is_recorded_as_one(
-    world: Outbound, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    project, repo = world.linked({"a.txt": "a\n"})
-    world.write(project, {"b.txt": b"b\n"})
-    world.before_publish(monkeypatch, GIT_DATA_API, lambda: world.protect(repo, "main"))
-    world.engine(GIT_DATA_API).reconcile(project)
-    assert len(world.open_pulls(repo)) == 1
-    world.assert_github_holds(project, repo, f"ghsync/{project}")
-    assert world.last_operation(project).operation_type == "pull_request"
