@@ -68,7 +68,9 @@ def test_a_fast_forward_and_a_new_branch_in_one_push(installed: Installed, tmp_p
     ahead = _commit(work, "ahead.txt")
     git(work, "branch", "side")
     git(work, "push", "-q", "origin", "main", "side")
+    # Deliveries go out from several threads: wait for both before reading them.
     wait_event(installed.receiver, "push", ref="refs/heads/side")
+    wait_event(installed.receiver, "push", ref="refs/heads/main", after=ahead)
     (main,) = received_pushes(installed.receiver, ref="refs/heads/main", after=ahead)
     (side,) = received_pushes(installed.receiver, ref="refs/heads/side")
     assert main["before"] == base and [c["id"] for c in main["commits"]] == [ahead]
