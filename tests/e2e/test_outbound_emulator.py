@@ -492,18 +492,40 @@ def test_a_fault_mid_sync_converges_with_one_commit(
     assert world.last_operation(project).operation_type == "nothing" and world.head(repo, "main") == head
 
 
-def test_a_lost_answer_to_the_pr_creation_still_makes_one_pr(world: Outbound, transport: str) -> None:
+@pytest.mark.parametrize("lost", ["pr_creation", "pr_branch_creation", "pr_update"])
+def test_a_lost_answer_in_pr_mode_still_makes_one_pr_and_one_commit_per_version(
+    world: Outbound, transport: str, lost: str
+) -> None:
     project, repo = world.linked({"a.txt": "a\n"}, mode="protected_pr")
-    world.write(project, {"b.txt": b"b\n"})
-    # GitHub opens the PR but the answer never arrives: the client re-reads before trying again.
-    world.fault(rf"^/repos/octo/{repo}/pulls$", method="POST", kind="reset_after")
+    branch = f"ghsync/{project}"
+    main = world.head(repo, "main")
+    world.write(project, {"b.txt": b"b\n"}, message="First change")
+    if lost == "pr_update":
+        world.engine(transport).reconcile(project)
+        world.write(project, {"c.txt": b"c\n"}, message="Second change")
+    before = world.head(repo, branch)
+    # GitHub does the work but its answer never arrives: the PR's creation (the client re-reads
+    # before trying again), the PR branch's creation (a ref, or a push), or the PR's update.
+    if lost == "pr_creation":
+        world.fault(rf"^/repos/octo/{repo}/pulls$", method="POST", kind="reset_after")
+    elif lost == "pr_update":
+        world.fault(rf"^/repos/octo/{repo}/pulls/\d+$", method="PATCH", kind="reset_after")
+    elif transport == GIT:
+        world.fault(rf"^/octo/{repo}\.git/git-receive-pack$", method="POST", kind="reset_after")
+    else:
+        world.fault(rf"^/repos/octo/{repo}/git/refs$", method="POST", kind="reset_after")
     run_like_the_job_runner(world.engine(transport), project)
     assert world.faults_fired() == [1]
     (pull,) = world.open_pulls(repo)
-    assert pull["head"]["ref"] == f"ghsync/{project}"
-    world.assert_github_holds(project, repo, f"ghsync/{project}")
+    assert pull["head"]["ref"] == branch
+    assert ("Second change" if lost == "pr_update" else "First change") in pull["body"]
+    head = world.head(repo, branch)
+    assert head is not None
+    # One commit for the new version, on the branch's head (or on the default branch's, when new).
+    assert world.commits_between(repo, before or main or "", head) == [head]
+    world.assert_github_holds(project, repo, branch)
     world.engine(transport).reconcile(project)
-    assert len(world.open_pulls(repo)) == 1
+    assert len(world.open_pulls(repo)) == 1 and world.head(repo, branch) == head
 
 
 # --- what GitHub cannot take ---------------------------------------------------------------------------
