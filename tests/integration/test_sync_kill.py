@@ -311,8 +311,11 @@ def test_a_sync_killed_between_any_two_github_calls_converges_without_duplicates
             )
             assert_converged(emu, owner.token, container, pid, branch, versions, mode)
 
+        # The last sync finished before its kill point; every earlier point was cut in some sync. (A
+        # sync's count varies a little: a fresh process reads the App's identity once, for example.)
         calls = int(workers.lines(worker, "done")[-1][1])
-        assert calls == kill_after - 1 >= 3, calls  # a tree, a commit and a ref move at the least
+        assert calls < kill_after, calls
+        assert kill_after > 5, kill_after  # at least the reads, the tree, the commit and the ref move
         assert_converged(emu, owner.token, container, pid, branch, versions, mode, tmp_path / "clone")
         os.kill(worker, signal.SIGTERM)
         assert workers.wait(worker) == 0, workers.stderr()
