@@ -552,3 +552,15 @@ def test_a_sql_queue_that_cannot_be_told_loses_no_request(sqlite_url: str) -> No
     with factory() as work:
         assert [r.reason for r in work.requests.pending(project.id)] == ["api"]
     engine.dispose()
+
+
+def test_a_pair_names_an_indexed_version(uow: Harness) -> None:
+    """As the SQL foreign key requires: the engine must index a version before pairing it."""
+    project = _project()
+    _added(uow, project)
+    orphan = _version(1, "a")
+    with pytest.raises(Exception), uow() as work:  # noqa: B017 - IntegrityError (SQL) or LookupError (memory)
+        work.pairs.add(project.id, SyncPair(orphan.id, orphan.commit_sha, "1" * 40, orphan.tree_sha, 42))
+        work.commit()
+    with uow() as work:
+        assert work.pairs.all(project.id) == []

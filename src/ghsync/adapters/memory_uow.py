@@ -189,6 +189,9 @@ class MemoryVersions(_Repo):
 
 class MemoryPairs(_Repo):
     def add(self, project_id: str, pair: SyncPair) -> None:
+        if (project_id, pair.version_id) not in self._t.versions:
+            # The SQL foreign key: a pair names a version the index already has.
+            raise LookupError(f"version {pair.version_id} of project {project_id} is not indexed")
         self._t.pairs.append((project_id, replace(pair, created_at=pair.created_at or _now())))
 
     def latest(self, project_id: str, repository_id: int) -> SyncPair | None:
