@@ -83,6 +83,17 @@ class Settings(BaseSettings):
         default=1.0, ge=0, le=60, description="Seconds between content-creating requests per installation."
     )
 
+    # The blast-radius guard: a sync that would delete or overwrite most of a side is held for confirmation.
+    ghsync_sync_guard_share: float = Field(
+        default=0.5, gt=0, le=1, description="Share of a side's files a sync may delete or overwrite unheld."
+    )
+    ghsync_sync_guard_min_files: int = Field(
+        default=10, ge=1, description="The share applies from this many deleted or overwritten files."
+    )
+    ghsync_sync_guard_max_files: int = Field(
+        default=1000, ge=1, description="More deleted or overwritten files than this are always held."
+    )
+
     # The git smart-HTTP transport: outbound changes by git push (the rule in domain/outbound.py picks it
     # from a change's shape) and the first commit into an empty repository.
     ghsync_git_transport_enabled: bool = Field(
@@ -142,6 +153,15 @@ class Settings(BaseSettings):
     ghsync_webhook_rate_burst: int = Field(
         default=1000, gt=0, description="Webhook requests a source may send at once before the rate applies."
     )
+    ghsync_max_request_body: int = Field(
+        default=256 * MIB,
+        gt=0,
+        description="Max request body in bytes on every API route (413 past it); webhooks have their own.",
+    )
+    ghsync_cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated origins allowed by CORS; empty (the default) sends no CORS headers.",
+    )
     ghsync_delivery_sweep_interval: int = Field(
         default=300, ge=0, description="Seconds between sweeps redelivering failed App deliveries; 0 = off."
     )
@@ -166,7 +186,9 @@ class Settings(BaseSettings):
         repr=False,
     )
 
-    _split_tokens = field_validator("ghsync_api_tokens", "ghsync_encryption_keys", mode="before")(_split_csv)
+    _split_tokens = field_validator(
+        "ghsync_api_tokens", "ghsync_encryption_keys", "ghsync_cors_origins", mode="before"
+    )(_split_csv)
 
     @field_validator("ghsync_encryption_keys")
     @classmethod

@@ -270,7 +270,7 @@ def test_version_input_errors(api: TestClient, project: dict[str, Any]) -> None:
     )
     assert_error(
         api.post(f"/v1/projects/{pid}/versions", content=b"x", headers={"Content-Type": "text/plain"}),
-        422,
+        415,
         "unsupported_media_type",
     )
     assert_error(

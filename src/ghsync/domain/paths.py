@@ -17,6 +17,9 @@ from ghsync.domain.errors import InvalidPath
 MAX_PATH_BYTES = 4096
 MAX_SEGMENT_BYTES = 255
 MAX_SYMLINK_TARGET_BYTES = 4096
+# Directories a path may nest (segments, the file included). Ours, not git's: it bounds the recursion of
+# tree building and the nesting of a working directory; real projects stay far below it.
+MAX_PATH_DEPTH = 256
 
 # Code points HFS+ ignores when comparing names, so `.g\u200cit` is `.git` on a Mac (git's protectHFS).
 _HFS_IGNORABLE = frozenset(
@@ -59,7 +62,10 @@ def validate_path(path: str) -> str:
         raise InvalidPath(f"path {path!r} is absolute; paths are relative to the project root")
     if path.endswith("/"):
         raise InvalidPath(f"path {path!r} ends with '/'; name a file, not a directory")
-    for segment in path.split("/"):
+    segments = path.split("/")
+    if len(segments) > MAX_PATH_DEPTH:
+        raise InvalidPath(f"path is {len(segments)} segments deep; the limit is {MAX_PATH_DEPTH}")
+    for segment in segments:
         if segment == "":
             raise InvalidPath(f"path {path!r} has an empty segment ('//')")
         if segment in (".", ".."):

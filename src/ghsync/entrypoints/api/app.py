@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -15,8 +16,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ghsync import __version__
 from ghsync.bootstrap import Container
 from ghsync.domain.errors import GhsyncError, Unauthorized
-from ghsync.entrypoints.api import github, health, projects, sync, webhooks
+from ghsync.entrypoints.api import github, health, openapi, projects, sync, webhooks
 from ghsync.entrypoints.api.errors import http_status
+from ghsync.entrypoints.api.limits import BodyLimit
 from ghsync.observability.logging import get_logger
 from ghsync.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
@@ -90,7 +92,10 @@ def create_app(container: Container) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        response = error_response(exc.status_code, code, str(exc.detail))
+        # Starlette's 405 carries `Allow` (RFC 9110 requires it: https://www.rfc-editor.org/rfc/rfc9110#name-405-method-not-allowed).
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
@@ -107,4 +112,14 @@ def create_app(container: Container) -> FastAPI:
         HTTP_LATENCY.labels(request.method, template).observe(time.perf_counter() - started)
         return response
 
+    # Outermost first: the body cap applies before anything reads a body; CORS only when asked for.
+    app.add_middleware(BodyLimit, limit=container.settings.ghsync_max_request_body)
+    if container.settings.ghsync_cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(container.settings.ghsync_cors_origins),
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    openapi.install(app)
     return app

@@ -29,6 +29,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "malformed_delivery": 400,
     "missing_webhook_header": 400,
     "payload_too_large": 413,
+    "unsupported_media_type": 415,
     "webhook_not_configured": 503,
     "webhook_source_refused": 403,
     "webhook_allowlist_unavailable": 503,
@@ -48,9 +49,14 @@ STATUS_BY_CLASS: tuple[tuple[type[BaseException], int], ...] = (
 
 def http_status(error: GhsyncError) -> int:
     """The status `error` answers with (500 for anything unexpected)."""
-    if error.code in STATUS_BY_CODE:
-        return STATUS_BY_CODE[error.code]
-    for cls, status in STATUS_BY_CLASS:
-        if isinstance(error, cls):
+    return status_for(type(error), error.code)
+
+
+def status_for(cls: type[BaseException], code: str) -> int:
+    """The status an error of class `cls` with `code` answers with (the OpenAPI document uses it too)."""
+    if code in STATUS_BY_CODE:
+        return STATUS_BY_CODE[code]
+    for base, status in STATUS_BY_CLASS:
+        if issubclass(cls, base):
             return status
     return 500

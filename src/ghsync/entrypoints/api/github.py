@@ -4,7 +4,7 @@ admin views of the operations log."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -12,19 +12,28 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ghsync.domain.operations import ReconcileRequest, SyncOperation
 from ghsync.entrypoints.api.deps import container_of
+from ghsync.entrypoints.api.limits import MAX_PAGE_SIZE
+from ghsync.entrypoints.api.schemas import cursor_query
 from ghsync.services.linking import LinkStatus
 from ghsync.services.projects import parse_project_id
+from ghsync.services.triggers import OPERATION_STATUSES
 
 router = APIRouter(prefix="/v1/projects/{project_id}/github", tags=["github"])
 
 
 class LinkRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    owner: str = Field(min_length=1, max_length=255)
-    repo: str = Field(min_length=1, max_length=255)
-    installation_id: int | None = Field(default=None, gt=0)
-    sync_mode: str | None = None
-    conflict_strategy: str | None = None
+    # GitHub's naming rules (domain/sync.py's validate_repository_name enforces them):
+    # https://docs.github.com/en/repositories/creating-and-managing-repositories/about-repositories
+    owner: str = Field(min_length=1, max_length=39, pattern=r"^[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*$")
+    repo: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^(?:[A-Za-z0-9_-][A-Za-z0-9._-]*|\.[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*|\.{3,})$",
+    )
+    installation_id: int | None = Field(default=None, gt=0, le=2**63 - 1)
+    sync_mode: Literal["protected_pr", "hybrid", "direct_commit"] | None = None
+    conflict_strategy: Literal["manual", "auto_merge", "local_wins", "github_wins"] | None = None
 
 
 @router.post("/link", status_code=201, response_model=LinkStatus)
@@ -181,10 +190,10 @@ class RetriedOut(BaseModel):
 def sync_operations(
     request: Request,
     project_id: str | None = None,
-    status: str | None = None,
+    status: Annotated[str | None, Query(json_schema_extra={"enum": list(OPERATION_STATUSES)})] = None,
     operation_type: Annotated[str | None, Query(alias="type", max_length=50)] = None,
-    limit: int = 50,
-    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    cursor: Annotated[str | None, cursor_query()] = None,
 ) -> OperationPage:
     """Operations newest first, filtered by project, status and operation type; paged by cursor."""
     page = container_of(request).triggers.operations(

@@ -18,7 +18,9 @@ from ghsync.domain.limits import large_file_warnings
 from ghsync.domain.link import Project
 from ghsync.domain.models import Author, FileDiff, FileMode, FileWrite, VersionInfo
 from ghsync.entrypoints.api.deps import container_of
+from ghsync.entrypoints.api.limits import MAX_FILES_PER_VERSION, MAX_MESSAGE_CHARS, MAX_PAGE_SIZE
 from ghsync.entrypoints.api.schemas import (
+    MESSAGE_PATTERN,
     AuthorIn,
     DiffOut,
     FileDiffOut,
@@ -33,6 +35,7 @@ from ghsync.entrypoints.api.schemas import (
     VersionCreated,
     VersionOut,
     VersionPage,
+    cursor_query,
 )
 from ghsync.services.projects import parse_project_id
 
@@ -71,8 +74,8 @@ def create_project(body: ProjectCreate, request: Request) -> ProjectOut:
 @router.get("", response_model=ProjectPage)
 def list_projects(
     request: Request,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    cursor: Annotated[str | None, cursor_query()] = None,
 ) -> ProjectPage:
     page = container_of(request).projects.list_projects(limit=limit, cursor=cursor)
     return ProjectPage(items=[project_out(p) for p in page.items], next_cursor=page.next_cursor)
@@ -87,13 +90,11 @@ def get_project(project_id: str, request: Request) -> ProjectOut:
 _VERSION_BODY_DOC = {
     "requestBody": {
         "required": True,
+        "description": "JSON with base64 contents, or a tar (optionally gzipped) of files; a tar upload "
+        "passes `message` (and `replace_all`) as query parameters.",
         "content": {
             "application/json": {"schema": VersionCreate.model_json_schema()},
-            "application/x-tar": {
-                "schema": {"type": "string", "format": "binary"},
-                "description": "A tar (optionally gzipped) of files; pass `message` (and "
-                "`replace_all`) as query parameters.",
-            },
+            **{media_type: {"schema": {"type": "string", "format": "binary"}} for media_type in TAR_TYPES},
         },
     }
 }
@@ -108,7 +109,15 @@ _VERSION_BODY_DOC = {
 async def create_version(
     project_id: str,
     request: Request,
-    message: str | None = None,
+    message: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=MAX_MESSAGE_CHARS,
+            pattern=MESSAGE_PATTERN,
+            description="The commit message of a tar upload (a JSON body carries its own).",
+        ),
+    ] = None,
     replace_all: bool = False,
 ) -> VersionCreated:
     """Create a version from files: JSON with base64 contents, or a tar upload.
@@ -164,7 +173,16 @@ def files_from_tar(raw: bytes) -> list[FileWrite]:
     """Regular files and symlinks of a tar archive; anything else (hard links, devices) is refused."""
     try:
         with tarfile.open(fileobj=io.BytesIO(raw), mode="r:*") as archive:
-            return [_tar_member(archive, member) for member in archive if not member.isdir()]
+            writes: list[FileWrite] = []
+            for member in archive:
+                if member.isdir():
+                    continue
+                if len(writes) == MAX_FILES_PER_VERSION:
+                    raise InvalidInput(
+                        f"the archive has more than {MAX_FILES_PER_VERSION} files", code="too_many_files"
+                    )
+                writes.append(_tar_member(archive, member))
+            return writes
     except tarfile.TarError as exc:
         raise InvalidInput(f"not a readable tar archive: {exc}", code="invalid_archive") from None
 
@@ -200,8 +218,8 @@ def snapshot(
 def list_versions(
     project_id: str,
     request: Request,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    cursor: Annotated[str | None, cursor_query()] = None,
 ) -> VersionPage:
     page = container_of(request).versions.list_versions(
         parse_project_id(project_id), limit=limit, cursor=cursor

@@ -3,9 +3,41 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
+
+from ghsync.entrypoints.api.limits import (
+    MAX_FILES_PER_VERSION,
+    MAX_MESSAGE_CHARS,
+    MAX_PATH_CHARS,
+    MAX_PATH_DEPTH,
+)
+
+# The path rules of `domain/paths.py` as an ECMA-262 pattern (documented; the store enforces them, with
+# `invalid_path`): segments of at most 63 characters (so at most 252 UTF-8 bytes), no control characters,
+# backslashes or the code points HFS+ ignores, no `.`/`..` segment, no `.git` in any spelling.
+_SEGMENT = (
+    r"(?!\.{1,2}(?:/|$))(?![gG][iI][tT]~1[. ]*(?:/|$))(?!\.[gG][iI][tT][. ]*(?:/|$))"
+    r"[^\x00-\x1f\x7f-\x9f/\\\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff\ud800-\udfff]{1,63}"
+)
+PATH_PATTERN = rf"^{_SEGMENT}(?:/{_SEGMENT}){{0,{MAX_PATH_DEPTH - 1}}}$"
+# What `base64.b64decode(validate=True)` accepts (documented; the route answers `invalid_base64`).
+BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+# A commit message: something besides whitespace (it is stripped), no NUL (git cannot store it).
+MESSAGE_PATTERN = r"^[^\x00]*[^\s\x00-\x20\x85][^\x00]*$"
+# The cursors this API returns: URL-safe base64 without padding.
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]{1,512}$"
+
+
+def cursor_query() -> Any:
+    """The `cursor` query parameter: a `next_cursor` this API returned."""
+    # Documented, not checked by FastAPI: the service refuses any other cursor with `invalid_cursor`.
+    return Query(
+        json_schema_extra={"pattern": CURSOR_PATTERN},
+        description="The `next_cursor` of the previous page (opaque; `invalid_cursor` for any other).",
+    )
 
 
 class ErrorDetail(BaseModel):
@@ -40,25 +72,39 @@ class AuthorIn(BaseModel):
     email: str = Field(min_length=3, max_length=255)
 
 
+def path_field(**extra: Any) -> Any:
+    # Documented, not checked here: the store refuses any other path with `invalid_path`, saying why.
+    return Field(
+        json_schema_extra={"minLength": 1, "maxLength": MAX_PATH_CHARS, "pattern": PATH_PATTERN}, **extra
+    )
+
+
 class FileIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    path: str
-    content_base64: str
-    mode: Literal["100644", "100755", "120000"] = "100644"
+    path: str = path_field()
+    content_base64: str = Field(json_schema_extra={"pattern": BASE64_PATTERN})
+    mode: Literal["100644", "100755", "120000"] = Field(
+        default="100644", description="`120000`: a symlink; the content is its target, inside the project"
+    )
+
+
+RepoPath = Annotated[str, path_field()]
 
 
 class VersionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    message: str = Field(min_length=1)
-    files: list[FileIn] = Field(default_factory=list)
-    delete: list[str] = Field(default_factory=list)
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS, pattern=MESSAGE_PATTERN)
+    files: list[FileIn] = Field(default_factory=list, max_length=MAX_FILES_PER_VERSION)
+    delete: list[RepoPath] = Field(default_factory=list, max_length=MAX_FILES_PER_VERSION)
     replace_all: bool = False
     author: AuthorIn | None = None
 
 
 class SnapshotCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    message: str | None = None
+    message: str | None = Field(
+        default=None, min_length=1, max_length=MAX_MESSAGE_CHARS, pattern=MESSAGE_PATTERN
+    )
     author: AuthorIn | None = None
 
 
