@@ -22,6 +22,7 @@ from ghsync.adapters.throttle import DatabaseThrottleState
 from ghsync.config import Settings
 from ghsync.domain.errors import ConfigError
 from ghsync.domain.outbound import TransportThresholds
+from ghsync.domain.plan import Guard
 from ghsync.ports.jobs import RECONCILE_TASK, JobQueue
 from ghsync.ports.throttle import ThrottleState
 from ghsync.services.conflicts import ConflictService
@@ -105,6 +106,11 @@ def engine_settings(settings: Settings) -> EngineSettings:
             min_inline_bytes=settings.ghsync_git_transport_min_inline_bytes,
             min_missing_blobs=settings.ghsync_git_transport_min_missing_blobs,
             min_missing_blob_bytes=settings.ghsync_git_transport_min_missing_blob_bytes,
+        ),
+        guard=Guard(
+            share=settings.ghsync_sync_guard_share,
+            min_files=settings.ghsync_sync_guard_min_files,
+            max_files=settings.ghsync_sync_guard_max_files,
         ),
     )
 
