@@ -266,15 +266,9 @@ def _is_push(d: dict[str, Any]) -> bool:
 # --- the round trip ------------------------------------------------------------------------------------
 
 
-# On PostgreSQL every inbound operation fails today: `github_sync_operations.direction` is VARCHAR(10)
-# and "from_github" has 11 characters (SQLite does not enforce lengths). Strict, so the fix shows here.
-_DIRECTION_TOO_SHORT = pytest.mark.xfail(
-    strict=True, reason="github_sync_operations.direction is VARCHAR(10); 'from_github' is 11 characters"
-)
+# On PostgreSQL too: it enforces column lengths (migration 0005 widened `direction` for 'from_github').
 ON_EACH_DATABASE = pytest.mark.parametrize(
-    "world",
-    ["sqlite", pytest.param("postgresql", marks=[pytest.mark.postgres, _DIRECTION_TOO_SHORT])],
-    indirect=True,
+    "world", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
 )
 
 

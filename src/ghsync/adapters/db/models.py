@@ -38,7 +38,7 @@ class ProjectRow(Base):
 
     github_repo_owner: Mapped[str | None] = mapped_column(String(255))
     github_repo_name: Mapped[str | None] = mapped_column(String(255))
-    github_repository_id: Mapped[int | None] = mapped_column(BigInteger)  # survives renames
+    github_repository_id: Mapped[int | None] = mapped_column(BigInteger, index=True)  # survives renames
     github_branch: Mapped[str | None] = mapped_column(String(255))  # read from GitHub, never assumed
     github_installation_id: Mapped[int | None] = mapped_column(BigInteger)
     github_sync_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
@@ -170,7 +170,8 @@ class SyncOperationRow(Base):
     project_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     operation_type: Mapped[str] = mapped_column(String(50))  # push | pull | conflict | webhook ...
     status: Mapped[str] = mapped_column(String(50))  # pending|processing|success|failed|cancelled
-    direction: Mapped[str] = mapped_column(String(10))  # to_github | from_github | none
+    # to_github | from_github | none. The plan says VARCHAR(10), which cannot hold 'from_github' (11).
+    direction: Mapped[str] = mapped_column(String(16))
 
     github_commit_sha: Mapped[str | None] = mapped_column(String(40))
     github_commit_message: Mapped[str | None] = mapped_column(Text)
