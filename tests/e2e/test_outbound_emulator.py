@@ -207,13 +207,16 @@ def test_a_large_change_is_chunked_into_several_tree_requests_and_still_one_comm
 
 
 def test_a_tree_request_github_finds_too_large_is_split_and_retried(world: Outbound) -> None:
-    # The Git Data API only: GitHub may answer an oversized tree request with a 422 (the request timed
-    # out, the input was too large); the engine halves the chunk and chains the halves.
+    # The Git Data API only: GitHub may answer an oversized tree request with a 422 (its text as
+    # recorded in https://github.com/googleapis/code-suggester/issues/397 and
+    # https://github.com/osunyorg/admin/issues/1878); the engine halves the chunk and chains the halves.
     project, repo = world.linked({"seed.txt": "0\n"})
     world.write(project, {f"g/{n:02}.txt": f"file {n}\n".encode() for n in range(8)})
     world.emu.clear_requests()
     too_large = {
-        "message": "The request timed out because the input was too large. Try a smaller input.",
+        "message": "Sorry, your request timed out.  It's likely that your input was too large to process.  "
+        "Consider building the tree incrementally, or building the commits you need in a local clone "
+        "of the repository and then pushing them to GitHub.",
         "documentation_url": "https://docs.github.com/rest/git/trees#create-a-tree",
     }
     world.fault(rf"^/repos/octo/{repo}/git/trees$", method="POST", status=422, body=too_large)
