@@ -564,3 +564,20 @@ def test_a_pair_names_an_indexed_version(uow: Harness) -> None:
         work.commit()
     with uow() as work:
         assert work.pairs.all(project.id) == []
+
+
+@pytest.mark.parametrize("direction", ["to_github", "from_github", "none"])
+def test_every_direction_fits(uow: Harness, direction: str) -> None:
+    """PostgreSQL enforces column widths: every value the engine writes must fit (SQLite would not say)."""
+    project = _project()
+    _added(uow, project)
+    with uow() as work:
+        operation_id = work.operations.add(
+            SyncOperation(
+                project_id=project.id, operation_type="pull_inbound", status="held", direction=direction
+            )  # type: ignore[arg-type]
+        )
+        work.commit()
+    with uow() as work:
+        stored = work.operations.get(operation_id)
+        assert stored is not None and stored.direction == direction
