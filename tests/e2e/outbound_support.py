@@ -101,12 +101,13 @@ class Outbound:
         *,
         mode: str = "direct_commit",
         default_branch: str = "main",
+        strategy: str = "manual",
     ) -> tuple[str, str]:
-        """A project linked to a new repository holding `files`, imported by a first reconcile;
-        returns (project id, repository name)."""
+        """A project linked to a new repository holding `files` (conflict strategy `strategy`), imported
+        by a first reconcile; returns (project id, repository name)."""
         repo = self.new_repo(files or {"README.md": "hello\n"}, default_branch=default_branch)
         project = self.projects.create_project(repo).id
-        self.links.link(project, owner=OWNER, repo=repo, sync_mode=mode)
+        self.links.link(project, owner=OWNER, repo=repo, sync_mode=mode, conflict_strategy=strategy)
         self.engine(GIT_DATA_API).reconcile(project)
         assert self.last_operation(project).operation_type == "import"
         return project, repo
