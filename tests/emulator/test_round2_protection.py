@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from round2_support import (  # noqa: F401
     commit_files,
     git,
@@ -250,3 +251,107 @@ def test_only_refs_refused_by_gh006_are_renamed() -> None:
     assert rest == b"" and pkts[-1] is None  # still well-formed pkt-lines
     # Without GH006 the stream is left alone.
     assert protection.declined_by_protection(status) == status
+
+
+ADMIN = protection.Pusher(login="octo", admin=True)
+PERSON = protection.Pusher(login="mona")
+APP = protection.Pusher(app_slug="hello-app")
+PR_RULE: dict[str, Any] = {"required_pull_request_reviews": {"required_approving_review_count": 1}}
+CHECKS = {"required_status_checks": {"contexts": ["ci"]}}
+
+
+@pytest.mark.parametrize(
+    ("rules", "deleting", "forced", "pusher", "rest", "expected"),
+    [
+        pytest.param({}, False, False, PERSON, False, [], id="no-rules"),
+        pytest.param({}, False, True, PERSON, False, [protection.FORCE_PUSH_GIT], id="force-git"),
+        pytest.param({}, False, True, PERSON, True, [protection.FORCE_PUSH_REST], id="force-rest"),
+        pytest.param({"allow_force_pushes": True}, False, True, PERSON, False, [], id="force-allowed"),
+        pytest.param({}, True, False, PERSON, False, [protection.DELETE], id="delete"),
+        pytest.param(
+            {"allow_deletions": True, **PR_RULE}, True, False, PERSON, False, [], id="delete-allowed"
+        ),
+        pytest.param(
+            {**PR_RULE, **CHECKS},
+            False,
+            False,
+            PERSON,
+            False,
+            [protection.THROUGH_PR, 'Required status check "ci" is expected.'],
+            id="pr-and-check-git",
+        ),
+        pytest.param(
+            {**PR_RULE, **CHECKS},
+            False,
+            False,
+            PERSON,
+            True,
+            [
+                'Required status check "ci" is expected.',
+                "At least 1 approving review is required by reviewers with write access.",
+            ],
+            id="rest-counts",
+        ),
+        pytest.param({**PR_RULE, **CHECKS}, False, False, ADMIN, False, [], id="admin-bypasses"),
+        pytest.param(
+            {**PR_RULE, "enforce_admins": True},
+            False,
+            False,
+            ADMIN,
+            False,
+            [protection.THROUGH_PR],
+            id="enforce-admins",
+        ),
+        pytest.param(
+            {**PR_RULE}, False, True, ADMIN, False, [protection.FORCE_PUSH_GIT], id="admin-no-force"
+        ),
+        pytest.param(
+            {"restrictions": {"users": ["mona"]}},
+            False,
+            False,
+            APP,
+            False,
+            [protection.NOT_AUTHORIZED],
+            id="restricted-app",
+        ),
+        pytest.param(
+            {"restrictions": {"apps": ["hello-app"]}}, False, False, APP, False, [], id="listed-app"
+        ),
+        pytest.param(
+            {"restrictions": {"users": []}}, False, False, ADMIN, False, [], id="admin-not-restricted"
+        ),
+        pytest.param(
+            {"required_status_checks": {"contexts": ["a", "b", "c"]}},
+            False,
+            False,
+            PERSON,
+            False,
+            ["3 of 3 required status checks are expected."],
+            id="several-checks",
+        ),
+        pytest.param(
+            {"lock_branch": {"enabled": True}},
+            False,
+            False,
+            PERSON,
+            False,
+            [protection.LOCKED],
+            id="locked-get-shape",
+        ),
+    ],
+)
+def test_refusals_table(
+    rules: dict[str, Any],
+    deleting: bool,
+    forced: bool,
+    pusher: protection.Pusher,
+    rest: bool,
+    expected: list[str],
+) -> None:
+    assert protection.refusals(rules, deleting=deleting, forced=forced, pusher=pusher, rest=rest) == expected
+
+
+def test_pusher_round_trips_through_the_hook_environment() -> None:
+    pusher = protection.Pusher(login="mona", app_slug=None, admin=True)
+    assert protection.Pusher.from_env(pusher.to_env()) == pusher
+    assert protection.Pusher.from_env(None) == protection.Pusher()
