@@ -6,6 +6,7 @@ Sources (both MIT-licensed, fetched from the npm registry with ``npm pack`` into
 * ``@octokit/openapi`` -> ``generated/api.github.com.json`` (GitHub's REST description, OpenAPI 3.0.3)
 * ``@octokit/webhooks-schemas`` -> ``schema.json`` (JSON Schema draft-07, one schema per event/action)
 * ``@octokit/graphql-schema`` -> ``schema.graphql`` (GitHub's public GraphQL schema, SDL)
+* ``@octokit/webhooks-examples`` -> ``api.github.com/index.json`` (recorded webhook payloads)
 
 Output, in ``tests/data/github/`` (committed):
 
@@ -16,6 +17,9 @@ Output, in ``tests/data/github/`` (committed):
 * ``graphql-schema.graphql.gz``: the whole GraphQL schema, gzipped (deterministically, ``mtime=0``):
   a GraphQL schema cannot be trimmed by reachability the way the REST description can (every
   type is reachable from ``Repository``), and the whole file gzips to about 170 kB.
+* ``examples.json``: the OpenAPI description's examples named in :data:`OPENAPI_EXAMPLES` and
+  the first recorded payload of each event/action in :data:`WEBHOOK_EXAMPLES`, which the
+  fidelity tests compare the emulator's objects with (field by field).
 * ``LICENSE-octokit.md``: the MIT licence notices of the packages.
 * ``sources.json``: package names, versions and integrity hashes used, and what was kept.
 
@@ -52,6 +56,40 @@ WEBHOOKS_PACKAGE = "@octokit/webhooks-schemas"
 WEBHOOKS_FILE = "package/schema.json"
 GRAPHQL_PACKAGE = "@octokit/graphql-schema"
 GRAPHQL_FILE = "package/schema.graphql"
+EXAMPLES_PACKAGE = "@octokit/webhooks-examples"
+EXAMPLES_FILE = "package/api.github.com/index.json"
+
+# components/examples of the OpenAPI description kept for the fidelity tests. Extend freely.
+OPENAPI_EXAMPLES: list[str] = [
+    "simple-user",
+    "private-user",
+    "integration",
+    "installation",
+    "installation-token",
+    "full-repository",
+    "minimal-repository",
+    "branch-get",
+    "branch-protection",
+    "git-ref",
+    "git-commit",
+    "commit",
+    "hook",
+    "hook-delivery",
+    "api-overview",
+]
+# (event, action) whose first recorded payload is kept for the fidelity tests. Extend freely.
+WEBHOOK_EXAMPLES: list[tuple[str, str | None]] = [
+    ("push", None),
+    ("create", None),
+    ("delete", None),
+    ("ping", None),
+    ("repository", "edited"),
+    ("repository", "renamed"),
+    ("repository", "transferred"),
+    ("installation", "created"),
+    ("installation", "suspend"),
+    ("pull_request", "opened"),
+]
 
 # operationIds of every REST operation the emulator serves (or may serve). Extend freely.
 OPERATIONS: list[str] = [
@@ -317,7 +355,9 @@ https://github.com/github/rest-api-description)
 
 ## {webhooks_package} {webhooks_version}
 
-Source: https://github.com/octokit/webhooks (file `schema.json`). The npm package declares
+Source: https://github.com/octokit/webhooks (file `schema.json`; `examples.json` also holds
+payloads recorded in {examples_package} {examples_version}, from the same repository under the
+same licence, and examples from the OpenAPI description above). The npm package declares
 `"license": "MIT"` in its package.json but ships no LICENSE file; the repository's notice is:
 
 {webhooks_license}
@@ -354,6 +394,22 @@ OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
 SOFTWARE."""
 
 
+def pick_examples(spec: dict[str, Any], recorded: list[dict[str, Any]]) -> dict[str, Any]:
+    """The named OpenAPI examples and the first recorded payload of each webhook pair."""
+    examples = spec["components"]["examples"]
+    missing = [name for name in OPENAPI_EXAMPLES if name not in examples]
+    if missing:
+        raise SystemExit(f"examples not in the description: {missing}")
+    by_event = {entry["name"]: entry["examples"] for entry in recorded}
+    hooks: dict[str, Any] = {}
+    for event, action in WEBHOOK_EXAMPLES:
+        found = [p for p in by_event.get(event, []) if p.get("action") == action]
+        if not found:
+            raise SystemExit(f"no recorded {event} {action} payload")
+        hooks[webhook_definition_name(event, action)] = found[0]
+    return {"openapi": {name: examples[name]["value"] for name in OPENAPI_EXAMPLES}, "webhooks": hooks}
+
+
 def write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
@@ -363,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--openapi-version", help=f"{OPENAPI_PACKAGE} version (default: latest)")
     parser.add_argument("--webhooks-version", help=f"{WEBHOOKS_PACKAGE} version (default: latest)")
     parser.add_argument("--graphql-version", help=f"{GRAPHQL_PACKAGE} version (default: latest)")
+    parser.add_argument("--examples-version", help=f"{EXAMPLES_PACKAGE} version (default: latest)")
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="output directory")
     args = parser.parse_args(argv)
 
@@ -376,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
         graphql_tgz, graphql_info = npm_pack(GRAPHQL_PACKAGE, args.graphql_version, tmpdir)
         graphql_sdl = read_member(graphql_tgz, GRAPHQL_FILE)
         graphql_license = read_member(graphql_tgz, "package/LICENSE.md").decode().strip()
+        examples_tgz, examples_info = npm_pack(EXAMPLES_PACKAGE, args.examples_version, tmpdir)
+        recorded = json.loads(read_member(examples_tgz, EXAMPLES_FILE))
 
     if spec.get("openapi") != "3.0.3":
         print(f"warning: expected OpenAPI 3.0.3, got {spec.get('openapi')}", file=sys.stderr)
@@ -387,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     write_json(out / "openapi-trimmed.json", trimmed_openapi)
     write_json(out / "webhooks-trimmed.json", trimmed_hooks)
     (out / "graphql-schema.graphql.gz").write_bytes(gzip.compress(graphql_sdl, 9, mtime=0))
+    write_json(out / "examples.json", pick_examples(spec, recorded))
     (out / "LICENSE-octokit.md").write_text(
         LICENSE_TEMPLATE.format(
             openapi_package=OPENAPI_PACKAGE,
@@ -398,6 +458,8 @@ def main(argv: list[str] | None = None) -> int:
             graphql_package=GRAPHQL_PACKAGE,
             graphql_version=graphql_info["version"],
             graphql_license=graphql_license,
+            examples_package=EXAMPLES_PACKAGE,
+            examples_version=examples_info["version"],
         ),
         encoding="utf-8",
     )
@@ -421,6 +483,11 @@ def main(argv: list[str] | None = None) -> int:
                     "version": graphql_info["version"],
                     "integrity": graphql_info.get("integrity"),
                     "file": GRAPHQL_FILE.removeprefix("package/"),
+                },
+                EXAMPLES_PACKAGE: {
+                    "version": examples_info["version"],
+                    "integrity": examples_info.get("integrity"),
+                    "file": EXAMPLES_FILE.removeprefix("package/"),
                 },
             },
             "operations": OPERATIONS,

@@ -103,6 +103,25 @@ def create_user(
     )
 
 
+@router.post("/orgs")
+def create_org(
+    body: dict[str, Any] = Body(default_factory=dict), emu: Emulator = Depends(emulator)
+) -> Response:
+    """``{login, name?}`` -> ``{login, id}``: an organisation (repositories it owns carry
+    ``organization``, as GitHub's do)."""
+    _need(body, "login")
+    login = str(body["login"])
+    with emu.store.lock:
+        existing = emu.store.user(login)
+        if existing is not None and existing.type != "Organization":
+            raise GitHubError(422, f"{login} is a user")
+        org = emu.store.ensure_account(login, kind="Organization")
+        if body.get("name") is not None:
+            org.name = str(body["name"])
+        emu.store.save()
+    return json_response({"login": org.login, "id": org.id}, status=201)
+
+
 @router.post("/repos")
 def create_repo(
     request: Request, body: dict[str, Any] = Body(default_factory=dict), emu: Emulator = Depends(emulator)

@@ -584,7 +584,13 @@ class Emulator:
     # ---- hooks and events ----------------------------------------------------------------
 
     def create_repo_hook(
-        self, repo: RepoRecord, config: JSON, events: list[str], active: bool, urls: Urls
+        self,
+        repo: RepoRecord,
+        config: JSON,
+        events: list[str],
+        active: bool,
+        urls: Urls,
+        actor: Principal | None = None,
     ) -> HookRecord:
         with self.store.lock:
             created = now_iso()
@@ -602,12 +608,9 @@ class Emulator:
             self.store.data.hooks[hook.id] = hook
             repo.hook_ids.append(hook.id)
             self.store.save()
-        body = payloads.ping_event(
-            hook.id,
-            payloads.repo_hook(hook, repo, urls),
-            None,
-            None,
-        )
+        # A repository hook's ping names who created the hook, as GitHub's recorded pings do.
+        sender = payloads.simple_user(self.actor_user(actor), urls) if actor is not None else None
+        body = payloads.ping_event(hook.id, payloads.repo_hook(hook, repo, urls), sender, None)
         body["repository"] = payloads.webhook_repository(repo, self.account(repo.owner), urls)
         self._deliver(
             "ping", None, body, hook.id, "repository", repo.id, hook.url, hook.secret, None, repo.id
@@ -631,7 +634,7 @@ class Emulator:
             app = self.store.data.apps.get(inst.app_id)
             # A suspended installation's App gets no events (lifecycle.py).
             if app is not None and app.webhook_url and event in app.events and inst.suspended_at is None:
-                body = build(True)
+                body = self._with_organization(repo, build(True))
                 body["installation"] = payloads.installation_ref(inst.id)
                 self._deliver_to_app(app, event, action, body, inst.id, repo.id)
         for hook_id in list(repo.hook_ids):
@@ -640,10 +643,21 @@ class Emulator:
                 continue
             if "*" not in hook.events and event not in hook.events:
                 continue
-            body = build(False)
+            body = self._with_organization(repo, build(False))
             self._deliver(
                 event, action, body, hook.id, "repository", repo.id, hook.url, hook.secret, None, repo.id
             )
+
+    def _with_organization(self, repo: RepoRecord, body: JSON) -> JSON:
+        """Events about an organisation's repository carry ``organization``, as GitHub's do
+        (https://docs.github.com/en/webhooks/webhook-events-and-payloads#organization)."""
+        owner = self.store.user(repo.owner)
+        repo_json = body.get("repository")
+        if owner is None or owner.type != "Organization" or not isinstance(repo_json, dict):
+            return body
+        api = str(repo_json.get("url", "")).split("/repos/", 1)[0]
+        body.setdefault("organization", payloads.organization_simple(owner, Urls.for_base(api)))
+        return body
 
     def _deliver_to_app(
         self,

@@ -44,6 +44,7 @@ def meta_body(hooks: list[str]) -> JSON:
         "codespaces": [],
         "dependabot": [],
         "copilot": [],
+        "commit_signing_keys": [],  # the emulator signs no commits
         "domains": {"website": [], "codespaces": [], "copilot": [], "packages": [], "actions": []},
     }
 

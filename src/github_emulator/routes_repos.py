@@ -553,7 +553,7 @@ def create_hook(
         )
     u = urls(request)
     hook = emu.create_repo_hook(
-        r, config, list(body.get("events") or ["push"]), bool(body.get("active", True)), u
+        r, config, list(body.get("events") or ["push"]), bool(body.get("active", True)), u, actor=who
     )
     return json_response(payloads.repo_hook(hook, r, u), status=201)
 

@@ -116,6 +116,11 @@ class EmulatorHandle:
         data = self._call("POST", "/users", {"login": login, "name": name, "email": email})
         return UserInfo(login=data["login"], id=data["id"], token=data["token"], email=data["email"])
 
+    def create_org(self, login: str, name: str | None = None) -> dict[str, Any]:
+        """An organisation account (``{login, id}``); create its repositories with ``create_repo``."""
+        result: dict[str, Any] = self._call("POST", "/orgs", {"login": login, "name": name})
+        return result
+
     def create_repo(
         self,
         owner: str,
@@ -311,9 +316,10 @@ def run_emulator(data_dir: Path | str, host: str = "127.0.0.1", **config: Any) -
     """Run an emulator on a free loopback port in a background thread.
 
     ``config`` takes :class:`~github_emulator.config.EmulatorConfig` fields:
-    ``token_ttl_seconds``, ``rate_limit``, ``anonymous_rate_limit``, ``tree_entry_limit``,
-    ``max_jwt_lifetime_seconds``, ``webhook_timeout_seconds``. State lives in ``data_dir``
-    (a second run on the same directory sees it again).
+    ``token_ttl_seconds``, ``rate_limit``, ``graphql_rate_limit``, ``anonymous_rate_limit``,
+    ``tree_entry_limit``, ``max_jwt_lifetime_seconds``, ``webhook_timeout_seconds``,
+    ``webhook_workers``, ``secondary_rate_limits`` (and its limits), ``meta_hooks``. State lives
+    in ``data_dir`` (a second run on the same directory sees it again).
     """
     path = Path(data_dir)
     path.mkdir(parents=True, exist_ok=True)

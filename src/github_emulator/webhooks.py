@@ -147,7 +147,8 @@ class Dispatcher:
                 else:
                     held, self._held = self._held, None
                     heapq.heappush(self._queue, _Job(now, next(self._seq), delivery_id))
-                    heapq.heappush(self._queue, _Job(now, next(self._seq), held))
+                    # A little later, so that with several workers the pair still arrives swapped.
+                    heapq.heappush(self._queue, _Job(now + 0.1, next(self._seq), held))
                 self._cond.notify_all()
                 return
             heapq.heappush(self._queue, _Job(due, next(self._seq), delivery_id))
@@ -235,7 +236,8 @@ class Dispatcher:
         duration = round(time.monotonic() - started, 3)
         with self._store.lock:
             stored = self._store.data.deliveries.get(record.id)
-            if stored is not None:
+            # After a reset an id can name a newer delivery: only this one's record is updated.
+            if stored is not None and stored.guid == record.guid:
                 stored.status = status
                 stored.status_code = code
                 stored.duration = duration

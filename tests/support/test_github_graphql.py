@@ -24,7 +24,10 @@ def test_a_good_response_passes() -> None:
     [
         ({"data": {"r": {"defaultBranchRef": {"name": None, "target": {"oid": OID}}}}}, "non-nullable"),
         ({"data": {"r": {"defaultBranchRef": {"name": "main", "target": {"oid": "abc"}}}}}, "GitObjectID"),
-        ({"data": {"r": {"defaultBranchRef": {"name": "main", "target": {"oid": OID, "x": 1}}}}}, "did not ask"),
+        (
+            {"data": {"r": {"defaultBranchRef": {"name": "main", "target": {"oid": OID, "x": 1}}}}},
+            "did not ask",
+        ),
         ({"data": {"r": {"defaultBranchRef": {"target": {"oid": OID}}}}}, "lacks"),
         ({"data": {"r": {"defaultBranchRef": {"name": 5, "target": {"oid": OID}}}}}, "not what the schema"),
         ({"errors": [{"msg": "x"}]}, "string message"),
@@ -41,4 +44,4 @@ def test_queries_are_checked_against_githubs_schema() -> None:
     with pytest.raises(GraphQLMismatch, match="Cannot query field"):
         validate_query('{ repository(owner: "o", name: "n") { defaultBranch } }')
     with pytest.raises(GraphQLMismatch, match="argument"):
-        validate_query("{ repository(owner: \"o\") { id } }")
+        validate_query('{ repository(owner: "o") { id } }')
