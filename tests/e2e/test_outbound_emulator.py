@@ -434,6 +434,13 @@ def _fault_plan(world: Outbound, transport: str, repo: str, fault: str) -> None:
         world.fault(write_path, method="POST", kind="reset")
     elif fault == "reset_after_publish":
         world.fault(publish[0], method=publish[1], kind="reset_after")
+    elif fault == "primary_rate_limit":
+        # The installation's hourly quota spent (https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api#exceeding-the-rate-limit).
+        reset = str(int(world.clock().timestamp()) + 60)  # the client's clock: earlier tests moved it
+        quota = {"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "0", "X-RateLimit-Used": "5000"}
+        quota |= {"X-RateLimit-Reset": reset, "X-RateLimit-Resource": "core"}
+        body = {"message": f"API rate limit exceeded for installation ID {world.installation}."}
+        world.fault(limited[0], method=limited[1], status=403, headers=quota, body=body)
     elif fault == "truncated_answer":
         world.fault(limited[0], method=limited[1], kind="truncate")
     else:  # pragma: no cover
@@ -445,6 +452,7 @@ FAULTS = [
     "server_error_on_publish",
     "secondary_rate_limit",
     "secondary_rate_limit_rescheduled",
+    "primary_rate_limit",
     "connection_reset",
     "reset_after_publish",
     "truncated_answer",
@@ -483,7 +491,7 @@ def test_a_fault_mid_sync_converges_with_one_commit(
         assert expired and expired[0] >= 1
     else:
         assert world.faults_fired() and min(world.faults_fired()) >= 1  # it hit mid-sync
-    if fault == "secondary_rate_limit_rescheduled":
+    if fault in ("secondary_rate_limit_rescheduled", "primary_rate_limit"):
         assert errors and isinstance(errors[0], RetryLater)  # rescheduled, not slept in the worker
     head = world.head(repo, "main")
     assert head is not None and world.commits_between(repo, before, head) == [head]  # nothing duplicated
