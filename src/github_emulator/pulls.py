@@ -154,6 +154,10 @@ def _fire(
     urls: Urls,
     extra: JSON | None = None,
 ) -> None:
+    if action == "closed":
+        # The test merge commit exists only while the PR is open (its removal on close is a
+        # best guess at GitHub's housekeeping); refs/pull/N/head stays, as on GitHub.
+        set_pull_ref(emu, repo, f"refs/pull/{pr.number}/merge", None)
     sender = payloads.simple_user(emu.actor_user(actor), urls)
 
     def build(_: bool) -> JSON:
@@ -295,6 +299,7 @@ def update(emu: Emulator, repo: RepoRecord, pr: PullRecord, body: JSON, actor: P
         elif state == "open" and pr.state == "closed" and pr.merged_at is None:
             pr.state = "open"
             pr.closed_at = None
+            pr.mergeable_for = None  # a reopened PR gets a new test merge commit
             reopened = True
         pr.updated_at = now_iso()
         emu.store.save()
@@ -463,7 +468,6 @@ def on_branch_moved(
                 pr.closed_at = now_iso()
                 pr.updated_at = pr.closed_at
                 emu.store.save()
-            set_pull_ref(emu, repo, f"refs/pull/{pr.number}/merge", None)
             _fire(emu, repo, pr, "closed", actor, urls)
         elif pr.base_ref == branch and after != zero:
             with emu.store.lock:

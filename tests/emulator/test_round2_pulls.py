@@ -93,6 +93,9 @@ def test_mergeable_is_null_until_a_get_starts_the_job_and_merge_refs_exist(insta
     assert merged.status_code == 200
     after = gh.get(f"{R}/pulls/{number}").json()
     assert after["merge_commit_sha"] == merged.json()["sha"]  # the real merge commit now
+    # The test merge ref goes with the open PR; the head ref stays.
+    assert gh.get(f"{R}/git/ref/pull/{number}/merge").status_code == 404
+    assert gh.get(f"{R}/git/ref/pull/{number}/head").json()["object"]["sha"] == newer
 
 
 def test_conflicting_pr_is_not_mergeable_and_has_no_merge_ref(installed: Installed) -> None:
