@@ -507,3 +507,27 @@ def test_the_trailers_rebuild_the_pairs_after_the_database_lost_them(world: Worl
     engine.reconcile(project)  # the rebuilt base: nothing to do, no duplicate commit
     assert world.last_operation(project).operation_type == "nothing"
     assert world.github.head("octo", "site", "trunk") == head
+
+
+def test_a_version_an_earlier_failed_run_made_is_indexed_before_it_is_paired(world: World) -> None:
+    """A run that imported a version and then failed to record it: the retry pairs that version, so it
+    must join the index first (the SQL foreign key; the in-memory twin enforces it too)."""
+    project = world.linked(files={"a.txt": "a\n"})
+    engine = world.engine()
+    original = ReconcileService._record
+
+    def fail(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("the database went away")
+
+    ReconcileService._record = fail  # type: ignore[method-assign,assignment]
+    try:
+        with pytest.raises(RuntimeError):
+            engine.reconcile(project)  # the import committed a version in the store, then died
+    finally:
+        ReconcileService._record = original  # type: ignore[method-assign]
+    with world.uow() as uow:
+        assert uow.versions.max_number(project) == 0
+    engine.reconcile(project)  # identical trees now: the pair names the unindexed version
+    assert world.last_operation(project).operation_type == "record_pair"
+    with world.uow() as uow:
+        assert uow.versions.max_number(project) == 1

@@ -1409,11 +1409,10 @@ class ReconcileService:
         with self._uow() as uow:
             if loaded.link != loaded.project.link:
                 self._follow_link(uow, loaded)
-            # Every version the engine made (inbound, merges, resets) joins the table before its pair.
-            if outcome.version is not None:
-                uow.versions.add_all(
-                    key, self._store.versions_after(key, uow.versions.max_number(key)) if self._store else []
-                )
+            # Every version the store has joins the table before a pair names it: the ones this run made
+            # (inbound, merges, resets) and any an earlier, failed run made but never recorded.
+            if self._store is not None:
+                uow.versions.add_all(key, self._store.versions_after(key, uow.versions.max_number(key)))
             if loaded.merged_pair is not None:
                 uow.pairs.add(key, loaded.merged_pair)
             if outcome.pair is not None:
