@@ -176,7 +176,11 @@ def create_tree(
                 doc,
             )
         if has_content:
-            sha = str(git.create_blob(str(entry["content"]).encode()))
+            data = str(entry["content"]).encode()
+            if len(data) > filesizes.LIMIT_BYTES:
+                # Inline content is a blob too: the same 100 MiB limit (text a best guess).
+                raise _invalid("Blob is too large: the limit is 100 MB", doc)
+            sha = str(git.create_blob(data))
             changes.append(gitrepo.TreeChange(path, mode, sha))
         elif has_sha and entry["sha"] is None:
             changes.append(gitrepo.TreeChange(path, mode, None, delete=True))

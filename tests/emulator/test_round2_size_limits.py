@@ -101,6 +101,9 @@ def test_blob_creation_over_the_limit_is_refused(
         too_big = base64.b64encode(b"y" * 1025).decode()
         big = raw.post(f"{R}/git/blobs", json={"content": too_big, "encoding": "base64"})
         assert_basic_error(big, 422, "Blob is too large: the limit is 100 MB")
+    entry = {"path": "t", "mode": "100644", "content": "t" * 1025}
+    inline = installed.client.post(f"{R}/git/trees", json={"tree": [entry]})  # validation-error schema
+    assert (inline.status_code, inline.json()["message"]) == (422, "Blob is too large: the limit is 100 MB")
     put = installed.client.put(f"{R}/contents/big.txt", json={"message": "big", "content": too_big})
     assert (put.status_code, put.json()["message"]) == (422, "File is too large: the limit is 100 MB")
 
