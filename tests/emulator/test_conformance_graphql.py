@@ -236,3 +236,22 @@ def test_exhausted_points(tmp_path: Path) -> None:
             {"type": "RATE_LIMITED", "message": f"API rate limit exceeded for installation ID {inst}."}
         ]
     }
+
+
+def test_renamed_repositories_are_followed_unless_asked_not_to(
+    gh: tuple[EmulatorHandle, httpx.Client, int],
+) -> None:
+    _, client, _ = gh
+    assert client.patch("/repos/octo/one", json={"name": "uno"}).status_code == 200
+    query = """
+    {
+      followed: repository(owner: "octo", name: "one") { nameWithOwner }
+      strict: repository(owner: "octo", name: "one", followRenames: false) { nameWithOwner }
+    }
+    """
+    body = _post(client, query)
+    assert body["data"] == {"followed": {"nameWithOwner": "octo/uno"}, "strict": None}
+    assert [e["path"] for e in body["errors"]] == [["strict"]]
+    # GitHub Enterprise Server's endpoint answers the same.
+    ghes = client.post("/api/graphql", json={"query": '{ repository(owner: "octo", name: "uno") { name } }'})
+    assert ghes.json() == {"data": {"repository": {"name": "uno"}}}
