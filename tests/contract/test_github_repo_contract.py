@@ -403,6 +403,23 @@ def test_blob_tree_commit_and_a_fast_forward(side: Side) -> None:
         repo.create_tree(base_tree, [TreeWrite.delete("not-there.txt")])
 
 
+def test_tree_entries_apply_in_order_to_nested_trees(side: Side) -> None:
+    """A file replacing a directory: the deletion inside it first works, the other order is refused (the
+    file replaced the directory, so the deletion finds nothing). The engine sends deletions first."""
+    repo = side.new_repo({"swap/inner.txt": "i\n", "keep.txt": "k\n"})
+    head = side.head(repo, "trunk")
+    assert head is not None
+    base_tree = repo.get_commit(head).tree_sha
+    tree = repo.create_tree(
+        base_tree, [TreeWrite.delete("swap/inner.txt"), TreeWrite.text("swap", "now a file\n")]
+    )
+    assert [e.path for e in repo.get_tree(tree)] == ["keep.txt", "swap"]
+    with pytest.raises(GitHubValidation):
+        repo.create_tree(
+            base_tree, [TreeWrite.text("swap", "now a file\n"), TreeWrite.delete("swap/inner.txt")]
+        )
+
+
 def test_update_ref_refuses_a_non_fast_forward(side: Side) -> None:
     repo = side.new_repo({"README.md": "hi\n"})
     head = side.head(repo, "trunk")

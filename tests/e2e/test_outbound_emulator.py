@@ -126,17 +126,7 @@ def test_deletions_and_renames_reach_github_and_known_blobs_do_not_travel_again(
 @pytest.mark.parametrize(
     "transport",
     [
-        pytest.param(
-            GIT_DATA_API,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="engine bug: plan_writes orders tree entries by path, so a directory that "
-                "becomes a file sends the file ('swap') before the deletion of the directory's file "
-                "('swap/inner.txt'); the emulator applies entries in order and answers 422 "
-                "GitRPC::BadObjectState (deleting a path that is not there), the InMemoryGitHub "
-                "fake applies them to a flat map and accepts. Deletions first would be safe for both.",
-            ),
-        ),
+        GIT_DATA_API,
         GIT,
     ],
 )

@@ -96,7 +96,7 @@ def plan_writes(
     *,
     inline_limit: int = MIB,
 ) -> OutboundPlan:
-    """The entries that turn GitHub's tree `remote` into `local`, sorted by path.
+    """The entries that turn GitHub's tree `remote` into `local`: deletions first, then by path.
 
     `facts` holds every local blob that GitHub's tree lacks, by SHA. Text up to `inline_limit` bytes goes
     inline; anything else GitHub lacks is uploaded (each distinct blob once).
@@ -120,6 +120,10 @@ def plan_writes(
         else:
             uploaded.add(new.sha)
             writes.append(PlannedWrite(path, WriteKind.UPLOAD, new.mode, new.sha, fact.size))
+    # Deletions first: a file replacing a directory (or the reverse) must not meet the old entries still
+    # there, and GitHub applies a tree request's entries in order (the emulator answers 422
+    # "GitRPC::BadObjectState" otherwise; the docs do not say, so order them for either reading).
+    writes.sort(key=lambda w: (w.kind is not WriteKind.DELETE, w.path))
     return OutboundPlan(tuple(writes))
 
 

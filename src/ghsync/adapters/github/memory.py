@@ -787,13 +787,25 @@ class InMemoryGitHubRepo:
                         for p, v in flat.items()
                         if p != entry.path and not p.startswith(entry.path + "/")
                     }
-                elif entry.content is not None:
-                    flat[entry.path] = (entry.mode.git_mode, str(git.create_blob(entry.content.encode())))
                 else:
-                    assert entry.sha is not None
-                    if not isinstance(self._object(git, entry.sha), pygit2.Blob):
-                        raise GitHubValidation("Invalid tree info", status=422)
-                    flat[entry.path] = (entry.mode.git_mode, entry.sha)
+                    if entry.content is not None:
+                        blob = str(git.create_blob(entry.content.encode()))
+                    else:
+                        assert entry.sha is not None
+                        if not isinstance(self._object(git, entry.sha), pygit2.Blob):
+                            raise GitHubValidation("Invalid tree info", status=422)
+                        blob = entry.sha
+                    # Entries apply in order to nested trees, as GitHub's do: a file replaces a directory
+                    # of that name (and a directory a file), so a later deletion inside it finds nothing.
+                    parents = {
+                        "/".join(entry.path.split("/")[:n]) for n in range(1, entry.path.count("/") + 1)
+                    }
+                    flat = {
+                        p: v
+                        for p, v in flat.items()
+                        if not p.startswith(entry.path + "/") and p not in parents
+                    }
+                    flat[entry.path] = (entry.mode.git_mode, blob)
             return self._hub._build(git, flat)
 
     def create_commit(
