@@ -252,6 +252,11 @@ class EmulatorHandle:
     def clear_requests(self) -> None:
         self._call("DELETE", "/requests")
 
+    def requests_summary(self) -> dict[str, Any]:
+        """``GET /_emulator/requests/summary``: counts per installation and route, content creation."""
+        result: dict[str, Any] = self._call("GET", "/requests/summary")
+        return result
+
     def deliveries(self) -> list[dict[str, Any]]:
         """Webhook deliveries, oldest first: ``event``, ``action``, ``guid``, ``status_code``,
         ``status``, ``redelivery``, ``headers``, ``payload`` (parsed)..."""

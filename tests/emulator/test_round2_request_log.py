@@ -103,7 +103,7 @@ def test_summary_counts_per_installation_and_route(installed: Installed) -> None
     assert c.delete("/repos/octo/hello/git/refs/heads/a").status_code == 204
     with httpx.Client(base_url=emu.url, trust_env=False) as anonymous:
         anonymous.get("/repos/octo/hello")
-    summary = httpx.get(f"{emu.url}/_emulator/requests/summary", timeout=10).json()
+    summary = emu.requests_summary()
     assert summary["requests"] == 6 and summary["content_creating"] == 3 and summary["faulted"] == 0
     assert summary["by_kind"] == {"rest": 6}
     assert summary["routes"]["POST /repos/{owner}/{repo}/git/refs"] == {
