@@ -142,6 +142,43 @@ CASES = [
         ActionKind.PULL_REQUEST,
         "local_changed",
     ),
+    (
+        "PR closed unmerged with the local tree: rejected",
+        snap(
+            Head(L2, T2),
+            Head(G1, T1),
+            link=mode(SyncMode.PROTECTED_PR),
+            pr_head=Head(G3, T2),
+            rejected_tree=T2,
+        ),
+        ActionKind.NOTHING,
+        "outbound_rejected",
+    ),
+    (
+        "a new version after a rejected PR",
+        snap(
+            Head(L2, T3),
+            Head(G1, T1),
+            link=mode(SyncMode.PROTECTED_PR),
+            pr_head=Head(G3, T2),
+            rejected_tree=T2,
+        ),
+        ActionKind.PULL_REQUEST,
+        "local_changed",
+    ),
+    (
+        "a person committed on the open PR's branch",
+        snap(
+            Head(L2, T2),
+            Head(G1, T1),
+            link=mode(SyncMode.PROTECTED_PR),
+            open_pr=PR,
+            pr_head=Head(G3, T3),
+            pr_edited_base=T2,
+        ),
+        ActionKind.PULL_PR_EDITS,
+        "pull_request_edited",
+    ),
     ("GitHub changed", snap(Head(L1, T1), Head(G2, T2)), ActionKind.PULL_INBOUND, "github_changed"),
     (
         "GitHub changed, local re-committed the base tree",

@@ -67,3 +67,45 @@ def test_a_pr_closed_unmerged_is_rejected_until_the_next_version(world: World) -
     fresh = repo.find_open_pull(f"ghsync/{world.project}", "trunk")
     assert fresh is not None and fresh.number != number
     assert world.remote(f"ghsync/{world.project}") == world.local()
+
+
+def test_a_person_s_edits_on_the_pr_branch_come_back_inbound(world: World) -> None:
+    open_pr(world, {"a.txt": "ours\n"})
+    branch = f"ghsync/{world.project}"
+    person = world.github.push("octo", "site", branch, {"review.md": "a reviewer's fix\n"})
+    world.engine.reconcile(world.project)
+    assert world.local()["review.md"] == b"a reviewer's fix\n" and world.local()["a.txt"] == b"ours\n"
+    assert world.github.head("octo", "site", branch) == person  # nothing written over it
+    world.engine.reconcile(world.project)
+    assert world.last_operation().metadata["decision"]["reason"] == "pull_request_current"
+
+    # Both edit: the local side merges the person's edit, and the PR gets the merge on top of theirs.
+    world.edit_locally({"c.txt": "local again\n"})
+    second = world.github.push("octo", "site", branch, {"review.md": "a second fix\n"})
+    world.engine.reconcile(world.project)
+    expected = {
+        "a.txt": b"ours\n",
+        "b.txt": b"b\n",
+        "c.txt": b"local again\n",
+        "review.md": b"a second fix\n",
+    }
+    assert {k: v for k, v in world.local().items() if k in expected} == expected
+    assert world.remote(branch) == world.local()
+    head = world.github.head("octo", "site", branch)
+    assert head is not None
+    assert world.github.repo(world.installation, "octo", "site").get_commit(head).parents == (second,)
+
+
+def test_clashing_edits_on_the_pr_branch_are_a_conflict_not_an_overwrite(world: World) -> None:
+    open_pr(world, {"a.txt": "ours\n"})
+    branch = f"ghsync/{world.project}"
+    world.edit_locally({"a.txt": "ours, edited again\n"})
+    person = world.github.push("octo", "site", branch, {"a.txt": "the reviewer's version\n"})
+    world.engine.reconcile(world.project)
+    assert world.github.head("octo", "site", branch) == person
+    assert world.local()["a.txt"] == b"ours, edited again\n"
+    conflict = world.open_conflict()
+    assert conflict is not None and conflict.paths == ("a.txt",)
+    assert conflict.details["pull_request_branch"] == person
+    world.engine.reconcile(world.project)  # the project waits on it: nothing re-recorded
+    assert world.last_operation().operation_type == "await_resolution"

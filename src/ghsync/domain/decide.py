@@ -17,7 +17,8 @@ The rules, in order (the first that applies wins):
 6. Only local moved since the base -> outbound, unless the change holds a blocker: direct to the default
    branch in `direct_commit` mode (and in `hybrid` when unprotected), else a pull request; when the PR
    branch already holds the local tree, nothing; when a person closed the PR holding exactly the local
-   tree without merging, nothing either (rejected: the next local version opens a fresh PR).
+   tree without merging, nothing either (rejected: the next local version opens a fresh PR); when a
+   person committed on the open PR's branch, their edits come back inbound first (never written over).
 7. Only GitHub moved -> inbound.
 8. Both moved -> conflict (the project's strategy decides what happens to it).
 
@@ -40,6 +41,7 @@ class ActionKind(StrEnum):
     PUSH_DIRECT = "push_direct"
     PULL_REQUEST = "pull_request"  # open the project's PR, or update it
     PULL_INBOUND = "pull_inbound"
+    PULL_PR_EDITS = "pull_pr_edits"  # a person's commits on the project's PR branch come back inbound
     IMPORT = "import"  # the repository has content and the project has none
     FIRST_COMMIT = "first_commit"  # the repository is empty and the project is not
     CONFLICT = "conflict"
@@ -123,6 +125,9 @@ def decide(snapshot: SyncSnapshot) -> Action:
         return _act(ActionKind.PUSH_DIRECT, "local_changed")
     if snapshot.pr_head is not None and snapshot.pr_head.tree_sha == local.tree_sha and snapshot.open_pr:
         return _act(ActionKind.NOTHING, "pull_request_current")
+    if snapshot.open_pr is not None and snapshot.pr_edited_base is not None:
+        # A person committed on our PR branch: bring that in first, never write over it.
+        return _act(ActionKind.PULL_PR_EDITS, "pull_request_edited")
     if snapshot.open_pr is None and snapshot.rejected_tree == local.tree_sha:
         # A person closed our PR without merging: the change was rejected; a new version opens a new PR.
         return _act(ActionKind.NOTHING, "outbound_rejected")

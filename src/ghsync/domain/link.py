@@ -94,6 +94,7 @@ class SyncSnapshot:
     open_conflict: OpenConflict | None = None
     blockers: tuple[Blocker, ...] = ()
     rejected_tree: str | None = None  # the tree of our PR that was closed without merging
+    pr_edited_base: str | None = None  # a person committed on the PR branch on top of this tree of ours
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,6 +125,7 @@ class _Loaded:
     closed_pr: PullRequest | None = None  # the project's PR, found closed (merged or not) on GitHub
     inbound_transport: str = "rest"  # how GitHub's tree came in (rest | git)
     merged_pair: SyncPair | None = None  # the pair a merged PR proves (its head is one of our trees)
+    force_push: dict[str, Any] | None = None  # GitHub's history was rewritten: what was seen, what was kept
 
 
 @dataclass
@@ -427,9 +428,7 @@ class ReconcileService:
             if closed_pr.merged:
                 # Our PR was merged: its head holds one of our versions' trees, so the two are a pair,
                 # and GitHub's new head (the merge) is then simply an inbound change.
-                merged = next(
-                    (v for v in reversed(store.list_versions(key)) if v.tree_sha == closed_tree), None
-                )
+                merged = next((v for v in store.list_versions(key) if v.tree_sha == closed_tree), None)
                 if merged is not None:
                     merged_pair = SyncPair(
                         merged.id, merged.commit_sha, closed_pr.head_sha, closed_tree, link.repository_id
@@ -437,6 +436,9 @@ class ReconcileService:
                     base = merged_pair
             else:
                 rejected_tree = closed_tree  # closed without merging: outbound changes rejected
+        pr_edited_base = None
+        if open_pr is not None and pr_head is not None and pr_head.commit_sha and pr_head.tree_sha:
+            pr_edited_base = self._edited_pr_base(repo, key, pr_head.commit_sha, pr_head.tree_sha)
 
         loaded = _Loaded(
             project=project,
@@ -452,6 +454,7 @@ class ReconcileService:
                 open_pr=open_pr,
                 pr_head=pr_head,
                 rejected_tree=rejected_tree,
+                pr_edited_base=pr_edited_base,
                 open_conflict=(
                     OpenConflict(
                         conflict.id or "",
@@ -469,8 +472,46 @@ class ReconcileService:
             closed_pr=closed_pr,
             merged_pair=merged_pair,
         )
+        # A force-push on the default branch: the head we last saw there is no longer an ancestor of
+        # GitHub's head (compare says `diverged` or `behind`, or the commit is gone: 404). The local side
+        # is kept under refs/ghsync/backup/force-push/... before anything is decided, then the decision
+        # is the usual one (GitHub's tree against the base pair's): nothing is lost either way.
+        # https://docs.github.com/en/rest/commits/commits#compare-two-commits
+        seen = project.tracking.last_remote_main_sha
+        if seen is not None and remote.commit_sha is not None and seen != remote.commit_sha:
+            try:
+                relation = repo.compare(seen, remote.commit_sha).status
+            except GitHubNotFound:
+                relation = "missing"
+            if relation in ("diverged", "behind", "missing"):
+                kept = self._keep_local_side(loaded, "force-push") if local.commit_sha else None
+                loaded.force_push = {
+                    "previous_github_head": seen,
+                    "github_head": remote.commit_sha,
+                    "relation": relation,
+                    "kept_local_ref": kept,
+                }
+                log.warning("reconcile.force_push_detected", project_id=key, **loaded.force_push)
         self._check_outbound(loaded)
         return loaded
+
+    def _edited_pr_base(self, repo: GitHubRepo, key: str, head: str, head_tree: str) -> str | None:
+        """When the PR branch's head is not one of our trees, a person committed on it: the tree of ours
+        their commits sit on (walking first parents back, a few commits at most), else None."""
+        store = self._store
+        assert store is not None
+        ours = {v.tree_sha for v in store.list_versions(key)}
+        if head_tree in ours:
+            return None
+        sha: str | None = head
+        for _ in range(20):
+            if sha is None:
+                break
+            commit = repo.get_commit(sha)
+            if commit.tree_sha in ours:
+                return commit.tree_sha
+            sha = commit.parents[0] if commit.parents else None
+        return None  # not built on anything of ours: treat the branch as ours to update
 
     def _head_of(self, repo: GitHubRepo, branch: Branch | None, base: SyncPair | None) -> Head:
         if branch is None:
@@ -546,6 +587,8 @@ class ReconcileService:
             return self._pull_request(loaded)
         if kind in (ActionKind.IMPORT, ActionKind.PULL_INBOUND):
             return self._pull_inbound(loaded)
+        if kind is ActionKind.PULL_PR_EDITS:
+            return self._pull_pr_edits(loaded, action)
         if kind is ActionKind.FIRST_COMMIT:
             return self._first_commit(loaded)
         if kind is ActionKind.CONFLICT:
@@ -1029,6 +1072,73 @@ class ReconcileService:
             metadata={"transport": loaded.inbound_transport, "blobs_fetched": fetched},
         )
 
+    def _pull_pr_edits(self, loaded: _Loaded, action: Action) -> _Outcome:
+        """A person committed on our PR branch: merge their edits into the local side (three-way, from the
+        tree of ours they built on), as one new version; then the PR carries the merge. An unclean merge
+        is a conflict: nothing is applied or written over."""
+        store, key, snapshot, repo = self._store, loaded.project.id, loaded.snapshot, loaded.repo
+        pr_head, base_tree = snapshot.pr_head, snapshot.pr_edited_base
+        assert store is not None and pr_head is not None and pr_head.commit_sha and pr_head.tree_sha
+        assert loaded.local_version is not None
+        pr_tree = self._fetch_tree_rest(loaded, pr_head.tree_sha)
+        merge = store.merge_trees(key, base_tree, snapshot.local.tree_sha, pr_tree)
+        if not merge.clean or merge.tree_sha is None:
+            files = [{"path": c.path, "kind": c.kind.value} for c in merge.conflicts]
+            record = self._conflict_record(loaded, files, status="open", resolution=None)
+            # The heads stay both sides' (so the project waits on it); the PR branch's head is in details.
+            record = replace(record, details={"files": files, "pull_request_branch": pr_head.commit_sha})
+            return _Outcome(
+                conflict=record,
+                conflict_files=len(files) or 1,
+                audit="github.conflict",
+                metadata={"reason": action.reason, "pull_request_branch": pr_head.commit_sha},
+            )
+        commit = repo.get_commit(pr_head.commit_sha)
+        version = loaded.local_version
+        if merge.tree_sha != version.tree_sha:
+            subject = (commit.message.strip().splitlines() or [commit.sha[:12]])[0][:100]
+            version = self._commit_local(
+                loaded,
+                merge.tree_sha,
+                message=f"Edits made on the pull request branch ({subject})",
+                author=commit.author,
+                source="github",
+                trailers={GITHUB_COMMIT_TRAILER: commit.sha},
+            )
+        outcome = _Outcome(
+            direction="from_github",
+            github_commit=commit.sha,
+            github_message=commit.message,
+            github_author=commit.author,
+            version=version,
+            audit="github.pull_request_edits",
+            metadata={"pull_request_branch": pr_head.commit_sha, "merged": merge.tree_sha != pr_tree},
+        )
+        if merge.tree_sha != pr_tree:  # the local side had changes too: the PR gets the merge
+            pushed = self._pull_request(loaded, version)
+            pushed.direction, pushed.audit = "from_github", outcome.audit
+            pushed.metadata.update(outcome.metadata)
+            return pushed
+        return outcome
+
+    def _fetch_tree_rest(self, loaded: _Loaded, tree_sha: str) -> str:
+        """Bring any GitHub tree into the store over REST (only the blobs it lacks); its SHA, checked."""
+        store, repo, key = self._store, loaded.repo, loaded.project.id
+        assert store is not None
+        if store.has_objects(key, [tree_sha]):
+            return tree_sha
+        entries = repo.get_tree(tree_sha)
+        for sha in sorted({e.sha for e in entries} - store.has_objects(key, {e.sha for e in entries})):
+            (written,) = store.write_blobs(key, [repo.get_blob(sha)])
+            if written != sha:
+                raise GhsyncError(f"GitHub's blob {sha} hashed to {written} here", code="sha_mismatch")
+        tree = store.write_tree(key, entries)  # validates every path
+        if tree != tree_sha:
+            raise InvalidInput(
+                f"GitHub's tree {tree_sha} holds entries ghsync cannot store", code="unsupported_tree"
+            )
+        return tree
+
     def _synced(self, loaded: _Loaded, github_sha: str) -> Tracking:
         return replace(
             loaded.project.tracking,
@@ -1459,6 +1569,7 @@ class ReconcileService:
                             "github": snapshot.github.commit_sha,
                         },
                         "requests": {"total": count.total, "content_creating": count.content_creating},
+                        **({"force_push": loaded.force_push} if loaded.force_push else {}),
                     },
                 )
             )
