@@ -70,7 +70,8 @@ class RequestLogEntry:
     ``path`` is without ``/api/v3`` and without the query string, which is ``query``; ``route``
     is the template that served it (``/repos/{owner}/{repo}/git/refs``; None when none did);
     ``fault`` says what the emulator did instead of (or to) serving it: ``status``, ``latency``,
-    ``reset``, ``reset_after``, ``truncate`` or ``secondary_rate_limit:<reason>``. Git rows carry
+    ``reset``, ``reset_after``, ``truncate``, ``secondary_rate_limit:<reason>`` or ``suspended``
+    (a suspended installation's token). Git rows carry
     their ``service`` and, for pushes, the ``ref_updates`` the push made.
     """
 
