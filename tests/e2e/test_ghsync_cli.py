@@ -75,6 +75,8 @@ def test_the_demo_runs_for_real(tmp_path: Path) -> None:
     # Versions reached GitHub: each push is checked against the emulator's branch by the demo itself.
     assert result.stdout.count("identical to version") == 5 and "DIFFERENT" not in result.stdout
     assert "pull request #1 opened" in result.stdout and "still 1 pull request (#1)" in result.stdout
+    # GitHub -> local: a person's commit came back by its webhook as a version with GitHub's tree.
+    assert "signed push webhook" in result.stdout and "tree identical to GitHub's" in result.stdout
     assert "done" in result.stdout
 
 

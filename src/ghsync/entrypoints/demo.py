@@ -119,15 +119,25 @@ def run_demo(console: Console, *, keep: bool = False) -> int:
         with running_emulator(data_dir / "emulator") as github_url:
             say(f"  GitHub:   {github_url} (the built-in emulator, a separate process)", highlight=False)
             app, owner_token = _github_setup(github_url)
+            hook_secret = secrets.token_hex(20)
             with running_service(
                 data_dir / "ghsync",
                 token,
                 github_app_id=str(app["id"]),
                 github_app_private_key=app["private_key"],
                 github_api_url=github_url,
+                github_webhook_secret=hook_secret,
                 # GitHub asks for a second between content-creating requests; the emulator needs none.
                 github_write_interval=0,
             ) as url:
+                # The App's webhook points at the service: GitHub's pushes come back as signed deliveries.
+                with httpx.Client(base_url=f"{github_url}/_emulator", timeout=30, trust_env=False) as control:
+                    _check(
+                        control.patch(
+                            f"/apps/{app['id']}",
+                            json={"webhook_url": f"{url}/v1/webhooks/github", "webhook_secret": hook_secret},
+                        )
+                    )
                 say(f"  service:  {url} (API + embedded worker; OpenAPI at {url}/docs)\n", highlight=False)
                 headers = {"Authorization": f"Bearer {token}"}
                 with (
@@ -350,6 +360,52 @@ class _Demo:
         self.say(
             f"   -> served by operation {operation['id']}: {operation['operation_type']} (both sides already "
             "hold the same tree, so nothing moved)",
+            highlight=False,
+        )
+        self.person_pushes(pid)
+
+    def person_pushes(self, pid: str) -> None:
+        """GitHub -> local: a person's commit on GitHub comes back, by its push webhook, as a version."""
+        readme = _check(self.github.get("/repos/octo/demo-site/contents/README.md", params={"ref": "trunk"}))
+        edited = "# Demo site\n\nEdited on GitHub by a person.\n"
+        put = _check(
+            self.github.put(
+                "/repos/octo/demo-site/contents/README.md",
+                json={
+                    "message": "Edit the README on GitHub",
+                    "content": _b64(edited),
+                    "sha": readme["sha"],
+                    "branch": "trunk",
+                },
+            )
+        )
+        commit = put["commit"]["sha"]
+        self.tell(f"a person commits on GitHub: README.md edited on trunk, commit {commit[:12]}")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            newest = _check(self.api.get(f"/v1/projects/{pid}/versions"))["items"][0]
+            if newest["source"] == "github" and newest["message"].startswith("Edit the README on GitHub"):
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("the person's push did not come back as a version within 20 s")
+        content = self.api.get(f"/v1/projects/{pid}/versions/latest/files/README.md")
+        _, tree = self.branch_tree("demo-site", "trunk")
+        same = "[green]identical[/]" if tree == newest["tree_sha"] else "[red]DIFFERENT[/]"
+        self.say(
+            f"   -> GitHub sent a signed push webhook; the service verified it, recorded the delivery and "
+            f"requested a reconcile (202), and the worker made version {newest['number']} (source "
+            f"{newest['source']}), tree {same} to GitHub's; README.md now ends "
+            f"{content.text.splitlines()[-1]!r}",
+            highlight=False,
+        )
+        if tree != newest["tree_sha"]:
+            raise RuntimeError("the inbound version's tree is not GitHub's")
+        operation = self.operation_for(pid, newest["id"])
+        versions = _check(self.api.get(f"/v1/projects/{pid}/versions"))["items"]
+        self.say(
+            f"   -> operation {operation['operation_type']} ({operation['direction']}); the project has "
+            f"{len(versions)} versions: the push webhooks of ghsync's own commits made none (no echo)",
             highlight=False,
         )
 
