@@ -207,9 +207,7 @@ class VersionService:
         """A version by id, or `latest`."""
         project = self._projects.get_project(project_id)
         with self._uow() as uow:
-            version = (
-                uow.versions.latest(project.id) if ref == LATEST else uow.versions.get(project.id, ref)
-            )
+            version = uow.versions.latest(project.id) if ref == LATEST else uow.versions.get(project.id, ref)
         if version is None:
             raise NotFound("project has no versions yet" if ref == LATEST else f"version {ref!r} not found")
         return version
