@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -17,6 +18,9 @@ from sqlalchemy import Engine
 
 from ghsync.adapters.db import migrate
 from ghsync.adapters.db.engine import make_engine
+from ghsync.entrypoints.api import app as api_app
+from ghsync.entrypoints.api import webhooks as api_webhooks
+from ghsync.observability.logging import known_secrets
 
 PG_HOST = os.environ.get("GHSYNC_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("GHSYNC_TEST_PG_PORT", "5432"))
@@ -109,3 +113,60 @@ def redis_url() -> Iterator[str]:
     finally:
         client.flushdb()
         client.close()
+
+
+# --- secrets never in logs ---------------------------------------------------------------------------
+# Every test's captured output (log lines, stdout, stderr) and every error answer the API makes is
+# searched for the secrets ghsync handled so far (observability/logging.py remembers each one: API tokens,
+# encryption keys, webhook secrets, the App private key, each App JWT and installation token), raw or
+# base64. One hit fails the whole run, naming the test and where it appeared (never the secret).
+
+SECRET_LEAKS: list[str] = []
+
+
+def scan_for_secrets(where: str, text: str) -> None:
+    if not text:
+        return
+    for secret in known_secrets():
+        if secret in text:
+            SECRET_LEAKS.append(f"{where}: a secret ({len(secret)} characters) appears in it")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    for name, text in report.sections:
+        scan_for_secrets(f"{item.nodeid} ({name})", text)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def secrets_never_in_error_answers() -> Iterator[None]:
+    """Every error answer of the API (both of its error builders) is scanned too."""
+    patch = pytest.MonkeyPatch()
+    error_response, webhook_error = api_app.error_response, api_webhooks._error
+
+    def scanned_error_response(status: int, code: str, message: str, **extra: object) -> Any:
+        scan_for_secrets(f"an error answer ({status} {code})", f"{message} {extra}")
+        return error_response(status, code, message, **extra)
+
+    def scanned_webhook_error(status: int, code: str, message: str, retry_after: int | None = None) -> Any:
+        scan_for_secrets(f"a webhook error answer ({status} {code})", message)
+        return webhook_error(status, code, message, retry_after)
+
+    patch.setattr(api_app, "error_response", scanned_error_response)
+    patch.setattr(api_webhooks, "_error", scanned_webhook_error)
+    yield
+    patch.undo()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if SECRET_LEAKS:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if SECRET_LEAKS:
+        terminalreporter.section("secrets in the output", sep="=", red=True, bold=True)
+        for leak in dict.fromkeys(SECRET_LEAKS):
+            terminalreporter.line(leak, red=True)

@@ -12,6 +12,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ghsync.domain.errors import ConfigError
+from ghsync.observability.logging import remember_secret
 
 MIB = 1024 * 1024
 
@@ -222,6 +223,18 @@ class Settings(BaseSettings):
         if not url.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL")
         return url.rstrip("/")
+
+    @model_validator(mode="after")
+    def _remember_secrets(self) -> Settings:
+        # So that no log line carries them (observability/logging.py redacts, the tests scan).
+        remember_secret(
+            *self.ghsync_api_tokens,
+            *self.ghsync_encryption_keys,
+            *(entry.partition(":")[2] for entry in self.ghsync_encryption_keys),
+            self.github_webhook_secret,
+            self.github_app_private_key,
+        )
+        return self
 
     @model_validator(mode="after")
     def _check_file_limits(self) -> Settings:

@@ -17,6 +17,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ghsync.domain.errors import ConfigError, GhsyncError
+from ghsync.observability.logging import remember_secret
 
 VERSION = "v1"
 NONCE_BYTES = 12
@@ -56,6 +57,7 @@ class SecretBox:
     def encrypt(self, plaintext: str, *, context: str) -> str:
         if self._primary is None:
             raise ConfigError("GHSYNC_ENCRYPTION_KEYS must be set to store secrets")
+        remember_secret(plaintext)  # a sealed value is a secret: never to be logged
         nonce = os.urandom(NONCE_BYTES)
         sealed = self._keys[self._primary].encrypt(nonce, plaintext.encode(), context.encode())
         payload = base64.b64encode(nonce + sealed).decode()
@@ -71,7 +73,9 @@ class SecretBox:
             plaintext = aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode())
         except (binascii.Error, InvalidTag, ValueError):
             raise SecretError("secret does not open: tampered, or it belongs to another row") from None
-        return plaintext.decode()
+        opened = plaintext.decode()
+        remember_secret(opened)
+        return opened
 
     def key_id_of(self, envelope: str) -> str:
         return self._split(envelope)[1]

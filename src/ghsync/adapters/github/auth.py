@@ -19,6 +19,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 
 from ghsync.adapters.github.token_cache import CachedToken, TokenCache
+from ghsync.observability.logging import remember_secret
 
 JWT_LIFETIME = 600  # GitHub's maximum
 JWT_BACKDATE = 60
@@ -70,6 +71,7 @@ class AppJwt:
             iat = int(now) - JWT_BACKDATE
             exp = iat + JWT_LIFETIME
             encoded = jwt.encode({"iss": self._app_id, "iat": iat, "exp": exp}, self._key, algorithm="RS256")
+            remember_secret(encoded)
             self._cached = (encoded, float(exp))
             return encoded
 

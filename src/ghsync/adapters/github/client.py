@@ -51,7 +51,7 @@ from ghsync.domain.github import Branch, Installation, RateLimitState, Repositor
 from ghsync.domain.models import Author
 from ghsync.domain.polling import HeadsRead
 from ghsync.domain.redelivery import HookDelivery
-from ghsync.observability.logging import get_logger
+from ghsync.observability.logging import get_logger, remember_secret
 from ghsync.ports.github import Priority, record_request
 from ghsync.ports.throttle import ThrottleState
 
@@ -707,9 +707,10 @@ class GitHubAppClient:
         )
         metrics.TOKEN_REQUESTS.inc()
         fallback = time.time() + 3600
-        return CachedToken(
-            token=str(resp.body["token"]), expires_at=parse_expires_at(resp.body.get("expires_at"), fallback)
-        )
+        token = str(resp.body["token"])
+        # Also as git's Basic credential (git_transport.py), whose base64 does not contain the token's.
+        remember_secret(token, f"x-access-token:{token}")
+        return CachedToken(token=token, expires_at=parse_expires_at(resp.body.get("expires_at"), fallback))
 
 
 def _kind(value: str) -> RetryKind:

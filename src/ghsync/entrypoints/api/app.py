@@ -12,6 +12,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
+from starlette.types import Scope
 
 from ghsync import __version__
 from ghsync.bootstrap import Container
@@ -41,6 +43,15 @@ _HTTP_CODES = {
 
 def error_response(status: int, code: str, message: str, **extra: object) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+
+
+def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """Every method some route of `app` answers at the path of `scope`."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(scope["path"]):
+            methods |= route.methods
+    return sorted(methods)
 
 
 def create_app(container: Container) -> FastAPI:
@@ -90,11 +101,15 @@ def create_app(container: Container) -> FastAPI:
         return error_response(422, "invalid_request", f"{where}: {first['message']}", details=details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         response = error_response(exc.status_code, code, str(exc.detail))
-        # Starlette's 405 carries `Allow` (RFC 9110 requires it: https://www.rfc-editor.org/rfc/rfc9110#name-405-method-not-allowed).
         response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            # RFC 9110 requires `Allow` with every method the resource has
+            # (https://www.rfc-editor.org/rfc/rfc9110#name-405-method-not-allowed); Starlette names only
+            # the first route's, and FastAPI makes one route per method.
+            response.headers["Allow"] = ", ".join(allowed_methods(app, request.scope))
         return response
 
     @app.exception_handler(Exception)

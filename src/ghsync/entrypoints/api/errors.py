@@ -30,6 +30,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "missing_webhook_header": 400,
     "payload_too_large": 413,
     "unsupported_media_type": 415,
+    "bad_request": 400,
     "webhook_not_configured": 503,
     "webhook_source_refused": 403,
     "webhook_allowlist_unavailable": 503,

@@ -4,7 +4,7 @@ admin views of the operations log."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -22,18 +22,34 @@ router = APIRouter(prefix="/v1/projects/{project_id}/github", tags=["github"])
 
 
 class LinkRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    # GitHub's naming rules (domain/sync.py's validate_repository_name enforces them):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    # GitHub's naming rules, documented here; domain/sync.py's validate_repository_name enforces them
+    # (`invalid_repository`), as the service does the modes (`invalid_sync_mode`, ...):
     # https://docs.github.com/en/repositories/creating-and-managing-repositories/about-repositories
-    owner: str = Field(min_length=1, max_length=39, pattern=r"^[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*$")
+    owner: str = Field(
+        min_length=1,
+        max_length=255,
+        json_schema_extra={"maxLength": 39, "pattern": r"^[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*$"},
+    )
     repo: str = Field(
         min_length=1,
-        max_length=100,
-        pattern=r"^(?:[A-Za-z0-9_-][A-Za-z0-9._-]*|\.[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*|\.{3,})$",
+        max_length=255,
+        json_schema_extra={
+            "maxLength": 100,
+            # [A-Za-z0-9._-], but not "." or "..": a dot-only name has at least three dots.
+            "pattern": r"^(?:[A-Za-z0-9_-][A-Za-z0-9._-]*|\.[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*"
+            r"|\.{3,})$",
+        },
     )
-    installation_id: int | None = Field(default=None, gt=0, le=2**63 - 1)
-    sync_mode: Literal["protected_pr", "hybrid", "direct_commit"] | None = None
-    conflict_strategy: Literal["manual", "auto_merge", "local_wins", "github_wins"] | None = None
+    # Not strict: JSON Schema counts 35104.0 as an integer, so the API does too.
+    installation_id: int | None = Field(default=None, gt=0, le=2**53 - 1, strict=False)
+    sync_mode: str | None = Field(
+        default=None, json_schema_extra={"enum": ["protected_pr", "hybrid", "direct_commit", None]}
+    )
+    conflict_strategy: str | None = Field(
+        default=None,
+        json_schema_extra={"enum": ["manual", "auto_merge", "local_wins", "github_wins", None]},
+    )
 
 
 @router.post("/link", status_code=201, response_model=LinkStatus)
@@ -197,7 +213,11 @@ def sync_operations(
 ) -> OperationPage:
     """Operations newest first, filtered by project, status and operation type; paged by cursor."""
     page = container_of(request).triggers.operations(
-        limit=limit, cursor=cursor, project_id=project_id, status=status, operation_type=operation_type
+        limit=limit,
+        cursor=cursor or None,
+        project_id=project_id,
+        status=status,
+        operation_type=operation_type,
     )
     return OperationPage(items=[operation_out(op) for op in page.items], next_cursor=page.next_cursor)
 

@@ -23,6 +23,7 @@ __all__ = [
     "MAX_PATH_BYTES",
     "MAX_PATH_CHARS",
     "MAX_PATH_DEPTH",
+    "MAX_QUERY_MESSAGE_CHARS",
     "MAX_SEGMENT_BYTES",
     "BodyLimit",
 ]
@@ -32,6 +33,9 @@ __all__ = [
 MAX_FILES_PER_VERSION = 10_000
 # A commit message, in characters (the store refuses longer ones with `invalid_message`).
 MAX_MESSAGE_CHARS = 65_536
+# The same in a URL (a tar upload's `message` query parameter): percent-encoded UTF-8 takes up to 9 bytes
+# a character, and HTTP servers refuse request lines past about 16 KiB (uvicorn's h11 does).
+MAX_QUERY_MESSAGE_CHARS = 1_024
 # The schema states path lengths in characters; a UTF-8 character is at most 4 bytes, so this many
 # characters always fit MAX_PATH_BYTES.
 MAX_PATH_CHARS = MAX_PATH_BYTES // 4

@@ -47,6 +47,7 @@ def err(cls: type[GhsyncError], code: str | None = None) -> ErrorSpec:
 
 UNAUTHORIZED = err(Unauthorized)
 INVALID_REQUEST = err(InvalidInput, "invalid_request")  # the schema refused the request (FastAPI's check)
+BAD_REQUEST = err(GhsyncError, "bad_request")  # a body that does not parse as its media type
 PAYLOAD_TOO_LARGE = err(GhsyncError, "payload_too_large")  # over GHSYNC_MAX_REQUEST_BODY, on every route
 INTERNAL = err(GhsyncError, "internal_error")  # a bug: the message never carries a stack trace
 
@@ -131,7 +132,11 @@ ROUTE_ERRORS: dict[tuple[str, str], tuple[ErrorSpec, ...]] = {
         err(Conflict, "sync_disabled"),
     ),
     ("GET", "/v1/projects/{project_id}/github/sync/requests/{request_id}"): (_NOT_FOUND,),
-    ("GET", "/v1/admin/github/sync-operations"): (*_CURSOR, err(InvalidInput, "invalid_status")),
+    ("GET", "/v1/admin/github/sync-operations"): (
+        _NOT_FOUND,  # `project_id` names no project
+        *_CURSOR,
+        err(InvalidInput, "invalid_status"),
+    ),
     ("GET", "/v1/admin/github/sync-status"): (),
     ("POST", "/v1/admin/github/retry-failed-syncs"): (),
     ("GET", "/v1/projects/{project_id}/github/conflict"): (
@@ -249,6 +254,18 @@ ERROR_DESCRIPTIONS = {
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
 
+def one_of(
+    first: dict[str, Any], second: dict[str, Any], *, present: str, then_present: str | None = None
+) -> dict[str, Any]:
+    """A model's `json_schema_extra` for "either this or that": `first` has field `present` set (not
+    null), `second` has `then_present` set when given."""
+    first, second = copy.deepcopy(first), copy.deepcopy(second)
+    first.setdefault("properties", {})[present] = {"not": {"type": "null"}}
+    if then_present is not None:
+        second.setdefault("properties", {})[then_present] = {"not": {"type": "null"}}
+    return {"oneOf": [first, second]}
+
+
 def error_schema(codes: Iterable[str]) -> dict[str, Any]:
     """`{"error": {"code", "message"}}` with `code` one of `codes` (`details` only on a schema refusal)."""
     listed = sorted(set(codes))
@@ -286,6 +303,8 @@ def operation_errors(
         specs.append(UNAUTHORIZED)
     if not webhook and (operation.get("parameters") or operation.get("requestBody")):
         specs.append(INVALID_REQUEST)
+    if not webhook and operation.get("requestBody"):
+        specs.append(BAD_REQUEST)
     by_status: dict[int, set[str]] = defaultdict(set)
     for cls, code in specs:
         by_status[status_for(cls, code)].add(code)

@@ -8,7 +8,7 @@ import io
 import tarfile
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -18,9 +18,15 @@ from ghsync.domain.limits import large_file_warnings
 from ghsync.domain.link import Project
 from ghsync.domain.models import Author, FileDiff, FileMode, FileWrite, VersionInfo
 from ghsync.entrypoints.api.deps import container_of
-from ghsync.entrypoints.api.limits import MAX_FILES_PER_VERSION, MAX_MESSAGE_CHARS, MAX_PAGE_SIZE
+from ghsync.entrypoints.api.limits import (
+    MAX_FILES_PER_VERSION,
+    MAX_PAGE_SIZE,
+    MAX_PATH_CHARS,
+    MAX_QUERY_MESSAGE_CHARS,
+)
 from ghsync.entrypoints.api.schemas import (
     MESSAGE_PATTERN,
+    URL_PATH_PATTERN,
     AuthorIn,
     DiffOut,
     FileDiffOut,
@@ -113,9 +119,9 @@ async def create_version(
         str | None,
         Query(
             min_length=1,
-            max_length=MAX_MESSAGE_CHARS,
+            max_length=MAX_QUERY_MESSAGE_CHARS,
             pattern=MESSAGE_PATTERN,
-            description="The commit message of a tar upload (a JSON body carries its own).",
+            description="The commit message of a tar upload (a JSON body carries its own, longer).",
         ),
     ] = None,
     replace_all: bool = False,
@@ -249,7 +255,15 @@ def list_files(project_id: str, version_id: str, request: Request) -> FileList:
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
-def read_file(project_id: str, version_id: str, path: str, request: Request) -> Response:
+def read_file(
+    project_id: str,
+    version_id: str,
+    path: Annotated[
+        str,
+        Path(json_schema_extra={"minLength": 1, "maxLength": MAX_PATH_CHARS, "pattern": URL_PATH_PATTERN}),
+    ],
+    request: Request,
+) -> Response:
     """The raw bytes of one file (a symlink's bytes are its target)."""
     content = container_of(request).versions.read_file(parse_project_id(project_id), version_id, path)
     return Response(content=content, media_type="application/octet-stream")

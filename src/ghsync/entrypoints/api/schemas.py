@@ -15,20 +15,31 @@ from ghsync.entrypoints.api.limits import (
     MAX_PATH_DEPTH,
 )
 
+
 # The path rules of `domain/paths.py` as an ECMA-262 pattern (documented; the store enforces them, with
 # `invalid_path`): segments of at most 63 characters (so at most 252 UTF-8 bytes), no control characters,
 # backslashes or the code points HFS+ ignores, no `.`/`..` segment, no `.git` in any spelling.
-_SEGMENT = (
-    r"(?!\.{1,2}(?:/|$))(?![gG][iI][tT]~1[. ]*(?:/|$))(?!\.[gG][iI][tT][. ]*(?:/|$))"
-    r"[^\x00-\x1f\x7f-\x9f/\\\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff\ud800-\udfff]{1,63}"
-)
-PATH_PATTERN = rf"^{_SEGMENT}(?:/{_SEGMENT}){{0,{MAX_PATH_DEPTH - 1}}}$"
+def _path_pattern(also_excluded: str = "") -> str:
+    segment = (
+        r"(?!\.{1,2}(?:/|$))(?![gG][iI][tT]~1[. ]*(?:/|$))(?!\.[gG][iI][tT][. ]*(?:/|$))"
+        r"[^\x00-\x1f\x7f-\x9f/\\\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff\ud800-\udfff"
+        + also_excluded
+        + "]{1,63}"
+    )
+    return rf"^{segment}(?:/{segment}){{0,{MAX_PATH_DEPTH - 1}}}$"
+
+
+PATH_PATTERN = _path_pattern()
+# In a URL the same, without `%` (a client that does not escape it would send another path).
+URL_PATH_PATTERN = _path_pattern("%")
 # What `base64.b64decode(validate=True)` accepts (documented; the route answers `invalid_base64`).
 BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 # A commit message: something besides whitespace (it is stripped), no NUL (git cannot store it).
 MESSAGE_PATTERN = r"^[^\x00]*[^\s\x00-\x20\x85][^\x00]*$"
+# A project's name: stripped, then 1 to 255 characters, none a control character.
+NAME_PATTERN = r"^[^\x00-\x1f]*[^\s\x00-\x20\x85][^\x00-\x1f]*$"
 # The cursors this API returns: URL-safe base64 without padding.
-CURSOR_PATTERN = r"^[A-Za-z0-9_-]{1,512}$"
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]{0,512}$"  # empty: the first page
 
 
 def cursor_query() -> Any:
@@ -51,8 +62,9 @@ class ErrorBody(BaseModel):
 
 
 class ProjectCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=255)
+    model_config = ConfigDict(extra="forbid", strict=True)
+    # The pattern is documented; the service refuses other names with `invalid_name`.
+    name: str = Field(min_length=1, max_length=255, json_schema_extra={"pattern": NAME_PATTERN})
 
 
 class ProjectOut(BaseModel):
@@ -67,7 +79,7 @@ class ProjectPage(BaseModel):
 
 
 class AuthorIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     name: str = Field(min_length=1, max_length=255)
     email: str = Field(min_length=3, max_length=255)
 
@@ -80,7 +92,7 @@ def path_field(**extra: Any) -> Any:
 
 
 class FileIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     path: str = path_field()
     content_base64: str = Field(json_schema_extra={"pattern": BASE64_PATTERN})
     mode: Literal["100644", "100755", "120000"] = Field(
@@ -92,7 +104,7 @@ RepoPath = Annotated[str, path_field()]
 
 
 class VersionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS, pattern=MESSAGE_PATTERN)
     files: list[FileIn] = Field(default_factory=list, max_length=MAX_FILES_PER_VERSION)
     delete: list[RepoPath] = Field(default_factory=list, max_length=MAX_FILES_PER_VERSION)
@@ -101,7 +113,7 @@ class VersionCreate(BaseModel):
 
 
 class SnapshotCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     message: str | None = Field(
         default=None, min_length=1, max_length=MAX_MESSAGE_CHARS, pattern=MESSAGE_PATTERN
     )

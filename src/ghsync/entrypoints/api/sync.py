@@ -21,8 +21,10 @@ from ghsync.domain.errors import GhsyncError, NotFound, RetryLater
 from ghsync.domain.sync import ConflictStrategy
 from ghsync.entrypoints.api.deps import container_of
 from ghsync.entrypoints.api.github import OperationOut, operation_out
+from ghsync.entrypoints.api.limits import MAX_FILES_PER_VERSION
+from ghsync.entrypoints.api.openapi import one_of
 from ghsync.entrypoints.api.projects import _decode_file
-from ghsync.entrypoints.api.schemas import FileIn
+from ghsync.entrypoints.api.schemas import FileIn, RepoPath
 from ghsync.services.conflicts import ConflictFile, FileSide
 from ghsync.services.linking import LinkStatus
 from ghsync.services.projects import parse_project_id
@@ -140,12 +142,27 @@ def conflict(project_id: str, request: Request) -> ConflictOut:
 class ResolveIn(BaseModel):
     """Either a strategy, or the merged files (and deletions) of a person's resolution."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The either/or in the schema too (openapi.py's one_of), so that a schema-valid body is a valid one.
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra=one_of(
+            {"required": ["strategy"], "properties": {"files": {"maxItems": 0}, "delete": {"maxItems": 0}}},
+            {
+                "properties": {"strategy": {"type": "null"}},
+                "anyOf": [
+                    {"required": ["files"], "properties": {"files": {"minItems": 1}}},
+                    {"required": ["delete"], "properties": {"delete": {"minItems": 1}}},
+                ],
+            },
+            present="strategy",
+        ),
+    )
     local_head: Sha
     github_head: Sha
     strategy: Literal["auto_merge", "github_wins", "local_wins"] | None = None
-    files: list[FileIn] = Field(default_factory=list, max_length=10_000)
-    delete: list[str] = Field(default_factory=list, max_length=10_000)
+    files: list[FileIn] = Field(default_factory=list, max_length=MAX_FILES_PER_VERSION)
+    delete: list[RepoPath] = Field(default_factory=list, max_length=MAX_FILES_PER_VERSION)
 
     @model_validator(mode="after")
     def _one_way(self) -> ResolveIn:
@@ -233,7 +250,7 @@ def plan(project_id: str, request: Request) -> PlanOut:
 
 
 class ConfirmIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     local_head: Sha | None
     github_head: Sha | None
 
@@ -256,7 +273,16 @@ def confirm(project_id: str, body: ConfirmIn, request: Request) -> OperationOut:
 class ResetIn(BaseModel):
     """`{"adopt": "github"|"local"}`, or `{"restore": <a ref an earlier reset kept>}`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra=one_of(
+            {"required": ["adopt"], "properties": {"restore": {"type": "null"}}},
+            {"required": ["restore"], "properties": {"adopt": {"type": "null"}}},
+            present="adopt",
+            then_present="restore",
+        ),
+    )
     adopt: Literal["github", "local"] | None = None
     restore: str | None = Field(default=None, min_length=1, max_length=500, pattern=r"^refs/ghsync/")
 
@@ -287,7 +313,7 @@ def reset(project_id: str, body: ResetIn, request: Request) -> ResetOut:
 
 
 class SettingsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     sync_mode: Literal["direct_commit", "protected_pr", "hybrid"] | None = None
     conflict_strategy: Literal["manual", "auto_merge", "local_wins", "github_wins"] | None = None
     enabled: bool | None = None
