@@ -283,3 +283,49 @@ def test_a_pr_closed_without_merging_is_rejected_until_the_next_version_opens_a_
     assert clone_files(clone) == {"a.txt": b"ours\n", "c.txt": b"another try\n"}
     assert old_branch_head is not None and is_ancestor(clone, old_branch_head)  # the branch grew
     world.assert_github_holds(project, repo, "main", tree=world.commit(repo, main or "")["tree"]["sha"])
+
+
+CHURNS = pytest.mark.xfail(
+    strict=True,
+    reason="engine bug (services/reconcile.py, _conflict -> _local_wins/_apply_merge -> _pull_request): "
+    "in PR mode the conflict is settled onto the PR branch but the base pair stays, so every later reconcile "
+    "decides both_changed again and adds one more merge commit to the PR branch (never 'nothing')",
+)
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        pytest.param("auto_merge", marks=CHURNS),
+        "github_wins",
+        pytest.param("local_wins", marks=CHURNS),
+        "manual",
+    ],
+)
+def test_in_pr_mode_a_conflict_is_settled_once_and_the_next_reconcile_has_nothing_to_do(
+    world: Outbound, strategy: str
+) -> None:
+    project, repo = world.linked({"a.txt": BASE, "b.txt": "b\n"}, mode="protected_pr", strategy=strategy)
+    branch = f"ghsync/{project}"
+    local_head, person = edit_both_sides(world, project, repo, "different_files")
+    world.engine("git_data_api").reconcile(project)
+    assert world.last_operation(project).conflicts_detected == 1
+    assert world.head(repo, "main") == person  # the default branch is only written through a PR
+    pr_head = world.head(repo, branch)
+    if strategy in ("auto_merge", "local_wins"):
+        # The PR shows the settled tree on top of GitHub's head: mergeable, nothing forced.
+        assert [p["head"]["ref"] for p in world.open_pulls(repo) if p["state"] == "open"] == [branch]
+        clone = world.assert_github_holds(project, repo, branch)
+        assert is_ancestor(clone, person)
+        expected_b = B_THEIRS.encode() if strategy == "auto_merge" else b"b\n"
+        assert clone_files(clone) == {"a.txt": LOCAL.encode(), "b.txt": expected_b}
+    else:
+        assert pr_head is None and not world.open_pulls(repo)
+    assert local_head in version_commits(world, project)
+
+    for _ in range(2):
+        world.engine("git_data_api").reconcile(project)
+        settled = world.last_operation(project)
+        assert settled.operation_type in ("nothing", "await_resolution"), settled.metadata.get("decision")
+        assert world.head(repo, branch) == pr_head  # no new commit on the PR branch
+    world.assert_github_holds(project, repo, "main", tree=world.commit(repo, person)["tree"]["sha"])
