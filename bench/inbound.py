@@ -1,0 +1,343 @@
+"""Benchmark (not a test): inbound syncs (GitHub -> a local version) against the emulator, with the raw git
+operations of the same work measured in the same run.
+
+1. **Per change**: for 1, 10, 100 and 1,000 changed files (text, about 200 bytes each) a person's commit
+   lands on GitHub and `ReconcileService.reconcile` brings it in, once with REST forced (tree + one
+   request per blob the store lacks) and once with git allowed (a fetch over smart HTTP; the rule still
+   takes REST below 2 missing blobs, and the row says which transport ran). Each row: requests GitHub saw
+   (the emulator's log: REST and git), what the engine counted, and wall time.
+2. **Initial import** of a 10,000-file repository (git: one fetch), beside `git clone --no-checkout`
+   of the same repository over HTTP, timed in the same run (goal: within 2x).
+3. **Push -> local version latency**: ghsync served over HTTP with its worker running and the emulator's
+   App hook pointing at it; a person pushes one file over git 20 times, and the time from `git push`
+   returning to the local store's head holding the file is taken, beside a raw `git fetch` of each change
+   into a clone made beforehand (goal: p50 within 5x of the fetch, p99 under 2 s).
+
+Writes bench/results/inbound.json. Run: .venv/bin/python bench/inbound.py (about three minutes on 2 cores).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pygit2
+import uvicorn
+
+from ghsync.adapters.db import migrate
+from ghsync.adapters.db.engine import make_engine
+from ghsync.adapters.github import GitHubAppClient, GitHubAppConfig
+from ghsync.adapters.github.git_transport import SmartHttpGitRemote, git_base_url
+from ghsync.adapters.memory_uow import MemoryUnitOfWorkFactory
+from ghsync.adapters.queue.memory import InMemoryQueue
+from ghsync.adapters.secrets import SecretBox
+from ghsync.adapters.store.git_store import GitStore
+from ghsync.bootstrap import build_container
+from ghsync.config import load_settings
+from ghsync.domain.outbound import TransportThresholds
+from ghsync.entrypoints.api.app import create_app
+from ghsync.ports.github import counting_requests
+from ghsync.services.linking import LinkService
+from ghsync.services.projects import ProjectService
+from ghsync.services.reconcile import EngineSettings, ReconcileService
+from github_emulator.testing import EmulatorHandle, run_emulator
+
+RESULTS = Path(__file__).parent / "results" / "inbound.json"
+SIZES = (1, 10, 100, 1000)
+IMPORT_FILES = 10_000
+PUSHES = 20
+MIB = 1024 * 1024
+KEY = "k1:" + base64.b64encode(os.urandom(32)).decode()
+PERMISSIONS = {"contents": "write", "pull_requests": "write", "metadata": "read"}
+SECRET = "bench inbound secret"
+FORCE = {"rest": TransportThresholds(enabled=False), "git": TransportThresholds(min_missing_blobs=0)}
+GIT_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "Mona",
+    "GIT_AUTHOR_EMAIL": "mona@example.com",
+    "GIT_COMMITTER_NAME": "Mona",
+    "GIT_COMMITTER_EMAIL": "mona@example.com",
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, env={**GIT_ENV, "HOME": str(cwd)}, capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
+def files_of(n: int, tag: str) -> dict[str, str]:
+    return {f"src/{i // 100}/f{i}.txt": f"{tag} file {i} " * 12 + "\n" for i in range(n)}
+
+
+@dataclass
+class Rig:
+    emu: EmulatorHandle
+    client: GitHubAppClient
+    installation: int
+    uow: MemoryUnitOfWorkFactory
+    store: GitStore
+    projects: ProjectService
+    links: LinkService
+    remote: SmartHttpGitRemote
+
+    def engine(self, transport: str) -> ReconcileService:
+        settings = EngineSettings(git_transport=FORCE[transport])
+        return ReconcileService(self.uow, self.store, self.client, settings, self.remote)
+
+    def repo(self, name: str, files: dict[str, str]) -> None:
+        self.emu.create_repo("octo", name, default_branch="trunk", files=files)
+        self.emu.change_installation(self.installation, add=[f"octo/{name}"])
+
+    def linked(self, name: str, files: dict[str, str], transport: str = "rest") -> str:
+        self.repo(name, files)
+        project = self.projects.create_project(name).id
+        self.links.link(project, owner="octo", repo=name, sync_mode="direct_commit")
+        self.engine(transport).reconcile(project)
+        return project
+
+    def person_commit(self, name: str, files: dict[str, str]) -> str:
+        """A person's commit on trunk, written straight into the emulator's repository (not timed)."""
+        core = self.emu.emulator
+        record = core.store.find_repo("octo", name)
+        assert record is not None
+        repo = core.open_git(record)
+        parent = repo.references["refs/heads/trunk"].target
+        index = pygit2.Index()
+        index.read_tree(repo.get(parent).tree)  # type: ignore[union-attr]
+        for path, text in files.items():
+            index.add(pygit2.IndexEntry(path, repo.create_blob(text.encode()), pygit2.GIT_FILEMODE_BLOB))
+        tree = index.write_tree(repo)
+        sig = pygit2.Signature("A Person", "person@example.com")
+        sha = repo.create_commit(None, sig, sig, "A person's change", tree, [parent])
+        repo.references["refs/heads/trunk"].set_target(sha)
+        return str(sha)
+
+    def measure(self, label: str, run: Callable[[], object], project: str | None = None) -> dict[str, Any]:
+        self.emu.clear_requests()
+        with counting_requests() as count:
+            started = time.perf_counter()
+            run()
+            elapsed = time.perf_counter() - started
+        log = self.emu.requests()
+        transport = None
+        if project is not None:
+            with self.uow() as uow:
+                operation = uow.operations.latest(project)
+            assert operation is not None and operation.status == "success", operation
+            transport = operation.metadata.get("transport")
+        return {
+            "case": label,
+            "transport_used": transport,
+            "requests": len(log),
+            "rest_requests": sum(1 for r in log if r.get("kind") == "rest"),
+            "git_requests": sum(1 for r in log if r.get("kind") == "git"),
+            "engine_counted": count.total,
+            "wall_s": round(elapsed, 3),
+        }
+
+
+def per_change(rig: Rig) -> list[dict[str, Any]]:
+    rows = []
+    for n in SIZES:
+        for transport in ("rest", "git"):
+            name = f"in-{transport}-{n}"
+            project = rig.linked(name, {"README.md": "seed\n"})
+            rig.person_commit(name, files_of(n, name))
+            engine = rig.engine(transport)
+            sync = functools.partial(engine.reconcile, project)
+            row = rig.measure(f"inbound, {transport} allowed", sync, project)
+            rows.append({"files": n, **row})
+    return rows
+
+
+def initial_import(rig: Rig, tmp: Path) -> list[dict[str, Any]]:
+    name = "big"
+    rig.repo(name, files_of(IMPORT_FILES, "big"))
+    project = rig.projects.create_project(name).id
+    rig.links.link(project, owner="octo", repo=name, sync_mode="direct_commit")
+    engine = rig.engine("git")
+    ours = rig.measure("import, ghsync", lambda: engine.reconcile(project), project)
+    token = rig.client.installation_token(rig.installation)
+    url = rig.emu.git_url("octo", name, token)
+    raw = rig.measure(
+        "git clone --no-checkout", lambda: git(tmp, "clone", "-q", "--no-checkout", url, "clone")
+    )
+    return [{"files": IMPORT_FILES, **ours}, {"files": IMPORT_FILES, **raw}]
+
+
+@contextmanager
+def served(settings_kw: dict[str, Any]) -> Iterator[tuple[Any, str]]:
+    container = build_container(load_settings({}, **settings_kw))
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(container), log_level="warning", access_log=False, lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=container.queue.run_worker, args=(stop,), kwargs={"threads": 2}, daemon=True
+    )
+    worker.start()
+    try:
+        yield container, f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        stop.set()
+        worker.join(timeout=20)
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+        container.close()
+
+
+def push_latency(tmp: Path) -> dict[str, Any]:
+    with run_emulator(tmp / "emu-latency") as emu:
+        app = emu.create_app("bench-latency", permissions=PERMISSIONS)
+        owner = emu.create_user("octo")
+        emu.create_repo("octo", "site", default_branch="trunk", files={"README.md": "seed\n"})
+        emu.create_installation(app.id, "octo", ["octo/site"])
+        database_url = f"sqlite:///{tmp / 'latency.db'}"
+        engine = make_engine(database_url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        settings = {
+            "ghsync_data_dir": tmp / "latency-data",
+            "database_url": database_url,
+            "ghsync_api_tokens": ["bench"],
+            "ghsync_encryption_keys": [KEY],
+            "github_app_id": str(app.id),
+            "github_app_private_key": app.private_key,
+            "github_api_url": emu.url,
+            "github_webhook_secret": SECRET,
+            "github_write_interval": 0,
+            "github_sync_polling_enabled": False,
+            "ghsync_delivery_sweep_interval": 0,
+        }
+        with served(settings) as (container, url):
+            emu.update_app(app.id, webhook_url=f"{url}/v1/webhooks/github", webhook_secret=SECRET)
+            project = container.projects.create_project("site").id
+            container.links.link(project, owner="octo", repo="site", sync_mode="direct_commit")
+            store = container.store
+
+            def holds(path: str) -> bool:
+                head = store.head(project)
+                return head is not None and path in {e.path for e in store.list_files(project, head)}
+
+            deadline = time.monotonic() + 30
+            while not holds("README.md") and time.monotonic() < deadline:
+                time.sleep(0.01)
+            remote = emu.git_url("octo", "site", owner.token, user="octo")
+            person, mirror = tmp / "person", tmp / "mirror"
+            git(tmp, "clone", "-q", remote, str(person))
+            git(tmp, "clone", "-q", remote, str(mirror))
+            latencies, fetches = [], []
+            for i in range(PUSHES):
+                path = f"pushed/{i}.txt"
+                (person / "pushed").mkdir(exist_ok=True)
+                (person / path).write_text(f"push {i}\n")
+                git(person, "add", path)
+                git(person, "commit", "-q", "-m", f"push {i}")
+                git(person, "push", "-q", "origin", "HEAD:trunk")
+                pushed = time.perf_counter()
+                while not holds(path):
+                    if time.perf_counter() - pushed > 30:
+                        raise RuntimeError(f"push {i} did not arrive")
+                    time.sleep(0.002)
+                latencies.append(time.perf_counter() - pushed)
+                started = time.perf_counter()
+                git(mirror, "fetch", "-q", "origin")
+                fetches.append(time.perf_counter() - started)
+    ordered = sorted(latencies)
+    p50, p99 = statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    fetch_p50 = statistics.median(fetches)
+    return {
+        "pushes": PUSHES,
+        "p50_s": round(p50, 3),
+        "p99_s": round(p99, 3),
+        "raw_git_fetch_p50_s": round(fetch_p50, 3),
+        "p50_vs_raw_fetch": round(p50 / fetch_p50, 2),
+        "goal_p50_within_5x": p50 <= 5 * fetch_p50,
+        "goal_p99_under_2s": p99 < 2.0,
+    }
+
+
+def main() -> None:
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        with run_emulator(tmp / "emu") as emu:
+            app = emu.create_app("bench-inbound", permissions=PERMISSIONS)
+            emu.create_repo("octo", "seed", default_branch="trunk", files={"README.md": "seed\n"})
+            installation = emu.create_installation(app.id, "octo", ["octo/seed"])
+            config = GitHubAppConfig(
+                app_id=app.id, private_key=app.private_key, api_url=emu.url, min_write_interval=0.0
+            )
+            with GitHubAppClient(config) as client:
+                queue = InMemoryQueue()
+                queue.register("reconcile", lambda args: None)
+                uow = MemoryUnitOfWorkFactory(notify=queue.request_reconcile)
+                store = GitStore(tmp / "projects", max_file_size=100 * MIB)
+                projects = ProjectService(uow, store)
+                links = LinkService(uow, store, projects, client, SecretBox.from_setting([KEY]), queue)
+                remote = SmartHttpGitRemote(
+                    git_base_url(emu.url),
+                    lambda project_id: store.project_dir(project_id) / ".git",
+                    client.installation_token,
+                    client.invalidate_installation_token,
+                )
+                rig = Rig(emu, client, installation, uow, store, projects, links, remote)
+                rows = per_change(rig)
+                imports = initial_import(rig, tmp)
+        latency = push_latency(tmp)
+    total = time.perf_counter() - started
+    import_ratio = round(imports[0]["wall_s"] / imports[1]["wall_s"], 2)
+    print(f"{'files':>6} {'case':28} {'used':5} {'reqs':>5} {'rest':>5} {'git':>4} {'wall s':>7}")
+    for r in rows + imports:
+        print(
+            f"{r['files']:>6} {r['case']:28} {r['transport_used'] or '-':5} {r['requests']:>5} "
+            f"{r['rest_requests']:>5} {r['git_requests']:>4} {r['wall_s']:>7}"
+        )
+    summary = {"import_vs_git_clone": import_ratio, "import_within_2x": import_ratio <= 2.0, **latency}
+    print(json.dumps(summary))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                "total_s": round(total, 1),
+                "summary": summary,
+                "per_change": rows,
+                "initial_import": imports,
+                "push_to_version": latency,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"written {RESULTS} in {total:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
