@@ -19,6 +19,8 @@ from ghsync.adapters.memory_uow import MemoryUnitOfWorkFactory
 from ghsync.adapters.queue.memory import InMemoryQueue
 from ghsync.adapters.secrets import SecretBox
 from ghsync.adapters.store.git_store import GitStore
+from ghsync.bootstrap import register_delivery_sweep, register_polling
+from ghsync.config import load_settings
 from ghsync.domain.errors import GitHubError, GitHubServerError, RetryAt
 from ghsync.domain.polling import (
     DRIFT_DEFAULT_BRANCH,
@@ -33,8 +35,9 @@ from ghsync.domain.polling import (
     slice_of,
 )
 from ghsync.ports.github import counting_requests
+from ghsync.services.delivery_sweep import SWEEP_TASK
 from ghsync.services.linking import LinkService
-from ghsync.services.polling import POLLING_REASON, PollingService
+from ghsync.services.polling import POLLING_REASON, POLLING_TASK, PollingService
 from ghsync.services.projects import ProjectService
 from ghsync.services.reconcile import EngineSettings, ReconcileService
 
@@ -355,3 +358,30 @@ def test_a_tick_checks_only_its_slice(world: World) -> None:
         assert report.checked == len([p for p in projects if slice_of(p, schedule.slices) == index])
         checked += report.checked
     assert checked == len(projects)
+
+
+# ---- the wiring ------------------------------------------------------------------------------------
+
+
+def test_bootstrap_registers_polling_once_per_tick_and_the_tick_requests_reconciles(world: World) -> None:
+    project = world.linked("site")
+    serve_requests(world, project)
+    world.github.push("octo", "site", "trunk", {"x.txt": "x\n"})
+    settings = load_settings({}, github_sync_polling_interval=1_000, ghsync_delivery_sweep_interval=120)
+    queue = InMemoryQueue()
+    polling = register_polling(queue, settings, world.uow, world.github)  # type: ignore[arg-type]
+    sweep = register_delivery_sweep(queue, settings, world.uow, world.github)  # type: ignore[arg-type]
+    assert polling is not None and sweep is not None
+    tasks = {t.name: t.every_seconds for t in queue._periodic_tasks()}
+    assert tasks == {POLLING_TASK: 1.0, SWEEP_TASK: 120.0}  # a 1 s interval is one slice, one tick a second
+
+    queue.claim_periods()
+    queue.run_until_idle()  # the worker runs the period's tick
+    assert world.pending_reasons(project) == [POLLING_REASON]
+
+    off = load_settings({}, github_sync_polling_enabled=False, ghsync_delivery_sweep_interval=0)
+    quiet = InMemoryQueue()
+    assert register_polling(quiet, off, world.uow, world.github) is None  # type: ignore[arg-type]
+    assert register_delivery_sweep(quiet, off, world.uow, world.github) is None  # type: ignore[arg-type]
+    assert register_polling(quiet, settings, world.uow, None) is None  # type: ignore[arg-type]
+    assert quiet._periodic_tasks() == []
