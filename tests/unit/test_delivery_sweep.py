@@ -195,3 +195,22 @@ def test_audit_rows_name_the_linked_project_of_the_repository(hub: InMemoryGitHu
     assert [(r.action, r.details["guid"]) for r in rows if r.actor == "delivery_sweep"] == [
         (ACTION_REQUESTED, "p1")
     ]
+
+
+def test_the_log_is_read_page_by_page_back_to_the_previous_sweep(hub: InMemoryGitHub) -> None:
+    uow = MemoryUnitOfWorkFactory()
+    for i in range(150):  # a day of failures: two pages of 100
+        hub.record_hook_delivery(
+            f"g{i}", "push", status_code=500, at=NOW - timedelta(hours=24) + timedelta(minutes=i)
+        )
+    clock = [NOW]
+    sweep = DeliverySweep(uow, hub, clock=lambda: clock[0])
+    with counting_requests() as count:
+        report = sweep.sweep()
+    assert len(report.requested) == 150 and count.total == 2 + 150  # two pages, then one ask each
+    clock[0] = NOW + timedelta(hours=1)
+    with counting_requests() as count:
+        later = sweep.sweep()
+    # 150 redelivery attempts since the previous sweep: two pages again, the second reaching back past it.
+    assert count.total == 2 and later.requested == []
+    assert len(later.recovered) == 150  # also those whose failed first attempt is on no page read

@@ -105,7 +105,9 @@ def plan_sweep(
     for guid, attempts in by_guid(deliveries).items():
         ok = [a for a in attempts if a.ok]
         if ok:
-            if ok[-1].redelivery and any(not a.ok for a in attempts):
+            # A redelivery that succeeded recovers a failure: one seen here, or one we asked for (whose
+            # failed attempt may be older than what this sweep reads).
+            if ok[-1].redelivery and (guid in asked or any(not a.ok for a in attempts)):
                 recovered.append(ok[-1])
             continue
         if any(a.status == STATUS_PENDING for a in attempts):
