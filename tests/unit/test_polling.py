@@ -22,6 +22,7 @@ from ghsync.adapters.store.git_store import GitStore
 from ghsync.bootstrap import register_delivery_sweep, register_polling
 from ghsync.config import load_settings
 from ghsync.domain.errors import GitHubError, GitHubServerError, RetryAt
+from ghsync.domain.models import Author, FileWrite
 from ghsync.domain.polling import (
     DRIFT_DEFAULT_BRANCH,
     DRIFT_HEAD_MOVED,
@@ -38,7 +39,7 @@ from ghsync.ports.github import counting_requests
 from ghsync.services.delivery_sweep import SWEEP_TASK
 from ghsync.services.linking import LinkService
 from ghsync.services.polling import POLLING_REASON, POLLING_TASK, PollingService
-from ghsync.services.projects import ProjectService
+from ghsync.services.projects import ProjectService, VersionService
 from ghsync.services.reconcile import EngineSettings, ReconcileService
 
 KEY = "k1:" + base64.b64encode(os.urandom(32)).decode()
@@ -385,3 +386,23 @@ def test_bootstrap_registers_polling_once_per_tick_and_the_tick_requests_reconci
     assert register_delivery_sweep(quiet, off, world.uow, world.github) is None  # type: ignore[arg-type]
     assert register_polling(quiet, settings, world.uow, None) is None  # type: ignore[arg-type]
     assert quiet._periodic_tasks() == []
+
+
+def test_a_conflict_recorded_against_githubs_head_is_not_requested_again(world: World) -> None:
+    project = world.linked("site")  # manual strategy: a divergence waits for a person
+    serve_requests(world, project)
+    VersionService(world.uow, world.store, world.projects).create_version(
+        project,
+        message="local",
+        writes=[FileWrite("README.md", b"local\n")],
+        author=Author("A", "a@example.com"),
+    )
+    world.github.push("octo", "site", "trunk", {"README.md": "remote\n"})
+    serve_requests(world, project)
+    with world.uow() as uow:
+        assert uow.conflicts.open_for(project) is not None  # recorded against GitHub's head
+    report = world.polling().poll_all()
+    assert report.drifted == {project: DRIFT_HEAD_MOVED} and report.awaiting_resolution == [project]
+    assert report.requested == []
+    world.github.push("octo", "site", "trunk", {"other.txt": "moved again\n"})
+    assert world.polling().poll_all().requested == [project]  # a new head gets its reconcile

@@ -53,6 +53,7 @@ class PollReport:
     seen: dict[str, str | None] = field(default_factory=dict)  # drifted project id -> GitHub's head now
     requested: list[str] = field(default_factory=list)  # project ids given a polling request
     already_pending: list[str] = field(default_factory=list)  # drifted, but a reconcile is requested
+    awaiting_resolution: list[str] = field(default_factory=list)  # drifted onto an open conflict's head
     unreachable: list[str] = field(default_factory=list)  # repository missing or not installed
     deferred: list[str] = field(default_factory=list)  # left for a later tick (the budget, a rate limit)
     graphql_queries: int = 0
@@ -227,6 +228,12 @@ class PollingService:
             for project_id, why in report.drifted.items():
                 if uow.requests.pending(project_id):
                     report.already_pending.append(project_id)
+                    continue
+                conflict = uow.conflicts.open_for(project_id)
+                if conflict is not None and conflict.github_commit_sha == report.seen.get(project_id):
+                    # A conflict recorded against this very head waits for a person; a reconcile
+                    # would only confirm it (a new head, or a new strategy, gets one).
+                    report.awaiting_resolution.append(project_id)
                     continue
                 request = uow.request_reconcile(project_id, POLLING_REASON)
                 target = by_id[project_id]
