@@ -13,12 +13,14 @@ Invariants, after every step:
   local store, or a commit on GitHub);
 and after a settle (reconciles until nothing changes): both sides hold the same tree, or exactly one
 conflict (or held plan) is open, or in PR modes the open PR carries the local tree (or was rejected).
-Few examples (GHSYNC_EMULATOR_MODEL_EXAMPLES, default 15) of a few steps each keep it under a minute.
+Every example ends with a settle. Few examples (GHSYNC_EMULATOR_MODEL_EXAMPLES, default 20) of a few steps
+each keep it under a minute.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -98,6 +100,12 @@ class EmulatorConvergence(RuleBasedStateMachine):
         self.pr_rewrite_allowed = 0
         self.linked = False
 
+    def teardown(self) -> None:
+        # Every example ends settled and checked (few examples: a settle step drawn by chance is rare),
+        # unless a step already failed (that failure is the one to report and shrink).
+        if self.linked and sys.exc_info()[0] is None:
+            self.settle()
+
     @property
     def w(self) -> Outbound:
         return self.world
@@ -162,6 +170,18 @@ class EmulatorConvergence(RuleBasedStateMachine):
             )
         assert moved.status_code == 200, moved.text
 
+    @rule(
+        ours=st.sampled_from(PATHS),
+        theirs=st.sampled_from(PATHS),
+        content=st.sampled_from(CONTENTS),
+        their_content=st.sampled_from(CONTENTS),
+    )
+    def both_sides_edit(self, ours: str, theirs: str, content: str, their_content: str) -> None:
+        """A local version and a person's push with no reconcile between: the interleaving that makes
+        conflicts, drawn as one step so that few examples still meet it often."""
+        self.local_version(ours, content, delete=False)
+        self.person_pushes(theirs, their_content)
+
     @rule(path=st.sampled_from(PATHS), content=st.sampled_from(CONTENTS))
     def person_pushes_by_git(self, path: str, content: str) -> None:
         self.w.person_push(self.repo, "main", {path: content})
@@ -219,7 +239,7 @@ class EmulatorConvergence(RuleBasedStateMachine):
         def crash(*args: object, **kwargs: object) -> str:
             raise Crash()
 
-        ReconcileService._record = crash  # type: ignore[method-assign,assignment]
+        ReconcileService._record = crash  # type: ignore[method-assign]
         try:
             self._reconcile()
         except Crash:
@@ -243,7 +263,18 @@ class EmulatorConvergence(RuleBasedStateMachine):
             operation = self.w.last_operation(self.project)
             if operation.operation_type in SETTLED:
                 break
-        event(f"settled after {operation.operation_type}")  # --hypothesis-show-statistics
+        event(f"settled after {operation.operation_type}")
+        if operation.operation_type not in SETTLED:
+            # A fixed point within six reconciles, except the engine bug pinned (strictly xfailed) by
+            # test_conflicts_emulator.py::test_in_pr_mode_a_conflict_is_settled_once_...: a conflict
+            # settled onto the PR branch is settled again, with a new commit, by every reconcile.
+            conflict = operation.metadata.get("conflict", {})
+            known_churn = (
+                operation.operation_type == "conflict"
+                and conflict.get("strategy") in ("auto_merge", "local_wins")
+                and "pull_request" in operation.metadata
+            )
+            assert known_churn, f"no fixed point after six reconciles: {operation}"
         self._check_converged()
 
     # --- how ghsync runs ---------------------------------------------------------------------------
@@ -391,8 +422,8 @@ def test_convergence_against_the_emulator(world: Outbound) -> None:
     run_state_machine_as_test(
         EmulatorConvergence,
         settings=settings(
-            max_examples=int(os.environ.get("GHSYNC_EMULATOR_MODEL_EXAMPLES", "15")),
-            stateful_step_count=5,
+            max_examples=int(os.environ.get("GHSYNC_EMULATOR_MODEL_EXAMPLES", "20")),
+            stateful_step_count=8,
             deadline=None,
             database=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
@@ -416,4 +447,25 @@ def test_the_person_s_push_rule_really_pushes(world: Outbound) -> None:
     assert "dir/c.txt" not in machine._github_paths(world.head(machine.repo, "main") or "")
     machine.person_force_pushes()
     assert world.head(machine.repo, "main") == after
-    machine.teardown()
+
+
+def test_the_machine_catches_a_rewrite_nobody_announced(world: Outbound) -> None:
+    """The history invariant can fail: the default branch moved back behind the model's back (as a
+    force-push by ghsync would) is caught, while the same move by the person's rule is allowed."""
+    machine = EmulatorConvergence()
+    machine.link("direct_commit", ConflictStrategy.MANUAL, TRANSPORTS[0])
+    machine.person_pushes("b.txt", "two\n")
+    machine.histories_only_grow()
+    machine.person_force_pushes()
+    machine.histories_only_grow()  # announced: a person's force-push
+    machine.person_pushes("b.txt", "three\n")
+    machine.histories_only_grow()
+    head = world.head(machine.repo, "main")
+    parent = world.commit(machine.repo, head or "")["parents"][0]["sha"]
+    with world.rest() as rest:
+        moved = rest.patch(
+            f"/repos/{OWNER}/{machine.repo}/git/refs/heads/main", json={"sha": parent, "force": True}
+        )
+    assert moved.status_code == 200, moved.text
+    with pytest.raises(AssertionError, match="rewritten"):
+        machine.histories_only_grow()
