@@ -31,6 +31,7 @@ from ghsync.adapters.db import migrate
 from ghsync.adapters.db.engine import make_engine
 from ghsync.bootstrap import Container, build_container
 from ghsync.config import load_settings
+from ghsync.domain.operations import SyncOperation
 from ghsync.entrypoints.api.app import create_app
 from ghsync.services.delivery_sweep import ACTION_RECOVERED, ACTION_REQUESTED, DeliverySweep
 from ghsync.services.polling import POLLING_REASON
@@ -121,6 +122,17 @@ class World:
         )
         git(clone, "push", "--quiet", "origin", "HEAD:refs/heads/trunk")
         return git(clone, "rev-parse", "HEAD")
+
+    def operation_for(self, pid: str, github_sha: str) -> SyncOperation:
+        """The operation that recorded GitHub's `github_sha` (the version is on disk a moment before)."""
+
+        def recorded() -> SyncOperation | None:
+            with self.container.uow() as uow:
+                latest = uow.operations.latest(pid)
+            return latest if latest is not None and latest.github_commit_sha == github_sha else None
+
+        found: SyncOperation = until(recorded, what=f"the operation of {github_sha[:12]}")
+        return found
 
     def pushes(self) -> list[dict[str, Any]]:
         return [d for d in self.emu.deliveries() if d["event"] == "push"]
@@ -235,13 +247,12 @@ def test_webhooks_dropped_by_github_are_caught_by_polling_within_one_interval(tm
             lambda: world.files(pid).get("index.html") == b"<h1>changed on GitHub</h1>\n", what="the version"
         )
         assert [d["status"] for d in world.pushes()] == ["dropped by emulator"]  # no webhook reached us
+        world.operation_for(pid, head)
         with world.container.uow() as uow:
             project = uow.projects.get(pid)
             audit = [e for e in uow.audit.for_project(pid, limit=50) if e.action == "github.drift_detected"]
-            latest = uow.operations.latest(pid)
         assert project is not None and project.tracking.last_remote_main_sha == head
-        assert audit and audit[-1].details["github_head_sha"] == head
-        assert latest is not None and latest.github_commit_sha == head
+        assert audit and audit[-1].details["github_head_sha"] == head  # the oldest: the first tick's
         # The drift was noticed by the first tick after the push: within one interval (plus the tick's
         # own reads and scheduling slack).
         noticed = audit[-1].at
@@ -291,6 +302,34 @@ def test_failed_deliveries_are_redelivered_by_the_sweep_once_and_processed(tmp_p
                 for e in uow.audit.for_project(pid, limit=50)
                 if e.actor == "delivery_sweep"
             ]
-            latest = uow.operations.latest(pid)
         assert sorted(rows) == [(ACTION_RECOVERED, guid), (ACTION_REQUESTED, guid)]
-        assert latest is not None and latest.github_commit_sha == head
+        world.operation_for(pid, head)
+
+
+def test_a_force_push_over_git_loses_nothing_and_comes_in(tmp_path: Path) -> None:
+    with world_with(tmp_path, github_sync_polling_enabled=False, ghsync_delivery_sweep_interval=0) as world:
+        pid = world.linked_project()
+        dropped = world.person_pushes({"index.html": "<h1>soon rewritten</h1>\n"})
+        until(
+            lambda: world.files(pid).get("index.html") == b"<h1>soon rewritten</h1>\n", what="the first push"
+        )
+        kept_head = world.container.store.head(pid)
+        # A person rewrites history: trunk reset to its first commit, a new commit, pushed with --force.
+        clone = world.tmp_path / "rewriter"
+        url = world.emu.git_url("octo", "site", world.owner_token, user="octo")
+        git(world.tmp_path, "clone", "--quiet", url, str(clone))
+        git(clone, "reset", "--quiet", "--hard", "HEAD~1")
+        (clone / "index.html").write_text("<h1>history rewritten</h1>\n")
+        git(clone, "-c", "user.name=Grace", "-c", "user.email=grace@example.com", "commit", "-qam", "rewrite")
+        git(clone, "push", "--quiet", "--force", "origin", "HEAD:refs/heads/trunk")
+        forced = git(clone, "rev-parse", "HEAD")
+
+        latest = world.operation_for(pid, forced)
+        assert world.files(pid)["index.html"] == b"<h1>history rewritten</h1>\n"
+        record = latest.metadata["force_push"]
+        assert record["previous_github_head"] == dropped and record["relation"] == "diverged"
+        kept = world.container.store.list_refs(pid, "refs/ghsync/backup/force-push/")
+        assert list(kept.values()) == [kept_head]  # the version of the commit GitHub dropped
+        assert world.container.store.read_file(pid, kept_head, "index.html") == b"<h1>soon rewritten</h1>\n"  # type: ignore[arg-type]
+        push = [d for d in world.pushes() if d["payload"]["after"] == forced]
+        assert push and push[0]["payload"]["forced"] is True  # GitHub said so too
