@@ -34,6 +34,7 @@ from ghsync.domain.errors import GhsyncError
 from ghsync.domain.operations import WebhookDelivery
 from ghsync.domain.webhooks import (
     Bucket,
+    DeliveryHeaders,
     MalformedDelivery,
     Network,
     address_allowed,
@@ -263,12 +264,19 @@ def _answer(receipt: Receipt) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=200 if receipt.event == "ping" else 202)
 
 
+def verify_delivery(
+    secret: str, body: bytes, headers: Mapping[str, str]
+) -> tuple[DeliveryHeaders, Mapping[str, Any]]:
+    """What a delivery passes before anything acts on it (pure): its signature over the raw body first,
+    then its headers and payload. Raises a `GhsyncError` (a 4xx) for anything else."""
+    check_signature(secret, body, headers)
+    return parse_headers(headers), parse_payload(body, headers.get("content-type"))
+
+
 async def _receive(request: Request, secret: str, project_id: str | None) -> Response:
     container = container_of(request)
     body = await read_capped_body(request, container.settings.github_webhook_payload_limit)
-    check_signature(secret, body, request.headers)
-    headers = parse_headers(request.headers)
-    payload = parse_payload(body, request.headers.get("content-type"))
+    headers, payload = verify_delivery(secret, body, request.headers)
     try:
         receipt = await run_in_threadpool(container.webhooks.receive, headers, payload, project_id=project_id)
     except GhsyncError:
