@@ -329,3 +329,67 @@ def test_in_pr_mode_a_conflict_is_settled_once_and_the_next_reconcile_has_nothin
         assert settled.operation_type in ("nothing", "await_resolution"), settled.metadata.get("decision")
         assert world.head(repo, branch) == pr_head  # no new commit on the PR branch
     world.assert_github_holds(project, repo, "main", tree=world.commit(repo, person)["tree"]["sha"])
+
+
+# --- a person on the PR branch, the base moving under the PR ---------------------------------------------
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_person_s_edits_on_the_pr_branch_come_back_inbound_never_written_over(
+    world: Outbound, transport: str
+) -> None:
+    project, repo = world.linked({"a.txt": "a\n"}, mode="protected_pr")
+    branch = f"ghsync/{project}"
+    open_pr(world, project, repo, {"a.txt": b"ours\n"})
+    person = world.person_push(repo, branch, {"review.md": "a reviewer's fix\n"})
+    world.engine(transport).reconcile(project)
+    assert local_files(world, project) == {"a.txt": b"ours\n", "review.md": b"a reviewer's fix\n"}
+    assert world.head(repo, branch) == person  # nothing written over their commit
+    world.assert_github_holds(project, repo, branch)  # the PR branch holds the local head's tree
+    world.engine(transport).reconcile(project)
+    assert world.last_operation(project).metadata["decision"]["reason"] == "pull_request_current"
+    assert world.head(repo, branch) == person
+
+
+def test_the_base_moving_under_an_open_pr_updates_it_with_auto_merge_then_its_merge_comes_back(
+    world: Outbound,
+) -> None:
+    project, repo = world.linked({"a.txt": BASE, "b.txt": "b\n"}, mode="protected_pr", strategy="auto_merge")
+    branch = f"ghsync/{project}"
+    pull = open_pr(world, project, repo, {"a.txt": LOCAL.encode()})
+    first = world.head(repo, branch)
+    person = world.person_push(repo, "main", {"b.txt": B_THEIRS})  # the base moved
+    world.engine("git_data_api").reconcile(project)
+    expected = {"a.txt": LOCAL.encode(), "b.txt": B_THEIRS.encode()}
+    assert local_files(world, project) == expected
+    clone = world.assert_github_holds(project, repo, branch)
+    assert clone_files(clone) == expected
+    assert first is not None and is_ancestor(clone, first) and is_ancestor(clone, person)  # no force
+    assert [p["number"] for p in world.open_pulls(repo) if p["state"] == "open"] == [pull["number"]]
+    with world.rest() as rest:
+        merged = rest.put(f"/repos/octo/{repo}/pulls/{pull['number']}/merge", json={"merge_method": "merge"})
+    assert merged.status_code == 200, merged.text
+    world.engine("git_data_api").reconcile(project)
+    assert world.head(repo, branch) is None
+    world.assert_github_holds(project, repo, "main")
+    world.engine("git_data_api").reconcile(project)
+    assert world.last_operation(project).operation_type == "nothing"
+
+
+def test_the_base_moving_under_an_open_pr_with_manual_is_reported_and_the_pr_left_alone(
+    world: Outbound,
+) -> None:
+    project, repo = world.linked({"a.txt": BASE, "b.txt": "b\n"}, mode="protected_pr")
+    branch = f"ghsync/{project}"
+    pull = open_pr(world, project, repo, {"a.txt": LOCAL.encode()})
+    pr_head = world.head(repo, branch)
+    person = world.person_push(repo, "main", {"a.txt": THEIRS})  # the base moved, the same line
+    world.engine("git_data_api").reconcile(project)
+    conflict = open_conflict(world, project)
+    assert conflict is not None and conflict.github_commit_sha == person
+    assert world.head(repo, branch) == pr_head and world.head(repo, "main") == person
+    # The PR still shows the local side against the default branch.
+    assert [p["number"] for p in world.open_pulls(repo) if p["state"] == "open"] == [pull["number"]]
+    world.assert_github_holds(project, repo, branch)
+    world.engine("git_data_api").reconcile(project)
+    assert world.last_operation(project).operation_type == "await_resolution"
