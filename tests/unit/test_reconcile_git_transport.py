@@ -392,3 +392,21 @@ def test_an_evil_path_fetched_by_git_is_refused_too(world: World) -> None:
         engine.reconcile(project)
     assert refused.value.code == "invalid_path"
     assert world.store.head(project) == head
+
+
+def test_the_plan_names_the_transport_the_rule_picks(world: World) -> None:
+    project = world.linked(files={"seed.txt": "0\n"})
+    engine = world.engine(TransportThresholds(min_files=50))
+    engine.reconcile(project)
+    write(world, project, {f"pages/{n:03}.md": f"# page {n}\n".encode() for n in range(60)})
+    plan = engine.plan(project)
+    assert (plan.action, plan.transport, plan.expected_requests["content_creating"]) == (
+        "push_direct",
+        "git",
+        0,
+    )
+    engine.reconcile(project)
+    assert world.last_operation(project).metadata["transport"] == "git"
+    write(world, project, {"pages/000.md": b"# one page\n"})
+    plan = engine.plan(project)
+    assert (plan.transport, plan.expected_requests["content_creating"]) == ("git_data_api", 3)

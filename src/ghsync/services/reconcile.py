@@ -278,6 +278,20 @@ class ReconcileService:
         action = self._decide(loaded)
         snapshot = loaded.snapshot
         changes = self._planned_changes(loaded, action)
+        transport, expected = _transport_of(action), self._expected_requests(loaded, action, changes)
+        kind = ActionKind(action.reason) if action.kind is ActionKind.HELD else action.kind
+        if kind is ActionKind.FIRST_COMMIT or (
+            kind in _OUTBOUND_KINDS
+            and loaded.local_version is not None
+            and snapshot.github.tree_sha is not None
+            and self._transport(loaded, snapshot.github.tree_sha, loaded.local_version)[0] is Transport.GIT
+        ):
+            # By git: the commit is built here and pushed; the fetch of GitHub's head only when the store
+            # lacks it (https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api).
+            fetch = bool(snapshot.github.commit_sha) and not self._store_has(
+                loaded, snapshot.github.commit_sha
+            )
+            transport, expected = "git", {"total": 4 + (2 if fetch else 0), "content_creating": 0}
         return SyncPlan(
             action=action.kind.value,
             reason=action.reason,
@@ -286,8 +300,8 @@ class ReconcileService:
             base_local=snapshot.base.local_commit_sha if snapshot.base else None,
             base_github=snapshot.base.github_commit_sha if snapshot.base else None,
             changes=changes,
-            transport=_transport_of(action),
-            expected_requests=self._expected_requests(loaded, action, changes),
+            transport=transport,
+            expected_requests=expected,
             held=action.kind is ActionKind.HELD,
             blockers=tuple(b.message for b in action.blockers),
         )
@@ -1343,6 +1357,10 @@ class ReconcileService:
         outcome.metadata["pull_request_merged"] = {"number": pull.number, "branch_deleted": branch}
 
     # --- the blast-radius guard, plans, resolutions, resets ---------------------------------------
+
+    def _store_has(self, loaded: _Loaded, sha: str) -> bool:
+        assert self._store is not None
+        return bool(self._store.has_objects(loaded.project.id, [sha]))
 
     def _held_plan(self, loaded: _Loaded, action: Action) -> Action | None:
         """Hold an action that would delete or overwrite most of the receiving side's files."""
