@@ -288,9 +288,8 @@ class ReconcileService:
         ):
             # By git: the commit is built here and pushed; the fetch of GitHub's head only when the store
             # lacks it (https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api).
-            fetch = bool(snapshot.github.commit_sha) and not self._store_has(
-                loaded, snapshot.github.commit_sha
-            )
+            head = snapshot.github.commit_sha
+            fetch = head is not None and not self._store_has(loaded, head)
             transport, expected = "git", {"total": 4 + (2 if fetch else 0), "content_creating": 0}
         return SyncPlan(
             action=action.kind.value,
