@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 import time
 from collections.abc import Awaitable, Callable
 
@@ -12,7 +13,6 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Route
 from starlette.types import Scope
 
 from ghsync import __version__
@@ -27,6 +27,8 @@ from ghsync.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
 log = get_logger(__name__)
 
 _bearer = HTTPBearer(auto_error=False, description="One of GHSYNC_API_TOKENS")
+
+_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -46,11 +48,15 @@ def error_response(status: int, code: str, message: str, **extra: object) -> JSO
 
 
 def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
-    """Every method some route of `app` answers at the path of `scope`."""
+    """Every method the OpenAPI document lists for the path of `scope` (FastAPI routers are nested, so
+    the document is the one flat view of every route)."""
     methods: set[str] = set()
-    for route in app.router.routes:
-        if isinstance(route, Route) and route.methods and route.path_regex.match(scope["path"]):
-            methods |= route.methods
+    for template, item in app.openapi().get("paths", {}).items():
+        # `{path}` (files/{path:path}) spans segments; any other parameter is one segment.
+        pattern = re.sub(r"\\\{path\\\}", ".+", re.escape(template))
+        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", pattern)
+        if re.fullmatch(pattern, scope["path"]):
+            methods |= {method.upper() for method in item if method in _METHODS}
     return sorted(methods)
 
 

@@ -57,19 +57,27 @@ class BodyLimit:
             await _refuse(send, f"the request body is {declared} bytes; the limit is {self.limit}")
             return
         received = 0
+        overflowed = False
 
         async def capped_receive() -> Message:
-            nonlocal received
+            nonlocal received, overflowed
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    # Raised inside the handler's read: the app's handler answers it as a 413 (FastAPI lets
-                    # an HTTPException out of its body parsing as it is).
+                    overflowed = True
                     raise HTTPException(413, f"the request body is over the limit of {self.limit} bytes")
             return message
 
-        await self.app(scope, capped_receive, send)
+        async def checked_send(message: Message) -> None:
+            # However the app answered a body cut off mid-stream (FastAPI makes its own 400 of a body it
+            # could not read), the client is told the truth: 413.
+            if not overflowed:
+                await send(message)
+            elif message["type"] == "http.response.start":
+                await _refuse(send, f"the request body is over the limit of {self.limit} bytes")
+
+        await self.app(scope, capped_receive, checked_send)
 
 
 def _content_length(scope: Scope) -> int | None:
