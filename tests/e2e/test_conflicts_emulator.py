@@ -285,20 +285,12 @@ def test_a_pr_closed_without_merging_is_rejected_until_the_next_version_opens_a_
     world.assert_github_holds(project, repo, "main", tree=world.commit(repo, main or "")["tree"]["sha"])
 
 
-CHURNS = pytest.mark.xfail(
-    strict=True,
-    reason="engine bug (services/reconcile.py, _conflict -> _local_wins/_apply_merge -> _pull_request): "
-    "in PR mode the conflict is settled onto the PR branch but the base pair stays, so every later reconcile "
-    "decides both_changed again and adds one more merge commit to the PR branch (never 'nothing')",
-)
-
-
 @pytest.mark.parametrize(
     "strategy",
     [
-        pytest.param("auto_merge", marks=CHURNS),
+        "auto_merge",
         "github_wins",
-        pytest.param("local_wins", marks=CHURNS),
+        "local_wins",
         "manual",
     ],
 )

@@ -264,17 +264,7 @@ class EmulatorConvergence(RuleBasedStateMachine):
             if operation.operation_type in SETTLED:
                 break
         event(f"settled after {operation.operation_type}")
-        if operation.operation_type not in SETTLED:
-            # A fixed point within six reconciles, except the engine bug pinned (strictly xfailed) by
-            # test_conflicts_emulator.py::test_in_pr_mode_a_conflict_is_settled_once_...: a conflict
-            # settled onto the PR branch is settled again, with a new commit, by every reconcile.
-            conflict = operation.metadata.get("conflict", {})
-            known_churn = (
-                operation.operation_type == "conflict"
-                and conflict.get("strategy") in ("auto_merge", "local_wins")
-                and "pull_request" in operation.metadata
-            )
-            assert known_churn, f"no fixed point after six reconciles: {operation}"
+        assert operation.operation_type in SETTLED, f"no fixed point after six reconciles: {operation}"
         self._check_converged()
 
     # --- how ghsync runs ---------------------------------------------------------------------------

@@ -179,6 +179,25 @@ CASES = [
         ActionKind.PULL_PR_EDITS,
         "pull_request_edited",
     ),
+    (
+        "both changed, settled onto the PR already",
+        snap(
+            Head(L2, T2),
+            Head(G2, T3),
+            link=mode(SyncMode.PROTECTED_PR),
+            open_pr=PR,
+            pr_head=Head(G3, T2),
+            pr_contains_github=True,
+        ),
+        ActionKind.NOTHING,
+        "pull_request_current",
+    ),
+    (
+        "both changed, the PR does not hold GitHub's head yet",
+        snap(Head(L2, T2), Head(G2, T3), link=mode(SyncMode.PROTECTED_PR), open_pr=PR, pr_head=Head(G3, T2)),
+        ActionKind.CONFLICT,
+        "both_changed",
+    ),
     ("GitHub changed", snap(Head(L1, T1), Head(G2, T2)), ActionKind.PULL_INBOUND, "github_changed"),
     (
         "GitHub changed, local re-committed the base tree",

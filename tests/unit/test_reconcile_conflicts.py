@@ -121,3 +121,17 @@ def test_auto_merge_in_pr_mode_updates_the_pr_with_a_mergeable_commit(world: Wor
     world.engine.reconcile(world.project)
     assert world.remote() == expected
     assert world.last_operation().operation_type == "record_pair"
+
+
+@pytest.mark.parametrize(
+    "world", [("auto_merge", "protected_pr"), ("local_wins", "protected_pr")], indirect=True
+)
+def test_in_pr_mode_a_settled_conflict_is_settled_once(world: World) -> None:
+    world.edit_locally({"a.txt": BASE_TEXT + "six\n"})
+    world.push_on_github({"b.txt": "b edited on GitHub\n"})
+    world.engine.reconcile(world.project)
+    branch = f"ghsync/{world.project}"
+    head = world.github.head("octo", "site", branch)
+    world.engine.reconcile(world.project)
+    assert world.last_operation().metadata["decision"]["reason"] == "pull_request_current"
+    assert world.github.head("octo", "site", branch) == head  # no merge commit added again

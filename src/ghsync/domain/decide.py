@@ -20,7 +20,8 @@ The rules, in order (the first that applies wins):
    tree without merging, nothing either (rejected: the next local version opens a fresh PR); when a
    person committed on the open PR's branch, their edits come back inbound first (never written over).
 7. Only GitHub moved -> inbound.
-8. Both moved -> conflict (the project's strategy decides what happens to it).
+8. Both moved -> conflict (the project's strategy decides what happens to it), unless the open PR already
+   holds the local tree merged with GitHub's current head (a conflict settled onto the PR): nothing.
 
 Branch protection is read from GitHub on every reconcile (`github_protected`) and always forces the PR
 path: https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-protected-branches/about-protected-branches
@@ -113,6 +114,15 @@ def decide(snapshot: SyncSnapshot) -> Action:
     local_moved = local.commit_sha != base.local_commit_sha and local.tree_sha != base.tree_sha
     github_moved = github.commit_sha != base.github_commit_sha and github.tree_sha != base.tree_sha
     if local_moved and github_moved:
+        pr = snapshot.pr_head
+        if (
+            snapshot.open_pr
+            and pr is not None
+            and pr.tree_sha == local.tree_sha
+            and snapshot.pr_contains_github
+        ):
+            # A divergence already settled onto the PR (a merge of GitHub's head): the PR is current.
+            return _act(ActionKind.NOTHING, "pull_request_current")
         return _act(ActionKind.CONFLICT, "both_changed")
     if github_moved:
         # Local kept the base tree (a new commit with the same tree counts as unchanged).

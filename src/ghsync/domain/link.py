@@ -95,6 +95,9 @@ class SyncSnapshot:
     blockers: tuple[Blocker, ...] = ()
     rejected_tree: str | None = None  # the tree of our PR that was closed without merging
     pr_edited_base: str | None = None  # a person committed on the PR branch on top of this tree of ours
+    pr_contains_github: bool = (
+        False  # the PR branch already merged GitHub's current head (a settled conflict)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -449,9 +449,19 @@ class ReconcileService:
                     base = merged_pair
             else:
                 rejected_tree = closed_tree  # closed without merging: outbound changes rejected
-        pr_edited_base = None
+        pr_edited_base, pr_contains_github = None, False
         if open_pr is not None and pr_head is not None and pr_head.commit_sha and pr_head.tree_sha:
             pr_edited_base = self._edited_pr_base(repo, key, pr_head.commit_sha, pr_head.tree_sha)
+            github_moved = remote.commit_sha is not None and (
+                base is None or remote.commit_sha != base.github_commit_sha
+            )
+            if github_moved and pr_head.tree_sha == local.tree_sha and remote.commit_sha:
+                # Did the PR branch already merge GitHub's current head (a conflict settled onto it)?
+                try:
+                    status = repo.compare(remote.commit_sha, pr_head.commit_sha).status
+                except GitHubNotFound:  # unrelated histories (GitHub's 404 "No common ancestor")
+                    status = "diverged"
+                pr_contains_github = status in ("ahead", "identical")
 
         loaded = _Loaded(
             project=project,
@@ -468,6 +478,7 @@ class ReconcileService:
                 pr_head=pr_head,
                 rejected_tree=rejected_tree,
                 pr_edited_base=pr_edited_base,
+                pr_contains_github=pr_contains_github,
                 open_conflict=(
                     OpenConflict(
                         conflict.id or "",
