@@ -261,10 +261,6 @@ class InMemoryGitHub:
         with self._lock:
             self._find(owner, name).protected[branch] = require_pull_request
 
-    def unprotect(self, owner: str, name: str, branch: str) -> None:
-        with self._lock:
-            self._find(owner, name).protected.pop(branch, None)
-
     def merge_pull(self, owner: str, name: str, number: int, method: MergeMethod = "merge") -> str:
         """A person merges pull request `number` on GitHub; returns the new head of its base branch."""
         with self._lock:
