@@ -227,6 +227,11 @@ def test_a_405_names_every_method_of_the_path_in_allow(api: TestClient) -> None:
     response = api.put("/v1/projects")
     _error(response, 405, "method_not_allowed")
     assert set(response.headers["Allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+    # The most specific route names the resource: `versions/snapshot` is not `versions/{version_id}`.
+    snapshot = api.put("/v1/projects/00000000-0000-0000-0000-000000000000/versions/snapshot")
+    assert snapshot.status_code == 405 and snapshot.headers["Allow"] == "POST"
+    files = api.delete("/v1/projects/00000000-0000-0000-0000-000000000000/versions/latest/files/a/b.txt")
+    assert files.status_code == 405 and files.headers["Allow"] == "GET"
 
 
 def test_a_body_over_the_limit_is_refused_on_any_route_declared_or_streamed(api: TestClient) -> None:

@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 import structlog
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 from starlette.datastructures import Headers
@@ -44,6 +44,9 @@ from ghsync.entrypoints.api.errors import http_status
 from ghsync.entrypoints.api.webhooks import PayloadTooLarge, verify_delivery
 from ghsync.services.linking import webhook_secret_context
 from github_emulator.testing import run_emulator
+
+# A failing batch is reported whole; Hypothesis warns that its repr is large, which must not hide the failure.
+pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
 
 TOKEN = "webhook-fuzz-token"
 APP_SECRET = "the App's fuzzed webhook secret"
@@ -202,8 +205,12 @@ JUNK_HEADERS = [
     ("User-Agent", "GitHub-Hookshot/1"),
     ("\u00e9", "v"),
 ]
-json_values = st.sampled_from(WRONG_VALUES) | st.lists(st.sampled_from(WRONG_VALUES), max_size=3).map(
-    lambda items: dict(zip(["ref", "action", "repository", "id"], items, strict=False))
+json_values = (
+    st.sampled_from(WRONG_VALUES)
+    | st.lists(st.sampled_from(WRONG_VALUES), max_size=3)
+    | st.lists(st.sampled_from(WRONG_VALUES), max_size=4).map(
+        lambda items: dict(zip(["ref", "action", "repository", "id"], items, strict=False))
+    )
 )
 
 
@@ -233,7 +240,9 @@ def payloads(draw: st.DrawFn, target: Target) -> tuple[str, bytes]:
         )
     )
     kind = draw(
-        st.sampled_from(["shaped"] * 4 + ["wrong_types", "any_json", "bytes", "truncated", "empty", "huge"])
+        st.sampled_from(
+            ["shaped"] * 3 + ["wrong_types"] * 2 + ["any_json"] * 2 + ["bytes", "truncated", "empty", "huge"]
+        )
     )
     if kind == "shaped":
         body: Any = {**shaped, "repository": repository, "installation": installation}
@@ -276,7 +285,8 @@ def deliveries(draw: st.DrawFn, target: Target) -> tuple[str, list[tuple[bytes, 
         )
     signature = draw(
         st.sampled_from(
-            ["valid", "valid", "valid", "other_body", "other_secret", "sha1_only", "junk", "missing"]
+            # Mostly well-formed envelopes, so that most bodies reach the payload parser and the service.
+            ["valid"] * 12 + ["other_body", "other_secret", "sha1_only", "junk", "missing"]
         )
     )
     signed = {
@@ -290,15 +300,15 @@ def deliveries(draw: st.DrawFn, target: Target) -> tuple[str, list[tuple[bytes, 
         headers.append(("X-Hub-Signature-256", signed[signature]))
     if signature == "sha1_only":
         headers.append(("X-Hub-Signature", "sha1=" + "0" * 40))
-    delivery_id = draw(st.sampled_from([str(uuid.uuid4()), str(uuid.uuid4()), "", "not a guid!", "x" * 80]))
+    delivery_id = draw(st.sampled_from([str(uuid.uuid4())] * 8 + ["", "not a guid!", "x" * 80]))
     for name, value in (("X-GitHub-Event", event), ("X-GitHub-Delivery", delivery_id)):
-        presence = draw(st.sampled_from(["once", "once", "once", "missing", "twice"]))
+        presence = draw(st.sampled_from(["once"] * 8 + ["missing", "twice"]))
         if presence != "missing":
             headers.extend([(name, value)] * (2 if presence == "twice" else 1))
     if content_type is not None:
         headers.append(("Content-Type", content_type))
     headers.extend(draw(st.lists(st.sampled_from(JUNK_HEADERS), max_size=2)))
-    declared = draw(st.sampled_from(["right", "right", "none", "wrong", "junk"]))
+    declared = draw(st.sampled_from(["right"] * 6 + ["none", "wrong", "junk"]))
     if declared == "right":
         headers.append(("Content-Length", str(len(body))))
     elif declared == "wrong":
@@ -338,8 +348,14 @@ def through_the_service(
 def _fuzz(target: Target, count: int, answer: Callable[[Delivery], int]) -> dict[int, int]:
     answered: dict[int, int] = {}
 
+    # Generation only: a failing delivery is reported as found (its path and headers are in the assertion),
+    # without a shrinking phase that could take minutes over batches of 25.
     @settings(
-        max_examples=count // BATCH, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        max_examples=count // BATCH,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
     )
     @given(batch=st.lists(deliveries(target), min_size=BATCH, max_size=BATCH))
     def run(batch: list[Delivery]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import re
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, FastAPI, Request, Response
@@ -21,7 +22,7 @@ from ghsync.domain.errors import GhsyncError, Unauthorized
 from ghsync.entrypoints.api import github, health, openapi, projects, sync, webhooks
 from ghsync.entrypoints.api.errors import http_status
 from ghsync.entrypoints.api.limits import BodyLimit
-from ghsync.observability.logging import get_logger
+from ghsync.observability.logging import get_logger, scrub
 from ghsync.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 log = get_logger(__name__)
@@ -48,16 +49,19 @@ def error_response(status: int, code: str, message: str, **extra: object) -> JSO
 
 
 def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
-    """Every method the OpenAPI document lists for the path of `scope` (FastAPI routers are nested, so
+    """The methods the OpenAPI document lists for the path of `scope` (FastAPI routers are nested, so
     the document is the one flat view of every route)."""
-    methods: set[str] = set()
+    matching: list[tuple[int, set[str]]] = []
     for template, item in app.openapi().get("paths", {}).items():
         # `{path}` (files/{path:path}) spans segments; any other parameter is one segment.
         pattern = re.sub(r"\\\{path\\\}", ".+", re.escape(template))
         pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", pattern)
         if re.fullmatch(pattern, scope["path"]):
-            methods |= {method.upper() for method in item if method in _METHODS}
-    return sorted(methods)
+            methods = {method.upper() for method in item if method in _METHODS}
+            matching.append((template.count("{"), methods))
+    # The most specific template names the resource: `/versions/snapshot`, not `/versions/{version_id}`.
+    fewest = min((parameters for parameters, _ in matching), default=0)
+    return sorted(set().union(*(methods for parameters, methods in matching if parameters == fewest)))
 
 
 def create_app(container: Container) -> FastAPI:
@@ -120,7 +124,10 @@ def create_app(container: Container) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled_error", error=repr(exc))
+        # The traceback as text, scrubbed of every known secret: never a renderer's view of the frames'
+        # locals (which hold the request's Authorization header and the settings).
+        trace = scrub("".join(traceback.format_exception(exc)))
+        log.error("unhandled_error", error=scrub(repr(exc)), traceback=trace)
         return error_response(500, "internal_error", "internal error; see the service log")
 
     @app.middleware("http")
