@@ -434,6 +434,22 @@ def test_update_ref_refuses_a_non_fast_forward(side: Side) -> None:
         repo.update_ref("trunk", head)
 
 
+def test_a_forced_update_rewrites_the_branch_unless_it_is_protected(side: Side) -> None:
+    repo = side.new_repo({"a.txt": "a\n"})
+    first = side.head(repo, "trunk")
+    assert first is not None
+    second = side.push(repo, "trunk", {"b.txt": "b\n"})
+    elsewhere = repo.create_commit(repo.get_commit(first).tree_sha, [first], "another line", BOT)
+    with pytest.raises(NotFastForward):
+        repo.update_ref("trunk", elsewhere.sha)
+    repo.force_update_ref("trunk", elsewhere.sha)  # the operator's opt-in: history rewritten
+    assert side.head(repo, "trunk") == elsewhere.sha
+    side.protect(repo, "trunk")
+    with pytest.raises(BranchProtected):
+        repo.force_update_ref("trunk", second)
+    assert side.head(repo, "trunk") == elsewhere.sha
+
+
 def test_a_protected_branch_refuses_direct_updates(side: Side) -> None:
     repo = side.new_repo({"README.md": "hi\n"})
     head = side.head(repo, "trunk")

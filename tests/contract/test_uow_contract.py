@@ -126,7 +126,16 @@ def test_link_is_a_compare_and_set_and_unlink_clears_everything(uow: Harness) ->
         assert stored.tracking == tracking and stored.webhook_secret == "sealed"
         assert work.projects.sealed_secrets() == [(project.id, "sealed")]
 
-        work.projects.save_link(project.id, _link(project.id, repo="renamed", mode=SyncMode.HYBRID))
+        work.projects.save_link(
+            project.id,
+            _link(
+                project.id,
+                repo="renamed",
+                mode=SyncMode.HYBRID,
+                allow_force_push=True,
+                hold_force_pushes=True,
+            ),
+        )
         later = Tracking("d" * 40, "e" * 40, "f" * 40, NOW)
         work.projects.set_tracking(project.id, later)
         work.projects.set_pull_request(project.id, OpenPullRequest(3, "https://example/pull/3"))
@@ -136,6 +145,7 @@ def test_link_is_a_compare_and_set_and_unlink_clears_everything(uow: Harness) ->
         stored = work.projects.get(project.id)
         assert stored is not None and stored.link is not None
         assert (stored.link.repo, stored.link.mode) == ("renamed", SyncMode.HYBRID)
+        assert (stored.link.allow_force_push, stored.link.hold_force_pushes) == (True, True)
         assert stored.tracking == later
         assert stored.pull_request == OpenPullRequest(3, "https://example/pull/3")
         assert stored.webhook_secret == "rotated"

@@ -110,6 +110,8 @@ STATUS_FIELDS = {
     "protected",
     "sync_mode",
     "conflict_strategy",
+    "allow_force_push",
+    "hold_force_pushes",
     "state",
     "last_remote_main_sha",
     "last_synced_main_sha",

@@ -4,6 +4,7 @@ same file and different files; nothing is ever lost and nothing is force-pushed.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,49 @@ def test_in_pr_mode_a_settled_conflict_is_settled_once(world: World) -> None:
     world.engine.reconcile(world.project)
     assert world.last_operation().metadata["decision"]["reason"] == "pull_request_current"
     assert world.github.head("octo", "site", branch) == head  # no merge commit added again
+
+
+def _link_flags(world: World, **flags: bool) -> None:
+    with world.uow() as uow:
+        project = uow.projects.get(world.project)
+        assert project is not None and project.link is not None
+        uow.projects.save_link(world.project, replace(project.link, **flags))  # type: ignore[arg-type]
+        uow.commit()
+
+
+@pytest.mark.parametrize("world", [("local_wins", "direct_commit")], indirect=True)
+def test_with_the_operator_s_opt_in_local_wins_force_pushes_keeping_and_logging_what_it_overwrote(
+    world: World,
+) -> None:
+    _link_flags(world, allow_force_push=True)
+    synced = world.github.head("octo", "site", "trunk")
+    world.edit_locally({"a.txt": "local\n"})
+    person = world.push_on_github({"a.txt": "github\n"})
+    world.engine.reconcile(world.project)
+    head = world.github.head("octo", "site", "trunk")
+    repo = world.github.repo(world.installation, "octo", "site")
+    assert head is not None and repo.get_commit(head).parents == (synced,)  # rewritten, on the last sync
+    assert world.remote() == world.local()
+    assert world.github.head("octo", "site", f"ghsync/backup/{person[:12]}") == person  # kept on GitHub
+    with world.uow() as uow:
+        audit = [e for e in uow.audit.for_project(world.project) if e.action == "github.force_push"]
+    assert len(audit) == 1 and audit[0].details["forced"]["overwritten"] == person
+    world.engine.reconcile(world.project)
+    assert world.last_operation().operation_type == "nothing"
+
+
+def test_a_project_can_hold_syncs_after_a_person_s_force_push(world: World) -> None:
+    _link_flags(world, hold_force_pushes=True)
+    first = world.github.head("octo", "site", "trunk")
+    world.push_on_github({"b.txt": "pushed\n"})
+    world.engine.reconcile(world.project)  # in step with the person's push
+    assert first is not None
+    world.github.force_push("octo", "site", "trunk", first)  # the push is rewritten away
+    before = world.local()
+    world.engine.reconcile(world.project)
+    operation = world.last_operation()
+    assert operation.status == "held" and "force-push" in operation.metadata["held"]["why"]
+    assert world.local() == before  # nothing applied
+    local = world.store.head(world.project)
+    world.engine.confirm(world.project, local_head=local, github_head=first)
+    assert world.local() == world.remote() and world.local()["b.txt"] == b"b\n"  # the rewrite came in

@@ -23,6 +23,11 @@ class Link:
     mode: SyncMode
     strategy: ConflictStrategy
     enabled: bool
+    # An operator's explicit opt-in: `local_wins` may then rewrite GitHub's branch (audit-logged, the
+    # overwritten head kept on a backup branch). Off, ghsync never force-pushes.
+    allow_force_push: bool = False
+    # Hold the sync for confirmation when a person's force-push rewrote GitHub's history.
+    hold_force_pushes: bool = False
 
     @property
     def full_name(self) -> str:

@@ -179,6 +179,10 @@ class GitHubRepo(Protocol):
         """Move `branch` to `sha` only if that is a fast-forward (`force: false`): `NotFastForward` when
         the branch moved meanwhile, `BranchProtected` when protection refuses a direct update."""
 
+    def force_update_ref(self, branch: str, sha: str) -> None:
+        """Move `branch` to `sha` even when that rewrites history (`force: true`); `BranchProtected` when
+        protection refuses. Used only when an operator enabled force-pushing for the project."""
+
     def create_ref(self, branch: str, sha: str) -> None:
         """Create `branch` at `sha`; `GitHubValidation` when it exists."""
 

@@ -1,4 +1,4 @@
-"""Changing a linked project's sync settings (mode, conflict strategy, enabled) after linking.
+"""Changing a linked project's sync settings (mode, conflict strategy, enabled, force-push policy).
 
 One unit of work saves the link, writes the audit row and requests a reconcile: a changed strategy
 gives an open conflict a new try (`domain/decide.py`: a conflict waits only under the strategy it was
@@ -27,7 +27,13 @@ SETTINGS_REASON = "settings_changed"
 
 
 def changed_link(
-    link: Link, *, sync_mode: str | None, conflict_strategy: str | None, enabled: bool | None
+    link: Link,
+    *,
+    sync_mode: str | None,
+    conflict_strategy: str | None,
+    enabled: bool | None,
+    allow_force_push: bool | None = None,
+    hold_force_pushes: bool | None = None,
 ) -> tuple[Link, dict[str, Any]]:
     """The link with the given settings applied, and {setting: {"from", "to"}} for those that changed."""
     updated = replace(
@@ -37,12 +43,16 @@ def changed_link(
         if conflict_strategy is not None
         else link.strategy,
         enabled=link.enabled if enabled is None else enabled,
+        allow_force_push=link.allow_force_push if allow_force_push is None else allow_force_push,
+        hold_force_pushes=link.hold_force_pushes if hold_force_pushes is None else hold_force_pushes,
     )
     changes: dict[str, Any] = {}
     for name, before, after in (
         ("sync_mode", link.mode.value, updated.mode.value),
         ("conflict_strategy", link.strategy.value, updated.strategy.value),
         ("enabled", link.enabled, updated.enabled),
+        ("allow_force_push", link.allow_force_push, updated.allow_force_push),
+        ("hold_force_pushes", link.hold_force_pushes, updated.hold_force_pushes),
     ):
         if before != after:
             changes[name] = {"from": before, "to": after}
@@ -65,6 +75,8 @@ class LinkSettings:
         sync_mode: str | None = None,
         conflict_strategy: str | None = None,
         enabled: bool | None = None,
+        allow_force_push: bool | None = None,
+        hold_force_pushes: bool | None = None,
         actor: str = "api",
     ) -> dict[str, Any]:
         """Apply the settings given (None: unchanged); returns what changed. Nothing changed: no writes."""
@@ -76,7 +88,12 @@ class LinkSettings:
             if project.link is None:
                 raise Conflict("project is not linked to a GitHub repository", code="not_linked")
             updated, changes = changed_link(
-                project.link, sync_mode=sync_mode, conflict_strategy=conflict_strategy, enabled=enabled
+                project.link,
+                sync_mode=sync_mode,
+                conflict_strategy=conflict_strategy,
+                enabled=enabled,
+                allow_force_push=allow_force_push,
+                hold_force_pushes=hold_force_pushes,
             )
             if not changes:
                 return changes

@@ -73,6 +73,8 @@ class LinkStatus:
     protected: bool
     sync_mode: str
     conflict_strategy: str
+    allow_force_push: bool
+    hold_force_pushes: bool
     state: str
     last_remote_main_sha: str | None
     last_synced_main_sha: str | None
@@ -282,6 +284,8 @@ class LinkService:
             protected=link.protected if link else False,
             sync_mode=(link.mode if link else parse_sync_mode(None)).value,
             conflict_strategy=(link.strategy if link else parse_conflict_strategy(None)).value,
+            allow_force_push=bool(link and link.allow_force_push),
+            hold_force_pushes=bool(link and link.hold_force_pushes),
             state=state.value,
             last_remote_main_sha=project.tracking.last_remote_main_sha,
             last_synced_main_sha=project.tracking.last_synced_main_sha,

@@ -172,6 +172,7 @@ def _heads(loaded: _Loaded) -> tuple[str | None, str | None]:
 
 
 _OUTBOUND_KINDS = (ActionKind.PUSH_DIRECT, ActionKind.PULL_REQUEST, ActionKind.FIRST_COMMIT)
+_RESTING_KINDS = (ActionKind.NOTHING, ActionKind.AWAIT_RESOLUTION, ActionKind.BLOCKED, ActionKind.HELD)
 _INBOUND_KINDS = (ActionKind.PULL_INBOUND, ActionKind.IMPORT)
 
 
@@ -260,6 +261,12 @@ class ReconcileService:
         action = decide(loaded.snapshot)
         if loaded.confirmed == _heads(loaded):
             return action  # a person confirmed exactly this plan
+        if loaded.force_push and loaded.link.hold_force_pushes and action.kind not in _RESTING_KINDS:
+            message = (
+                "a force-push rewrote GitHub's history; this project holds such syncs until confirmed "
+                "(POST .../github/sync/confirm with the heads of GET .../github/sync/plan)"
+            )
+            return Action(ActionKind.HELD, action.kind.value, (Blocker("held_for_confirmation", message),))
         held = self._held_plan(loaded, action)
         if held is not None:
             return held
@@ -1302,7 +1309,33 @@ class ReconcileService:
         protected = snapshot.github_protected or loaded.link.protected
         if uses_pull_request(loaded.link.mode, protected):
             return self._pull_request(loaded, merge_parent=snapshot.github.commit_sha)
+        if loaded.link.allow_force_push and snapshot.base is not None:
+            return self._force_local(loaded)
         return self._push_direct(loaded)
+
+    def _force_local(self, loaded: _Loaded) -> _Outcome:
+        """`local_wins` with the operator's force-push opt-in: GitHub's branch is rewritten to the local
+        version on top of the last synced commit. The overwritten head is kept first, on a backup branch
+        on GitHub (`ghsync/backup/<sha>`) and under a backup ref here, and the forced update is
+        audit-logged with both SHAs."""
+        snapshot, repo, link, version = loaded.snapshot, loaded.repo, loaded.link, loaded.local_version
+        base = snapshot.base
+        assert base is not None and version is not None and snapshot.github.commit_sha
+        overwritten = snapshot.github.commit_sha
+        backup = f"ghsync/backup/{overwritten[:12]}"
+        with contextlib.suppress(GitHubValidation):  # kept already by an earlier attempt
+            repo.create_ref(backup, overwritten)
+        commit, plan = self._write_commit(
+            loaded, on_tree=base.tree_sha, parent=base.github_commit_sha, version=version
+        )
+        repo.force_update_ref(link.default_branch, commit)
+        outcome = self._outbound_outcome(loaded, plan, commit, version)
+        outcome.pair = SyncPair(version.id, version.commit_sha, commit, version.tree_sha, link.repository_id)
+        outcome.tracking = self._synced(loaded, commit)
+        outcome.audit = "github.force_push"
+        outcome.metadata["forced"] = {"overwritten": overwritten, "backup_branch": backup, "new": commit}
+        log.warning("github_force_push", project_id=loaded.project.id, overwritten=overwritten, new=commit)
+        return outcome
 
     def _apply_merge(
         self,
@@ -1607,7 +1640,13 @@ class ReconcileService:
                         "ghsync",
                         outcome.audit,
                         key,
-                        {"operation_id": operation_id, "github_commit": outcome.github_commit},
+                        {
+                            "operation_id": operation_id,
+                            "github_commit": outcome.github_commit,
+                            **(
+                                {"forced": outcome.metadata["forced"]} if "forced" in outcome.metadata else {}
+                            ),
+                        },
                     )
                 )
             notify_outcome(

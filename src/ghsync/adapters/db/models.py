@@ -46,6 +46,8 @@ class ProjectRow(Base):
     github_conflict_strategy: Mapped[str] = mapped_column(String(20), server_default="manual")
     github_webhook_secret: Mapped[str | None] = mapped_column(String(255))  # encrypted envelope
     github_branch_protected: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    github_allow_force_push: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    github_hold_force_pushes: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     github_pr_number: Mapped[int | None] = mapped_column(Integer)  # the open ghsync/<project> PR
     github_pr_url: Mapped[str | None] = mapped_column(String(512))
 

@@ -73,6 +73,8 @@ def project_of(row: ProjectRow) -> Project:
             mode=SyncMode(row.github_sync_mode),
             strategy=ConflictStrategy(row.github_conflict_strategy),
             enabled=row.github_sync_enabled,
+            allow_force_push=row.github_allow_force_push,
+            hold_force_pushes=row.github_hold_force_pushes,
         )
     return Project(
         id=str(row.id),
@@ -105,6 +107,8 @@ def _link_values(link: Link) -> dict[str, object]:
         "github_sync_mode": link.mode.value,
         "github_conflict_strategy": link.strategy.value,
         "github_sync_enabled": link.enabled,
+        "github_allow_force_push": link.allow_force_push,
+        "github_hold_force_pushes": link.hold_force_pushes,
     }
 
 
@@ -273,6 +277,8 @@ class SqlProjects(_Repo):
             .where(ProjectRow.id == key, ProjectRow.github_repository_id.is_not(None))
             .values(
                 github_sync_enabled=False,
+                github_allow_force_push=False,
+                github_hold_force_pushes=False,
                 github_repo_owner=None,
                 github_repo_name=None,
                 github_repository_id=None,

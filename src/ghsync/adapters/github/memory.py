@@ -852,6 +852,21 @@ class InMemoryGitHubRepo:
             repo.git.references.create(f"refs/heads/{branch}", new.id, force=True)
             self._hub._branch_moved(repo, branch, old, sha)
 
+    def force_update_ref(self, branch: str, sha: str) -> None:
+        # force=true rewrites the branch to any commit; protection refuses it ("Cannot force-push to this
+        # protected branch": https://docs.github.com/en/rest/git/refs#update-a-reference).
+        with self._call("PATCH", "update_ref") as repo:
+            old = self._hub._ref(repo, branch)
+            if old is None:
+                raise GitHubValidation("Reference does not exist", status=422)
+            new = self._object(repo.git, sha)
+            if not isinstance(new, pygit2.Commit):
+                raise GitHubValidation("Object does not exist", status=422)
+            if repo.protected.get(branch):
+                raise BranchProtected("Cannot force-push to this protected branch", status=422)
+            repo.git.references.create(f"refs/heads/{branch}", new.id, force=True)
+            self._hub._branch_moved(repo, branch, old, sha)
+
     def create_ref(self, branch: str, sha: str) -> None:
         with self._call("POST", "create_ref") as repo:
             if self._hub._ref(repo, branch) is not None:

@@ -212,6 +212,11 @@ class RestGitHubRepo:
         # policy raises as NotFastForward (https://docs.github.com/en/rest/git/refs#update-a-reference).
         self._call("PATCH", "/git/refs/{ref}", json={"sha": sha, "force": False}, ref=f"heads/{branch}")
 
+    def force_update_ref(self, branch: str, sha: str) -> None:
+        # Only when an operator enabled force-pushing for the project: the engine keeps the overwritten
+        # head on a backup branch first and audit-logs it (https://docs.github.com/en/rest/git/refs#update-a-reference).
+        self._call("PATCH", "/git/refs/{ref}", json={"sha": sha, "force": True}, ref=f"heads/{branch}")
+
     def create_ref(self, branch: str, sha: str) -> None:
         self._call("POST", "/git/refs", json={"ref": f"refs/heads/{branch}", "sha": sha})
 

@@ -317,11 +317,15 @@ class SettingsIn(BaseModel):
     sync_mode: Literal["direct_commit", "protected_pr", "hybrid"] | None = None
     conflict_strategy: Literal["manual", "auto_merge", "local_wins", "github_wins"] | None = None
     enabled: bool | None = None
+    # The operator's opt-in: `local_wins` may rewrite GitHub's branch (audit-logged, the overwritten head
+    # kept on a backup branch). And: hold syncs after a person's force-push until confirmed.
+    allow_force_push: bool | None = None
+    hold_force_pushes: bool | None = None
 
 
 @router.patch("", response_model=LinkStatus)
 def update_settings(project_id: str, body: SettingsIn, request: Request) -> LinkStatus:
-    """Change the mode, the conflict strategy or whether sync is enabled; answers with the status."""
+    """Change the mode, the conflict strategy, whether sync is enabled, or the force-push policy."""
     container = container_of(request)
     key = parse_project_id(project_id)
     container.link_settings.update(
@@ -329,5 +333,7 @@ def update_settings(project_id: str, body: SettingsIn, request: Request) -> Link
         sync_mode=body.sync_mode,
         conflict_strategy=body.conflict_strategy,
         enabled=body.enabled,
+        allow_force_push=body.allow_force_push,
+        hold_force_pushes=body.hold_force_pushes,
     )
     return container.links.status(key, refresh=False)
