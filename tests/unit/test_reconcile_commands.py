@@ -46,6 +46,8 @@ def test_the_plan_says_what_the_next_reconcile_then_does(world: World) -> None:
     operation = world.last_operation()
     assert operation.operation_type == plan.action
     assert operation.metadata["requests"]["content_creating"] == plan.expected_requests["content_creating"]
+    # The same plan is logged with the operation.
+    assert operation.metadata["plan"]["changes"] == [[c.direction, c.status, c.path] for c in plan.changes]
     assert world.remote() == world.local()
 
 

@@ -1401,6 +1401,25 @@ class ReconcileService:
 
     # --- the blast-radius guard, plans, resolutions, resets ---------------------------------------
 
+    def _plan_summary(self, loaded: _Loaded, action: Action) -> dict[str, Any]:
+        """The plan the dry run shows, logged with the operation (from the store only: no request)."""
+        tree = loaded.snapshot.github.tree_sha
+        if tree is not None and not self._store_has(loaded, tree):
+            return {"changes": None, "why": "GitHub's tree was not read"}
+        try:
+            changes = self._planned_changes(loaded, action)
+        except GhsyncError:
+            return {"changes": None, "why": "the trees could not be read"}
+        counts: dict[str, int] = {}
+        for change in changes:
+            key = f"{change.direction}.{change.status}"
+            counts[key] = counts.get(key, 0) + 1
+        return {
+            "counts": counts,
+            "changes": [[c.direction, c.status, c.path] for c in changes[:100]],
+            "truncated": len(changes) > 100,
+        }
+
     def _store_has(self, loaded: _Loaded, sha: str) -> bool:
         assert self._store is not None
         return bool(self._store.has_objects(loaded.project.id, [sha]))
@@ -1624,6 +1643,7 @@ class ReconcileService:
                     metadata={
                         **outcome.metadata,
                         "decision": {"action": action.kind.value, "reason": action.reason},
+                        "plan": self._plan_summary(loaded, action),
                         "mode": loaded.link.mode.value,
                         "heads_before": {
                             "local": snapshot.local.commit_sha,
