@@ -490,3 +490,15 @@ def test_a_source_spends_its_burst_then_waits_for_the_refill() -> None:
     # A long quiet spell refills up to the burst, not beyond it.
     bucket, _ = take_token(bucket, 1000.0, rate=2.0, burst=3.0)
     assert bucket == Bucket(2.0, 1000.0)
+
+
+@pytest.mark.parametrize("value", [0, -1, 2**63, 2**70, True, "1", 1.0])
+def test_an_id_that_cannot_be_github_s_names_nothing(value: object) -> None:
+    """GitHub's ids are positive 64-bit integers; a bigger one must not reach a BIGINT column (the fuzz
+    test found a 2**70 installation id answering 500)."""
+    from ghsync.domain.webhooks import github_id, targets_of
+
+    assert github_id(value) is None
+    payload = {"repository": {"id": value}, "installation": {"id": value}}
+    assert targets_of("push", payload).repository_ids == ()
+    assert github_id(2**63 - 1) == 2**63 - 1

@@ -149,8 +149,8 @@ def _int_header(headers: Mapping[str, str], name: str) -> int | None:
     value = headers.get(name)
     if value is None or value == "":
         return None
-    if not value.isdigit():
-        raise MalformedDelivery(f"the {name} header must be a number")
+    if not value.isdigit() or github_id(int(value)) is None:
+        raise MalformedDelivery(f"the {name} header must be a number (a positive 64-bit id)")
     return int(value)
 
 
@@ -385,9 +385,19 @@ def _get(data: Mapping[str, Any], *keys: str) -> Any:
     return value
 
 
+# GitHub's ids are positive 64-bit integers; anything else names nothing (and would not fit a BIGINT).
+MAX_ID = 2**63 - 1
+
+
+def github_id(value: Any) -> int | None:
+    """`value` if it can be a GitHub id (a positive 64-bit integer), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID:
+        return value
+    return None
+
+
 def _int(data: Any, *keys: str) -> int | None:
-    value = _get(data, *keys) if isinstance(data, Mapping) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return github_id(_get(data, *keys) if isinstance(data, Mapping) else None)
 
 
 def _str(data: Mapping[str, Any], *keys: str) -> str | None:

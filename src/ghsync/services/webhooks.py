@@ -31,6 +31,7 @@ from ghsync.domain.webhooks import (
     Reconcile,
     WebhookAction,
     applied,
+    github_id,
     route,
     targets_of,
 )
@@ -242,7 +243,7 @@ class WebhookService:
             action=action[:64] if isinstance(action, str) else None,
             # The table keeps one project per delivery: the hook's, else the first one it concerned.
             project_id=project_id or (projects[0].id if projects else None),
-            installation_id=installation_id if isinstance(installation_id, int) else None,
+            installation_id=github_id(installation_id),
             received_at=now,
         )
 
