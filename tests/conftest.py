@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine
 
 from ghsync.adapters.db import migrate
@@ -27,6 +28,13 @@ PG_PORT = int(os.environ.get("GHSYNC_TEST_PG_PORT", "5432"))
 REDIS_HOST = os.environ.get("GHSYNC_TEST_REDIS_HOST", "127.0.0.1")
 REDIS_PORT = int(os.environ.get("GHSYNC_TEST_REDIS_PORT", "6379"))
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# Property-based tests (the convergence models, the webhook fuzz) explore new examples on every local run;
+# under CI=true they run a fixed, derandomized set, so a submission's CI answers the same way twice.
+# A failure found locally prints its example to reproduce it.
+hypothesis_settings.register_profile("ci", derandomize=True)
+if IN_CI:
+    hypothesis_settings.load_profile("ci")
 
 
 def _unavailable(what: str, error: Exception) -> None:
