@@ -1009,17 +1009,7 @@ class ReconcileService:
             importing=False, missing_blobs=len(missing), thresholds=thresholds
         ):
             return self._fetch_by_git(loaded), 0
-        for sha in missing:
-            (written,) = store.write_blobs(key, [repo.get_blob(sha)])
-            if written != sha:
-                raise GhsyncError(f"GitHub's blob {sha} hashed to {written} here", code="sha_mismatch")
-        tree = store.write_tree(key, entries)  # validates every path: nothing escapes the project
-        if tree != snapshot.github.tree_sha:
-            raise InvalidInput(
-                f"GitHub's tree {snapshot.github.tree_sha} holds entries ghsync cannot store (submodules?); "
-                f"it rebuilt as {tree}",
-                code="unsupported_tree",
-            )
+        tree = self._store_tree(loaded, snapshot.github.tree_sha, entries, missing)
         loaded.inbound_transport = "rest"
         return tree, len(missing)
 
@@ -1159,14 +1149,26 @@ class ReconcileService:
         if store.has_objects(key, [tree_sha]):
             return tree_sha
         entries = repo.get_tree(tree_sha)
-        for sha in sorted({e.sha for e in entries} - store.has_objects(key, {e.sha for e in entries})):
+        missing = sorted({e.sha for e in entries} - store.has_objects(key, {e.sha for e in entries}))
+        return self._store_tree(loaded, tree_sha, entries, missing)
+
+    def _store_tree(
+        self, loaded: _Loaded, tree_sha: str, entries: Sequence[TreeEntry], missing: Sequence[str]
+    ) -> str:
+        """Fetch the `missing` blobs over REST and write GitHub's tree `tree_sha` from its `entries` (every
+        path validated by the store); the SHA must come out as GitHub's."""
+        store, repo, key = self._store, loaded.repo, loaded.project.id
+        assert store is not None
+        for sha in missing:
             (written,) = store.write_blobs(key, [repo.get_blob(sha)])
             if written != sha:
                 raise GhsyncError(f"GitHub's blob {sha} hashed to {written} here", code="sha_mismatch")
-        tree = store.write_tree(key, entries)  # validates every path
+        tree = store.write_tree(key, entries)  # validates every path: nothing escapes the project
         if tree != tree_sha:
             raise InvalidInput(
-                f"GitHub's tree {tree_sha} holds entries ghsync cannot store", code="unsupported_tree"
+                f"GitHub's tree {tree_sha} holds entries ghsync cannot store (submodules?); "
+                f"it rebuilt as {tree}",
+                code="unsupported_tree",
             )
         return tree
 
