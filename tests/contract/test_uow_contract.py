@@ -178,6 +178,9 @@ def test_linked_projects_are_found_by_repository_and_by_installation(uow: Harnes
         assert [p.id for p in work.projects.by_repository(42)] == sorted([first.id, second.id])
         assert [p.id for p in work.projects.by_repository(43)] == [other.id]
         assert work.projects.by_repository(44) == []
+        both = work.projects.by_repositories([43, 42, 44, 42])
+        assert [p.id for p in both] == sorted([first.id, second.id, other.id])
+        assert work.projects.by_repositories([]) == [] and work.projects.by_repositories([44]) == []
         assert [p.id for p in work.projects.by_installation(7)] == sorted([first.id, second.id])
         found = work.projects.by_installation(8)
         assert [p.id for p in found] == [other.id] and found[0].link is not None
@@ -409,6 +412,33 @@ def test_deliveries_are_deduplicated_unless_their_processing_failed(uow: Harness
         assert work.deliveries.get("d1") is None
 
 
+def test_a_batch_of_deliveries_is_recorded_at_once_each_deduplicated(uow: Harness) -> None:
+    with uow() as work:
+        assert work.deliveries.record(_delivery("d1", "ignored"))
+        assert work.deliveries.record(_delivery("d2", "failed"))
+        work.commit()
+    batch = [
+        _delivery("d1", "queued"),  # a duplicate of one that succeeded: not recorded
+        _delivery("d2", "queued"),  # a redelivery of one that failed: recorded again
+        _delivery("d3", "queued"),
+        _delivery("d3", "ignored"),  # the same id twice in one batch: its first occurrence counts
+        _delivery("d4", "ignored"),
+    ]
+    with uow() as work:
+        assert work.deliveries.record_all(batch) == {"d2", "d3", "d4"}
+        assert work.deliveries.record_all([]) == set()
+        work.commit()
+    with uow() as work:
+        statuses = {key: work.deliveries.get(key) for key in ("d1", "d2", "d3", "d4")}
+        assert {key: d.status for key, d in statuses.items() if d} == {
+            "d1": "ignored",
+            "d2": "queued",
+            "d3": "queued",
+            "d4": "ignored",
+        }
+        assert work.deliveries.record_all([_delivery("d2"), _delivery("d3")]) == set()  # now all seen
+
+
 def test_a_projects_recent_deliveries_are_listed_newest_first(uow: Harness) -> None:
     project, other = _project("a"), _project("b")
     _added(uow, project, other)
@@ -486,6 +516,29 @@ def test_a_delivery_and_its_reconcile_request_commit_together_or_not_at_all(uow:
             (second.id, "polling"),
         ]
         assert work.requests.pending_projects() == [project.id]
+
+
+def test_many_reconcile_requests_are_written_at_once_and_told_once_per_project(uow: Harness) -> None:
+    project, other = _project("a"), _project("b")
+    _added(uow, project, other)
+    with uow() as work:
+        made = work.request_reconciles(
+            [(project.id, "webhook:push"), (other.id, "webhook:push"), (project.id, "webhook:pull_request")]
+        )
+        assert [(r.project_id, r.reason) for r in made] == [
+            (project.id, "webhook:push"),
+            (other.id, "webhook:push"),
+            (project.id, "webhook:pull_request"),
+        ]
+        assert work.request_reconciles([]) == []
+        work.commit()
+    assert sorted(uow.told) == sorted([project.id, other.id])  # each project once
+    with uow() as work:
+        assert sorted(r.id for r in work.requests.pending(project.id)) == sorted([made[0].id, made[2].id])
+        assert [r.id for r in work.requests.pending(other.id)] == [made[1].id]
+        stored = work.requests.get(made[1].id)
+        assert stored is not None
+        assert (stored.project_id, stored.reason, stored.operation_id) == (other.id, "webhook:push", None)
 
 
 def test_served_requests_name_their_operation(uow: Harness) -> None:

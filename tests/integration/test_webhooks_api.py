@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,15 +65,15 @@ class FailingOnce:
 
     def __call__(self) -> UnitOfWork:
         uow = self.inner()
-        original = uow.request_reconcile
+        original = uow.request_reconciles
 
-        def request_reconcile(project_id: str, reason: str) -> ReconcileRequest:
-            if self.armed:
+        def request_reconciles(requests: Sequence[tuple[str, str]]) -> list[ReconcileRequest]:
+            if self.armed and requests:
                 self.armed = False
                 raise RuntimeError("the database went away")
-            return original(project_id, reason)
+            return original(requests)
 
-        uow.request_reconcile = request_reconcile  # type: ignore[method-assign]
+        uow.request_reconciles = request_reconciles  # type: ignore[method-assign]
         return uow
 
 
@@ -711,15 +711,15 @@ from ghsync.entrypoints.api.app import create_app
 config = json.loads(os.environ["WEBHOOK_TEST_CONFIG"])
 port = config.pop("port")
 container = build_container(load_settings({}, **config))
-receive = container.webhooks.receive
+receive_many = container.webhooks.receive_many
 
-def receive_then_die(*args, **kwargs):
-    receipt = receive(*args, **kwargs)
-    if receipt.event == "push":
+def receive_then_die(deliveries):
+    results = receive_many(deliveries)  # committed: the delivery and its reconcile request
+    if any(getattr(r, "event", None) == "push" for r in results):
         os.kill(os.getpid(), signal.SIGKILL)
-    return receipt
+    return results
 
-container.webhooks.receive = receive_then_die
+container.webhooks.receive_many = receive_then_die
 uvicorn.run(create_app(container), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
 """
 

@@ -5,7 +5,7 @@ tests/integration/test_webhooks_api.py proves the same through the API with the 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,29 +18,32 @@ from ghsync.domain.link import Link, Project, Tracking
 from ghsync.domain.operations import ReconcileRequest
 from ghsync.domain.sync import ConflictStrategy, SyncMode
 from ghsync.domain.webhooks import DeliveryHeaders
-from ghsync.services.webhooks import WebhookService
+from ghsync.services.webhooks import Delivery, Receipt, WebhookService
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 TTL = timedelta(days=7)
 
 
 class FlakyUnitOfWorkFactory(MemoryUnitOfWorkFactory):
-    """The in-memory twin whose reconcile requests fail while `failures` > 0 (a database error)."""
+    """The in-memory twin whose reconcile requests fail while `failures` > 0 (a database error); it
+    counts the units of work opened."""
 
     failures = 0
+    opened = 0
 
     def __call__(self) -> MemoryUnitOfWork:
         uow = super().__call__()
         factory = self
-        original = uow.request_reconcile
+        factory.opened += 1
+        original = uow.request_reconciles
 
-        def request_reconcile(project_id: str, reason: str) -> ReconcileRequest:
-            if factory.failures > 0:
+        def request_reconciles(requests: Sequence[tuple[str, str]]) -> list[ReconcileRequest]:
+            if factory.failures > 0 and requests:
                 factory.failures -= 1
                 raise RuntimeError("the database went away")
-            return original(project_id, reason)
+            return original(requests)
 
-        uow.request_reconcile = request_reconcile  # type: ignore[method-assign]
+        uow.request_reconciles = request_reconciles  # type: ignore[method-assign]
         return uow
 
 
@@ -131,6 +134,11 @@ def _repository(action: str, **repository: Any) -> dict[str, Any]:
 
 
 # --- push, dedup, durability ---------------------------------------------------------------------------
+
+
+def _receipt(result: Receipt | Exception) -> Receipt:
+    assert isinstance(result, Receipt), result
+    return result
 
 
 def test_a_push_to_the_default_branch_records_the_delivery_and_requests_a_reconcile(world: World) -> None:
@@ -441,3 +449,108 @@ def test_a_project_unlinked_meanwhile_is_not_touched(world: World) -> None:
         uow.commit()
     receipt = world.service.receive(_headers("push", "d1"), _push(), project_id=pid)
     assert receipt.outcome == "ignored" and world.pending(pid) == []
+
+
+# --- concurrent deliveries received together (group commit) --------------------------------------------
+
+
+def test_concurrent_deliveries_are_received_in_one_unit_of_work(world: World) -> None:
+    first, second = world.project(), world.project()
+    other = world.project(repository_id=43)
+    batch = [
+        Delivery(_headers("push", "d1"), _push()),
+        Delivery(_headers("push", "d2"), _push(repository_id=43)),
+        Delivery(_headers("push", "d1"), _push()),  # GitHub sent d1 again meanwhile
+        Delivery(_headers("push", "d3"), _push("refs/heads/feature")),
+        Delivery(_headers("ping", "d4"), {"zen": "Keep it logically awesome.", "hook_id": 1}),
+        Delivery(_headers("push", "d5"), _push(), project_id=other),  # other's repository hook
+    ]
+    opened = world.uow.opened
+
+    results = [_receipt(r) for r in world.service.receive_many(batch)]
+
+    assert world.uow.opened == opened + 1  # one unit of work, one commit for all six
+    assert [(r.delivery_id, r.outcome) for r in results] == [
+        ("d1", "queued"),
+        ("d2", "queued"),
+        ("d1", "duplicate"),
+        ("d3", "ignored"),
+        ("d4", "processed"),  # a ping is handled, whichever projects it names
+        ("d5", "ignored"),  # other's hook, but the push names repository 42
+    ]
+    assert [p.project_id for p in results[0].projects] == sorted([first, second])
+    assert len(set(results[0].request_ids + results[1].request_ids)) == 3
+    assert world.pending(first) == world.pending(second) == world.pending(other) == ["webhook:push"]
+    assert sorted(world.told) == sorted([first, second, other])  # once per project, after the commit
+    assert [world.status(d) for d in ("d1", "d2", "d3", "d4", "d5")] == [
+        "queued",
+        "queued",
+        "ignored",
+        "processed",
+        "ignored",
+    ]
+    again = world.service.receive_many([Delivery(_headers("push", "d2"), _push(repository_id=43))])
+    assert _receipt(again[0]).outcome == "duplicate" and world.pending(other) == ["webhook:push"]
+
+
+def test_a_batch_that_fails_is_received_again_one_delivery_at_a_time(world: World) -> None:
+    pid = world.project()
+    world.uow.failures = 1  # the shared unit of work fails; each delivery alone succeeds
+    batch = [Delivery(_headers("push", f"d{n}"), _push()) for n in range(3)]
+
+    results = [_receipt(r) for r in world.service.receive_many(batch)]
+
+    assert [r.outcome for r in results] == ["queued"] * 3
+    assert world.pending(pid) == ["webhook:push"] * 3
+    assert [world.status(f"d{n}") for n in range(3)] == ["queued"] * 3
+
+
+def test_the_error_of_one_delivery_reaches_only_that_delivery(world: World) -> None:
+    pid = world.project()
+    world.uow.failures = 2  # the shared unit of work fails, then the first delivery alone fails too
+    batch = [Delivery(_headers("push", f"d{n}"), _push()) for n in range(3)]
+
+    results = world.service.receive_many(batch)
+
+    assert isinstance(results[0], RuntimeError)
+    assert [_receipt(r).outcome for r in results[1:]] == ["queued", "queued"]
+    assert [world.status(f"d{n}") for n in range(3)] == ["failed", "queued", "queued"]
+    assert world.pending(pid) == ["webhook:push"] * 2
+    # The failed one is processed when GitHub redelivers it.
+    redelivered = world.service.receive_many([Delivery(_headers("push", "d0"), _push())])
+    assert _receipt(redelivered[0]).outcome == "queued" and world.pending(pid) == ["webhook:push"] * 3
+
+
+def test_link_changes_in_a_batch_are_applied_one_by_one_beside_the_rest(world: World) -> None:
+    pid = world.project()
+    opened = world.uow.opened
+    batch = [
+        Delivery(_headers("push", "d1"), _push()),
+        Delivery(_headers("repository", "d2"), _repository("renamed", name="website")),
+        Delivery(_headers("push", "d3"), _push()),
+    ]
+
+    results = [_receipt(r) for r in world.service.receive_many(batch)]
+
+    assert [r.outcome for r in results] == ["queued", "queued", "queued"]
+    assert world.uow.opened == opened + 2  # the pushes together, the rename alone
+    assert world.link(pid).repo == "website"
+    assert [action for _, action, _ in world.audit(pid)] == ["github.link_followed"]
+    assert world.pending(pid) == ["webhook:push"] * 2 + ["webhook:repository"]
+
+
+def test_a_repository_hook_of_a_project_gone_meanwhile_is_refused_alone(world: World) -> None:
+    pid = world.project()
+    gone = str(uuid.uuid4())
+    batch = [
+        Delivery(_headers("push", "d1"), _push(), project_id=gone),
+        Delivery(_headers("push", "d2"), _push(), project_id="not-a-uuid"),
+        Delivery(_headers("push", "d3"), _push(), project_id=pid),
+    ]
+
+    results = world.service.receive_many(batch)
+
+    assert isinstance(results[0], NotFound) and isinstance(results[1], NotFound)
+    assert _receipt(results[2]).outcome == "queued"
+    assert world.status("d1") is None and world.status("d2") is None  # nothing recorded for them
+    assert world.status("d3") == "queued"

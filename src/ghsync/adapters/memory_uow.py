@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
@@ -134,6 +134,10 @@ class MemoryProjects(_Repo):
 
     def by_repository(self, repository_id: int) -> list[Project]:
         return self._linked_where(lambda link: link.repository_id == repository_id)
+
+    def by_repositories(self, repository_ids: Collection[int]) -> list[Project]:
+        wanted = frozenset(repository_ids)
+        return self._linked_where(lambda link: link.repository_id in wanted)
 
     def by_installation(self, installation_id: int) -> list[Project]:
         return self._linked_where(lambda link: link.installation_id == installation_id)
@@ -295,6 +299,15 @@ class MemoryDeliveries(_Repo):
         )
         return True
 
+    def record_all(self, deliveries: Sequence[WebhookDelivery]) -> set[str]:
+        recorded: set[str] = set()
+        seen: set[str] = set()
+        for delivery in deliveries:
+            if delivery.delivery_id not in seen and self.record(delivery):
+                recorded.add(delivery.delivery_id)
+            seen.add(delivery.delivery_id)
+        return recorded
+
     def get(self, delivery_id: str) -> WebhookDelivery | None:
         return self._t.deliveries.get(delivery_id)
 
@@ -432,10 +445,14 @@ class MemoryUnitOfWork:
         self._requested = []
 
     def request_reconcile(self, project_id: str, reason: str) -> ReconcileRequest:
-        request = self.requests.add(project_id, reason)
-        if project_id not in self._requested:
-            self._requested.append(project_id)
-        return request
+        return self.request_reconciles([(project_id, reason)])[0]
+
+    def request_reconciles(self, requests: Sequence[tuple[str, str]]) -> list[ReconcileRequest]:
+        made = [self.requests.add(project_id, reason) for project_id, reason in requests]
+        for request in made:
+            if request.project_id not in self._requested:
+                self._requested.append(request.project_id)
+        return made
 
 
 class MemoryUnitOfWorkFactory:

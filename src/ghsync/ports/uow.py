@@ -15,7 +15,7 @@ Adapters: SQLAlchemy (SQLite, PostgreSQL) in `ghsync.adapters.db.uow`, in memory
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -64,6 +64,9 @@ class Projects(Protocol):
 
     def by_repository(self, repository_id: int) -> list[Project]:
         """The projects linked to this GitHub repository id (webhooks name repositories by id)."""
+
+    def by_repositories(self, repository_ids: Collection[int]) -> list[Project]:
+        """The projects linked to any of these repository ids, ordered by id (one read for a batch)."""
 
     def by_installation(self, installation_id: int) -> list[Project]:
         """The projects linked through this GitHub App installation."""
@@ -148,6 +151,10 @@ class Deliveries(Protocol):
         A delivery whose processing failed is recorded again (GitHub reuses the id when it redelivers).
         """
 
+    def record_all(self, deliveries: Sequence[WebhookDelivery]) -> set[str]:
+        """`record` for many at once (a batch of concurrent deliveries): the ids recorded. An id given
+        twice is recorded once, as its first occurrence."""
+
     def get(self, delivery_id: str) -> WebhookDelivery | None: ...
 
     def set_status(self, delivery_id: str, status: DeliveryStatus) -> None: ...
@@ -217,6 +224,10 @@ class UnitOfWork(Protocol):
 
     def request_reconcile(self, project_id: str, reason: str) -> ReconcileRequest:
         """Write an outbox row in this transaction; the queue hears of it after `commit()`."""
+
+    def request_reconciles(self, requests: Sequence[tuple[str, str]]) -> list[ReconcileRequest]:
+        """`request_reconcile` for many (project id, reason) at once, in order; the queue hears of each
+        project once."""
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]

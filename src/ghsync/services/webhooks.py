@@ -8,12 +8,19 @@ loses neither. Deliveries are deduplicated by `X-GitHub-Delivery`: GitHub reuses
 redelivers (https://docs.github.com/en/webhooks/testing-and-troubleshooting-webhooks/redelivering-webhooks),
 so a redelivery of one that succeeded is acknowledged and changes nothing, while one whose processing
 failed (recorded `failed`) is processed again.
+
+Concurrent deliveries are received together (`receive_many`, group commit): one unit of work records a
+whole batch of them with a read of their projects, one insert of the deliveries and one of the reconcile
+requests, so the commit and the queue's notification are paid once per batch rather than per delivery.
+The deliveries that change a link (`repository`, `installation`, `installation_repositories`: rare, and
+audited one by one) and any batch that fails are received one at a time, each in its own unit of work,
+so one bad delivery never fails its neighbours.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 
@@ -51,6 +58,9 @@ DEFAULT_BRANCH_CHANGED = "github.default_branch_changed"
 # How many of a project's deliveries the health view reads (its window of "recent failures").
 HEALTH_WINDOW = 50
 _CAUSES: frozenset[str] = frozenset(get_args(DisableCause))
+# The events that may change a link (routing's FollowRepository, ChangeDefaultBranch, DisableSync,
+# EnableSync): received one at a time. Every other event only requests reconciles or is ignored.
+LINK_EVENTS = frozenset({"repository", "installation", "installation_repositories"})
 
 
 class WebhookNotConfigured(GhsyncError):
@@ -65,6 +75,16 @@ Outcome = Literal["queued", "processed", "ignored", "duplicate"]
 def reconcile_reason(event: str) -> str:
     """The outbox reason of a delivery's reconcile request."""
     return f"webhook:{event}"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One verified delivery: its headers, its payload, and the project of a repository hook (None for
+    the App's hook, whose deliveries name their repositories)."""
+
+    headers: DeliveryHeaders
+    payload: Mapping[str, Any]
+    project_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -164,28 +184,150 @@ class WebhookService:
         installation id. If processing fails the delivery is recorded `failed` (so a redelivery is
         processed again) and the error is raised.
         """
-        if project_id is not None:
-            project_id = parse_project_id(project_id)  # not a UUID: no such project (404), nothing recorded
+        result = self.receive_many([Delivery(headers, payload, project_id)])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def receive_many(self, deliveries: Sequence[Delivery]) -> list[Receipt | Exception]:
+        """`receive` for a batch of concurrent deliveries: a receipt or the error of each, in order.
+
+        The deliveries that only request reconciles (or are ignored) share one unit of work; if it fails,
+        each is received again alone, so the error reaches only the deliveries it belongs to. Concurrent
+        deliveries have no order (GitHub does not promise one), so doing the shared ones first is as
+        right as any other order.
+        """
+        results: dict[int, Receipt | Exception] = {}
+        checked: list[Delivery] = []
+        for index, delivery in enumerate(deliveries):
+            try:  # a repository hook's project id that is not a UUID: no such project (404)
+                checked.append(replace(delivery, project_id=_checked_project_id(delivery.project_id)))
+            except (NotFound, InvalidInput) as exc:
+                results[index] = exc  # nothing is recorded
+                checked.append(delivery)
+        deliveries = checked
+        together = [
+            index
+            for index, delivery in enumerate(deliveries)
+            if index not in results and delivery.headers.event not in LINK_EVENTS
+        ]
+        if together:
+            try:
+                with self._uow() as uow:
+                    shared = self._receive_together(uow, [deliveries[i] for i in together])
+                    uow.commit()
+                results.update(zip(together, shared, strict=True))
+            except Exception as exc:
+                if len(together) == 1:  # its own failure: no second try (GitHub's redelivery is that)
+                    delivery = deliveries[together[0]]
+                    self._record_failure(delivery.headers, delivery.payload, delivery.project_id, exc)
+                    results[together[0]] = exc
+                else:
+                    log.warning("webhook_batch_failed", deliveries=len(together), error=repr(exc))
+        for index, delivery in enumerate(deliveries):
+            if index not in results:
+                results[index] = self._receive_alone(delivery)
+        receipts = [results[index] for index in range(len(deliveries))]
+        for delivery, result in zip(deliveries, receipts, strict=True):
+            if isinstance(result, Receipt):
+                log.info(
+                    "webhook_received",
+                    delivery_id=result.delivery_id,
+                    github_event=result.event,
+                    action=delivery.payload.get("action"),
+                    outcome=result.outcome,
+                    projects=[p.project_id for p in result.projects],
+                    requests=list(result.request_ids),
+                )
+        return receipts
+
+    def _receive_alone(self, delivery: Delivery) -> Receipt | Exception:
+        """One delivery in its own unit of work; a failure is recorded `failed` and returned."""
+        headers, payload, project_id = delivery.headers, delivery.payload, delivery.project_id
         try:
             with self._uow() as uow:
                 receipt = self._receive(uow, headers, payload, project_id)
                 if receipt.outcome != "duplicate":
                     uow.commit()
-        except (NotFound, InvalidInput):
-            raise  # the caller's mistake (an unknown project): nothing is recorded
+        except (NotFound, InvalidInput) as exc:
+            return exc  # the caller's mistake (an unknown project): nothing is recorded
         except Exception as exc:
             self._record_failure(headers, payload, project_id, exc)
-            raise
-        log.info(
-            "webhook_received",
-            delivery_id=headers.delivery_id,
-            github_event=headers.event,
-            action=payload.get("action"),
-            outcome=receipt.outcome,
-            projects=[p.project_id for p in receipt.projects],
-            requests=list(receipt.request_ids),
-        )
+            return exc
         return receipt
+
+    def _receive_together(self, uow: UnitOfWork, deliveries: Sequence[Delivery]) -> list[Receipt | Exception]:
+        """Deliveries that only request reconciles or are ignored, in `uow`: one read of their projects,
+        one insert of the deliveries, one of the requests."""
+        repository_ids = {
+            repository_id
+            for d in deliveries
+            if d.project_id is None
+            for repository_id in targets_of(d.headers.event, d.payload).repository_ids
+        }
+        by_repository: dict[int, list[Project]] = {}
+        for project in uow.projects.by_repositories(repository_ids):
+            assert project.link is not None  # only linked projects have a repository
+            by_repository.setdefault(project.link.repository_id, []).append(project)
+        results: list[Receipt | Exception | None] = [None] * len(deliveries)
+        planned: list[tuple[int, WebhookDelivery, list[tuple[str, WebhookAction]]]] = []
+        first_of: dict[str, int] = {}
+        for index, delivery in enumerate(deliveries):
+            headers = delivery.headers
+            if headers.delivery_id in first_of:  # the same delivery twice at once is one delivery
+                results[index] = Receipt(headers.delivery_id, headers.event, "duplicate")
+                continue
+            if delivery.project_id is not None:
+                hooked = uow.projects.get(delivery.project_id)
+                if hooked is None:
+                    results[index] = NotFound(
+                        f"project {delivery.project_id} does not exist", code="project_not_found"
+                    )
+                    continue
+                projects = [hooked] if hooked.link is not None else []
+            else:
+                targets = targets_of(headers.event, delivery.payload).repository_ids
+                projects = sorted((p for r in targets for p in by_repository.get(r, [])), key=lambda p: p.id)
+            actions = [(p.id, self._route(delivery, p)) for p in projects if p.link is not None]
+            status = _outcome_of_actions([a for _, a in actions], headers.event)
+            first_of[headers.delivery_id] = index
+            planned.append(
+                (
+                    index,
+                    self._delivery(headers, delivery.payload, delivery.project_id, projects, status),
+                    actions,
+                )
+            )
+        recorded = uow.deliveries.record_all([row for _, row, _ in planned])
+        wanted = [
+            (project_id, reconcile_reason(deliveries[index].headers.event))
+            for index, row, actions in planned
+            if row.delivery_id in recorded
+            for project_id, action in actions
+            if isinstance(action, Reconcile)
+        ]
+        requests = iter(uow.request_reconciles(wanted))
+        for index, row, actions in planned:
+            if row.delivery_id not in recorded:
+                results[index] = Receipt(row.delivery_id, row.event, "duplicate")
+                continue
+            outcomes = tuple(
+                ProjectOutcome(
+                    project_id, action, next(requests).id if isinstance(action, Reconcile) else None
+                )
+                for project_id, action in actions
+            )
+            results[index] = Receipt(row.delivery_id, row.event, row.status, outcomes)  # type: ignore[arg-type]
+        return [r for r in results if r is not None]
+
+    def _route(self, delivery: Delivery, project: Project) -> WebhookAction:
+        assert project.link is not None
+        action = route(delivery.headers.event, delivery.payload, project.link, own_logins=self._own_logins)
+        if not isinstance(action, (Reconcile, Ignore, Ping)):
+            # Only LINK_EVENTS change links; if routing ever grows another, the batch fails and every
+            # delivery of it is received alone, by the path that applies link changes.
+            raise RuntimeError(f"{delivery.headers.event} changes a link: it cannot be received in a batch")
+        return action
 
     def _receive(
         self, uow: UnitOfWork, headers: DeliveryHeaders, payload: Mapping[str, Any], project_id: str | None
@@ -323,6 +465,21 @@ class WebhookService:
             sync_enabled=project.link is not None and project.link.enabled,
             sync_disabled_by=disabled_by,
         )
+
+
+def _outcome_of_actions(
+    actions: Sequence[WebhookAction], event: str
+) -> Literal["queued", "processed", "ignored"]:
+    """The outcome of a delivery whose actions only request reconciles or are ignored (`_outcome_of`)."""
+    if any(isinstance(a, Reconcile) for a in actions):
+        return "queued"
+    if event == "ping" or any(not isinstance(a, Ignore) for a in actions):
+        return "processed"
+    return "ignored"
+
+
+def _checked_project_id(project_id: str | None) -> str | None:
+    return None if project_id is None else parse_project_id(project_id)
 
 
 def _outcome_of(outcomes: Sequence[ProjectOutcome], event: str) -> Literal["queued", "processed", "ignored"]:

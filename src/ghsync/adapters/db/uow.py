@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Self, cast
 
-from sqlalchemy import Engine, and_, delete, func, or_, select, update
+from sqlalchemy import Engine, Table, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -46,6 +46,10 @@ from ghsync.domain.sync import ConflictStrategy, SyncMode
 from ghsync.ports.uow import ReconcileNotifier
 
 log = logging.getLogger(__name__)
+
+# The tables written with Core statements (for many rows at once, without the ORM's per-row work).
+_DELIVERIES = cast(Table, WebhookDeliveryRow.__table__)
+_REQUESTS = cast(Table, ReconcileRequestRow.__table__)
 
 
 def _uuid(value: str) -> uuid.UUID | None:
@@ -209,6 +213,19 @@ def _delivery_of(row: WebhookDeliveryRow) -> WebhookDelivery:
     )
 
 
+def _delivery_values(delivery: WebhookDelivery) -> dict[str, object]:
+    return {
+        "delivery_id": delivery.delivery_id,
+        "event": delivery.event,
+        "action": delivery.action,
+        "project_id": _uuid(delivery.project_id) if delivery.project_id else None,
+        "installation_id": delivery.installation_id,
+        "status": delivery.status,
+        "received_at": delivery.received_at or utcnow(),
+        "expires_at": delivery.expires_at,
+    }
+
+
 def _request_of(row: ReconcileRequestRow) -> ReconcileRequest:
     return ReconcileRequest(
         id=str(row.id),
@@ -318,7 +335,12 @@ class SqlProjects(_Repo):
         self._update_linked(project_id, {"github_webhook_secret": sealed})
 
     def by_repository(self, repository_id: int) -> list[Project]:
-        query = select(ProjectRow).where(ProjectRow.github_repository_id == repository_id)
+        return self.by_repositories([repository_id])
+
+    def by_repositories(self, repository_ids: Collection[int]) -> list[Project]:
+        if not repository_ids:
+            return []
+        query = select(ProjectRow).where(ProjectRow.github_repository_id.in_(sorted(set(repository_ids))))
         return [project_of(row) for row in self._s.scalars(query.order_by(ProjectRow.id))]
 
     def by_installation(self, installation_id: int) -> list[Project]:
@@ -568,36 +590,41 @@ class SqlAudit(_Repo):
 
 class SqlDeliveries(_Repo):
     def record(self, delivery: WebhookDelivery) -> bool:
-        values = {
-            "delivery_id": delivery.delivery_id,
-            "event": delivery.event,
-            "action": delivery.action,
-            "project_id": _uuid(delivery.project_id) if delivery.project_id else None,
-            "installation_id": delivery.installation_id,
-            "status": delivery.status,
-            "received_at": delivery.received_at or utcnow(),
-            "expires_at": delivery.expires_at,
-        }
-        insert = sqlite_insert if is_sqlite(self._s.get_bind()) else pg_insert  # type: ignore[arg-type]
+        return delivery.delivery_id in self.record_all([delivery])
+
+    def record_all(self, deliveries: Sequence[WebhookDelivery]) -> set[str]:
+        first: dict[str, WebhookDelivery] = {}
+        for delivery in deliveries:
+            first.setdefault(delivery.delivery_id, delivery)
+        if not first:
+            return set()
+        upsert = sqlite_insert if is_sqlite(self._s.get_bind()) else pg_insert  # type: ignore[arg-type]
+        table = _DELIVERIES
         # A concurrent duplicate waits for the first insert to commit, then inserts nothing (rather than
-        # failing on the primary key): the same delivery sent twice at once is one delivery.
-        inserted = self._s.scalars(
-            insert(WebhookDeliveryRow)
-            .values(values)
-            .on_conflict_do_nothing()
-            .returning(WebhookDeliveryRow.delivery_id)
-        ).first()
-        if inserted is not None:
-            return True
-        # Seen before: only a delivery whose processing failed is recorded again (a redelivery).
-        result = self._s.execute(
-            update(WebhookDeliveryRow)
-            .where(
-                WebhookDeliveryRow.delivery_id == delivery.delivery_id, WebhookDeliveryRow.status == "failed"
+        # failing on the primary key): the same delivery sent twice at once is one delivery. One
+        # statement compiled once (cached) and sent for every row ("insertmanyvalues" batches them).
+        statement = upsert(table).on_conflict_do_nothing().returning(table.c.delivery_id)
+        rows = [_delivery_values(delivery) for delivery in first.values()]
+        recorded: set[str] = set(self._s.connection().execute(statement, rows).scalars())
+        seen = [key for key in first if key not in recorded]
+        if not seen:
+            return recorded
+        failed = self._s.scalars(
+            select(WebhookDeliveryRow.delivery_id).where(
+                WebhookDeliveryRow.delivery_id.in_(seen), WebhookDeliveryRow.status == "failed"
             )
-            .values(values)
-        )
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        ).all()
+        for key in failed:
+            # Seen before: only a delivery whose processing failed is recorded again (a redelivery). The
+            # status is checked again in the UPDATE, so two redeliveries at once record it once.
+            result = self._s.execute(
+                update(WebhookDeliveryRow)
+                .where(WebhookDeliveryRow.delivery_id == key, WebhookDeliveryRow.status == "failed")
+                .values(_delivery_values(first[key]))
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                recorded.add(key)
+        return recorded
 
     def get(self, delivery_id: str) -> WebhookDelivery | None:
         row = self._s.get(WebhookDeliveryRow, delivery_id)
@@ -627,10 +654,26 @@ class SqlDeliveries(_Repo):
 
 class SqlReconcileRequests(_Repo):
     def add(self, project_id: str, reason: str) -> ReconcileRequest:
-        row = ReconcileRequestRow(id=uuid.uuid4(), project_id=uuid.UUID(project_id), reason=reason)
-        self._s.add(row)
-        self._s.flush()
-        return _request_of(row)
+        return self.add_all([(project_id, reason)])[0]
+
+    def add_all(self, requests: Sequence[tuple[str, str]]) -> list[ReconcileRequest]:
+        now = utcnow()
+        made = [
+            ReconcileRequest(id=str(uuid.uuid4()), project_id=project_id, reason=reason, requested_at=now)
+            for project_id, reason in requests
+        ]
+        rows = [
+            {
+                "id": uuid.UUID(r.id),
+                "project_id": uuid.UUID(r.project_id),
+                "reason": r.reason,
+                "requested_at": now,
+            }
+            for r in made
+        ]
+        if rows:  # one cached statement for every row, not a flush per row
+            self._s.connection().execute(insert(_REQUESTS), rows)
+        return made
 
     def get(self, request_id: str) -> ReconcileRequest | None:
         key = _uuid(request_id)
@@ -738,11 +781,15 @@ class SqlUnitOfWork:
         session.begin()
 
     def request_reconcile(self, project_id: str, reason: str) -> ReconcileRequest:
+        return self.request_reconciles([(project_id, reason)])[0]
+
+    def request_reconciles(self, requests: Sequence[tuple[str, str]]) -> list[ReconcileRequest]:
         self._active()
-        request = self.requests.add(project_id, reason)
-        if project_id not in self._requested:
-            self._requested.append(project_id)
-        return request
+        made = self.requests.add_all(requests)
+        for request in made:
+            if request.project_id not in self._requested:
+                self._requested.append(request.project_id)
+        return made
 
 
 def _tell(notify: ReconcileNotifier | None, project_ids: list[str]) -> None:

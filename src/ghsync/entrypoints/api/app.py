@@ -6,15 +6,14 @@ import hmac
 import re
 import time
 import traceback
-from collections.abc import Awaitable, Callable
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ghsync import __version__
 from ghsync.bootstrap import Container
@@ -64,6 +63,38 @@ def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
     return sorted(set().union(*(methods for parameters, methods in matching if parameters == fewest)))
 
 
+class Observe:
+    """ASGI middleware: the request count and latency per route template and status (Prometheus).
+
+    Plain ASGI rather than `@app.middleware("http")`, whose per-request task and body streaming cost
+    more than the webhook endpoint's own work.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the server answers if the app fails before starting a response
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed_send)
+        finally:
+            template = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            HTTP_REQUESTS.labels(method, template, str(status)).inc()
+            HTTP_LATENCY.labels(method, template).observe(time.perf_counter() - started)
+
+
 def create_app(container: Container) -> FastAPI:
     app = FastAPI(
         title="ghsync",
@@ -84,14 +115,16 @@ def create_app(container: Container) -> FastAPI:
         if not any(hmac.compare_digest(presented, token.encode()) for token in tokens):
             raise Unauthorized("invalid API token")
 
+    # GitHub cannot send a bearer token: a delivery is authenticated by its signature instead. The
+    # webhook routes come first: routes are matched in order, and deliveries are the busiest path.
+    app.include_router(webhooks.router)
+    app.state.webhook_guard = webhooks.WebhookGuard.from_container(container)  # starts the /meta fetch
+    app.state.webhook_batches = webhooks.delivery_batches(container)
     app.include_router(health.router)
     app.include_router(projects.router, dependencies=[Depends(require_token)])
     app.include_router(github.router, dependencies=[Depends(require_token)])
     app.include_router(github.admin_router, dependencies=[Depends(require_token)])
     app.include_router(sync.router, dependencies=[Depends(require_token)])
-    # GitHub cannot send a bearer token: a delivery is authenticated by its signature instead.
-    app.include_router(webhooks.router)
-    app.state.webhook_guard = webhooks.WebhookGuard.from_container(container)  # starts the /meta fetch
     app.include_router(webhooks.health_router, dependencies=[Depends(require_token)])
 
     @app.exception_handler(GhsyncError)
@@ -130,15 +163,7 @@ def create_app(container: Container) -> FastAPI:
         log.error("unhandled_error", error=scrub(repr(exc)), traceback=trace)
         return error_response(500, "internal_error", "internal error; see the service log")
 
-    @app.middleware("http")
-    async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        HTTP_REQUESTS.labels(request.method, template, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(request.method, template).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(Observe)
 
     # Outermost first: the body cap applies before anything reads a body; CORS only when asked for.
     app.add_middleware(BodyLimit, limit=container.settings.ghsync_max_request_body)

@@ -2,7 +2,8 @@
 
 GitHub cannot send a bearer token, so the signature is the authentication: `X-Hub-Signature-256` is
 checked over the raw body before anything else is read from it. Then: dedup, record, request, 202.
-Nothing on the request path calls GitHub (GitHub expects an answer within 10 seconds:
+Concurrent deliveries are received together (`group_commit`): one transaction records a batch. Nothing on
+the request path calls GitHub (GitHub expects an answer within 10 seconds:
 https://docs.github.com/en/webhooks/using-webhooks/best-practices-for-using-webhooks#respond-within-10-seconds).
 
 The body is read as a stream and refused (413) as soon as it passes GITHUB_WEBHOOK_PAYLOAD_LIMIT, so no
@@ -45,8 +46,9 @@ from ghsync.domain.webhooks import (
     take_token,
 )
 from ghsync.entrypoints.api.deps import container_of
+from ghsync.entrypoints.api.group_commit import GroupCommit
 from ghsync.observability.logging import get_logger
-from ghsync.services.webhooks import HookHealth, Receipt, WebhookNotConfigured
+from ghsync.services.webhooks import Delivery, HookHealth, Receipt, WebhookNotConfigured
 
 log = get_logger(__name__)
 
@@ -253,15 +255,15 @@ class DeliveryAnswer(BaseModel):
 
 
 def _answer(receipt: Receipt) -> JSONResponse:
-    body = DeliveryAnswer(
-        delivery_id=receipt.delivery_id,
-        event=receipt.event,
-        outcome=receipt.outcome,
-        projects=[p.project_id for p in receipt.projects],
-        requests=list(receipt.request_ids),
-    )
+    body = {  # DeliveryAnswer's fields (the OpenAPI document's), without a model on the hot path
+        "delivery_id": receipt.delivery_id,
+        "event": receipt.event,
+        "outcome": receipt.outcome,
+        "projects": [p.project_id for p in receipt.projects],
+        "requests": list(receipt.request_ids),
+    }
     # A ping is answered 200 (it is fully handled); everything else is accepted for later work.
-    return JSONResponse(body.model_dump(), status_code=200 if receipt.event == "ping" else 202)
+    return JSONResponse(body, status_code=200 if receipt.event == "ping" else 202)
 
 
 def verify_delivery(
@@ -273,19 +275,26 @@ def verify_delivery(
     return parse_headers(headers), parse_payload(body, headers.get("content-type"))
 
 
+def delivery_batches(container: Container) -> GroupCommit[Delivery, Receipt | Exception]:
+    """The app's group commit of deliveries: concurrent ones are received in one unit of work."""
+    # `container.webhooks` is read per batch, not bound now: the service may be replaced after the app
+    # is made (tests do).
+    return GroupCommit(lambda batch: container.webhooks.receive_many(batch), name="ghsync-webhooks")
+
+
 async def _receive(request: Request, secret: str, project_id: str | None) -> Response:
     container = container_of(request)
     body = await read_capped_body(request, container.settings.github_webhook_payload_limit)
     headers, payload = verify_delivery(secret, body, request.headers)
-    try:
-        receipt = await run_in_threadpool(container.webhooks.receive, headers, payload, project_id=project_id)
-    except GhsyncError:
-        raise
-    except Exception:
+    batches: GroupCommit[Delivery, Receipt | Exception] = request.app.state.webhook_batches
+    result = await batches.submit(Delivery(headers, payload, project_id))
+    if isinstance(result, GhsyncError):
+        raise result
+    if isinstance(result, Exception):
         # Recorded as failed by the service (and logged there): GitHub shows the delivery failed, and its
         # redelivery is processed again.
         return _error(500, "webhook_processing_failed", "the delivery could not be processed; redeliver it")
-    return _answer(receipt)
+    return _answer(result)
 
 
 @router.post(
