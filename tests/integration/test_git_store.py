@@ -213,6 +213,25 @@ def test_checkout_never_writes_through_an_untracked_symlink(
     assert store.head(P) == head
 
 
+def test_checkout_checks_every_directory_it_writes_into_for_an_untracked_symlink(
+    store: GitStore, workdir: Path, tmp_path: Path
+) -> None:
+    # The check runs once per directory: many files in a plain directory must not hide the one
+    # written below a symlink, whichever comes first.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    put(store, FileWrite(".gitignore", b"b\n"))
+    head = store.head(P)
+    os.symlink(outside, workdir / "b")
+    writes = [FileWrite(f"a/{n}.txt", b"fine") for n in range(50)] + [FileWrite("b/passwd", b"pwned")]
+    writes += [FileWrite(f"c/{n}.txt", b"fine") for n in range(50)]
+    with pytest.raises(InvalidPath, match="'b' in the working directory is a symlink"):
+        put(store, *writes)
+    assert list(outside.iterdir()) == []
+    assert not (workdir / "a").exists() and not (workdir / "c").exists()  # refused before any write
+    assert store.head(P) == head
+
+
 def test_snapshot_refuses_a_symlink_leading_outside(store: GitStore, workdir: Path, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -703,6 +722,66 @@ def test_checkout_refuses_edits_that_conflict_and_keeps_them(store: GitStore, wo
     (workdir / "f").write_bytes(b"edited on github\n")
     assert store.checkout(P, new) is None  # the disk now equals the head's change: nothing to record
     assert not store.is_dirty(P)
+
+
+def raw_tree(repo: pygit2.Repository, entries: list[tuple[str, str, pygit2.Oid]]) -> str:
+    """A tree object written byte for byte, as another git host may hold it (no name or mode checks)."""
+
+    def order(entry: tuple[str, str, pygit2.Oid]) -> str:
+        return entry[1] + "/" if entry[0] == "40000" else entry[1]  # git sorts a tree as `name/`
+
+    data = b"".join(
+        f"{mode} {name}".encode() + b"\0" + oid.raw for mode, name, oid in sorted(entries, key=order)
+    )
+    return str(repo.odb.write(pygit2.enums.ObjectType.TREE, data))
+
+
+def commit_raw_tree(store: GitStore, tree: str) -> None:
+    store.commit_tree(
+        P, tree_sha=tree, parents=[], message="from elsewhere", author=Author("Octo", "octo@example.com"),
+        version_id=f"gh-{next(_counter)}", expected_head=None, source="github",
+    )  # fmt: skip
+
+
+def test_commit_tree_checks_every_file_of_a_tree_the_store_did_not_build(
+    store: GitStore, workdir: Path
+) -> None:
+    # A fetched tree skips write_tree, so commit_tree's own check is all that stands between it and the
+    # disk; only trees write_tree built (each entry checked on the way in) are spared a second check.
+    repo = pygit2.Repository(str(workdir))
+    blob = repo.create_blob(b"x")
+    big = repo.create_blob(b"x" * (LIMIT + 1))
+    escaping = repo.create_blob(b"../../etc/passwd")
+    git_dir = raw_tree(repo, [("100644", "config", blob)])
+    for entries, error in [
+        ([("40000", ".git", pygit2.Oid(hex=git_dir))], InvalidPath),
+        ([("40000", ".GIT", pygit2.Oid(hex=git_dir))], InvalidPath),
+        ([("120000", "l", escaping)], InvalidPath),
+        ([("100644", "big", big)], FileTooLarge),
+    ]:
+        with pytest.raises(error):
+            commit_raw_tree(store, raw_tree(repo, [("100644", "ok", blob), *entries]))
+    assert store.head(P) is None
+    assert disk_files(workdir) == {}
+
+
+def test_a_tree_with_a_mode_the_store_cannot_keep_rebuilds_to_another_sha(
+    store: GitStore, workdir: Path
+) -> None:
+    # What the engine relies on to refuse such a GitHub tree: its files read back as the store keeps
+    # them (100664 as a regular file, a submodule not at all), so writing them back gives another SHA.
+    repo = pygit2.Repository(str(workdir))
+    blob = repo.create_blob(b"x")
+    sub = raw_tree(repo, [("100664", "loose", blob), ("100755", "run", blob)])
+    for extra in [("100664", "odd", blob), ("160000", "module", blob)]:
+        tree = raw_tree(repo, [("100644", "a", blob), ("40000", "d", pygit2.Oid(hex=sub)), extra])
+        flat = store.flat_tree(P, tree)
+        expected = {"a": FileMode.REGULAR, "d/loose": FileMode.REGULAR, "d/run": FileMode.EXECUTABLE}
+        if extra[0] == "100664":
+            expected["odd"] = FileMode.REGULAR
+        assert {path: entry.mode for path, entry in flat.items()} == expected
+        assert list(flat) == sorted(flat)
+        assert store.write_tree(P, flat.values()) != tree
 
 
 def test_first_version_from_github_into_a_fresh_project(store: GitStore, workdir: Path) -> None:

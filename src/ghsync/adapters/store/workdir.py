@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Final, cast
 
 import pygit2
-from pygit2.enums import CheckoutStrategy
+from pygit2.enums import CheckoutStrategy, DeltaStatus
 
-from ghsync.adapters.store.changes import FlatTree
 from ghsync.domain.errors import Conflict, InvalidPath
 
 # Fixed identity and time, so the pin for "nothing checked out yet" is the same object in every project.
@@ -97,30 +96,37 @@ class Workdir:
                 index.remove(entry.path)
         return index
 
-    def materialise(self, base: FlatTree, new: FlatTree, tree_id: pygit2.Oid) -> None:
-        """Update the disk from the checked-out files `base` to tree `tree_id` (whose files are `new`).
+    def materialise(self, base: pygit2.Tree, new: pygit2.Tree) -> None:
+        """Update the disk from the checked-out tree `base` to tree `new`.
 
         Refuses to overwrite anything not recorded in the checked-out commit: `WorkdirChanged` when the
         disk has edits (record them and retry), `Conflict` when something else blocks the checkout.
         """
-        for path, item in new.items():
-            if base.get(path) != item:
+        # The files to write are what libgit2's tree diff (in C) reports as not deleted. The symlink
+        # check depends only on a file's directory, so each directory is checked once: a first import
+        # of 10,000 files in 100 directories costs 100 checks, not 10,000.
+        checked: set[str] = set()
+        for delta in base.diff_to_tree(new).deltas:
+            if delta.status == DeltaStatus.DELETED:
+                continue
+            path = delta.new_file.path
+            directory = path.rpartition("/")[0]
+            if directory not in checked:
+                checked.add(directory)
                 _refuse_untracked_symlink_parents(self.path, path, base)
         try:
             # SAFE (not FORCE): libgit2 refuses to overwrite anything that differs from the baseline (the
             # checked-out commit), and DONT_OVERWRITE_IGNORED keeps it off ignored files, so nothing
             # unrecorded is ever clobbered. It also updates the index, our record of what the disk holds.
             checkout = cast(Callable[..., None], self.repo.checkout_tree)  # untyped in pygit2's stubs
-            checkout(
-                self.repo[tree_id], strategy=CheckoutStrategy.SAFE | CheckoutStrategy.DONT_OVERWRITE_IGNORED
-            )
+            checkout(new, strategy=CheckoutStrategy.SAFE | CheckoutStrategy.DONT_OVERWRITE_IGNORED)
         except pygit2.GitError as exc:
             if self.has_edits():
                 raise WorkdirChanged() from exc
             raise Conflict(f"the working directory blocks the new version: {exc}") from None
 
 
-def _refuse_untracked_symlink_parents(workdir: Path, path: str, base: FlatTree) -> None:
+def _refuse_untracked_symlink_parents(workdir: Path, path: str, base: pygit2.Tree) -> None:
     """Refuse to write `path` if one of its parent directories is a symlink the store does not know.
 
     A tracked symlink on the way is fine: the new tree cannot hold both it and `path`, so the checkout
@@ -133,10 +139,18 @@ def _refuse_untracked_symlink_parents(workdir: Path, path: str, base: FlatTree) 
             mode = os.lstat(workdir / parent).st_mode
         except FileNotFoundError:
             return
-        if stat.S_ISLNK(mode) and parent not in base:
+        if stat.S_ISLNK(mode) and not _holds_file(base, parent):
             raise InvalidPath(
                 f"cannot write {path!r}: {parent!r} in the working directory is a symlink "
                 "that is not part of the project"
             )
         if not stat.S_ISDIR(mode):
             return  # a tracked file or symlink the checkout replaces with a directory; nothing below it
+
+
+def _holds_file(tree: pygit2.Tree, path: str) -> bool:
+    """Whether `path` is a file or symlink of `tree` (not a directory, not a submodule)."""
+    try:
+        return isinstance(tree[path], pygit2.Blob)
+    except KeyError:
+        return False
