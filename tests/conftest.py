@@ -2,6 +2,10 @@
 
 Tests that need PostgreSQL or Redis skip with a reason when the server is not reachable, except
 under CI=true, where they fail: CI must prove them for real.
+
+The suite runs on pytest-xdist workers (`-n auto` in pyproject.toml), so nothing here is shared between
+tests: each PostgreSQL test gets a database of its own, each worker a Redis database of its own, and
+what a worker finds (the secret scan below) is reported by the controller.
 """
 
 from __future__ import annotations
@@ -104,12 +108,25 @@ def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+# Redis databases 8-15 are reserved for tests: xdist worker gwN uses 15 - N, so one worker's flush never
+# empties a database another worker's test is using.
+REDIS_TEST_DBS = range(15, 7, -1)
+
+
+def _redis_test_db() -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")  # unset without xdist (or with -n 0)
+    index = int(worker.removeprefix("gw"))
+    if index >= len(REDIS_TEST_DBS):
+        pytest.fail(f"{worker}: Redis tests run on at most {len(REDIS_TEST_DBS)} xdist workers (dbs 8-15)")
+    return REDIS_TEST_DBS[index]
+
+
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """A Redis database for one test, flushed before and after (db 15 is reserved for tests)."""
+    """A Redis database for one test, flushed before and after (this worker's own: see REDIS_TEST_DBS)."""
     import redis
 
-    url = f"redis://{REDIS_HOST}:{REDIS_PORT}/15"
+    url = f"redis://{REDIS_HOST}:{REDIS_PORT}/{_redis_test_db()}"
     client = redis.Redis.from_url(url, socket_connect_timeout=3)
     try:
         client.ping()
@@ -169,8 +186,19 @@ def secrets_never_in_error_answers() -> Iterator[None]:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        # An xdist worker: its exit status and terminal are not the run's, so the controller (below) gets
+        # the leaks, fails the run and prints them.
+        workeroutput["secret_leaks"] = list(SECRET_LEAKS)
+        return
     if SECRET_LEAKS:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: absent with -p no:xdist
+def pytest_testnodedown(node: Any, error: object) -> None:
+    SECRET_LEAKS.extend(getattr(node, "workeroutput", {}).get("secret_leaks", []))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
