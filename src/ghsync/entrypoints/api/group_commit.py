@@ -52,21 +52,33 @@ class GroupCommit(Generic[Item, Result]):
         self._max_batch = max_batch
         self._idle_seconds = idle_seconds
         self._name = name
-        self._waiting: list[_Waiting[Item, Result]] = []
+        self._waiting: list[_Waiting[Item, Result]] = []  # handed over, for the worker (under _cond)
+        # Submitted in the current turn of each event loop, touched only by that loop's thread.
+        self._arriving: dict[asyncio.AbstractEventLoop, list[_Waiting[Item, Result]]] = {}
         self._cond = threading.Condition()
         self._running = False
 
     async def submit(self, item: Item) -> Result:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Result] = loop.create_future()
+        arriving = self._arriving.get(loop)
+        if arriving is None:
+            # The first item of this turn of the loop: hand the turn's items over once it ends, so the
+            # worker is woken once for all the requests the loop read together, not once per request.
+            arriving = self._arriving[loop] = []
+            loop.call_soon(self._hand_over, loop)
+        arriving.append((item, future, loop))
+        return await future
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        arrived = self._arriving.pop(loop, [])
         with self._cond:
-            self._waiting.append((item, future, loop))
+            self._waiting.extend(arrived)
             if self._running:
                 self._cond.notify()
             else:
                 self._running = True
                 threading.Thread(target=self._work, name=self._name, daemon=True).start()
-        return await future
 
     def _work(self) -> None:
         while True:
