@@ -423,6 +423,20 @@ def test_explicit_expected_head_is_compare_and_swap(store: GitStore) -> None:
 # --- diff -----------------------------------------------------------------------------------------------
 
 
+def test_diff_follows_the_checked_out_gitattributes_not_uncommitted_edits(
+    store: GitStore, workdir: Path
+) -> None:
+    v1 = put(store, FileWrite(".gitattributes", b"*.dat binary\n"))
+    v2 = put(store, FileWrite("x.dat", b"one\ntwo\n"), FileWrite("y.txt", b"one\ntwo\n"))
+
+    def counted() -> dict[str, tuple[bool, int]]:
+        return {d.path: (d.binary, d.insertions) for d in store.diff(P, v1, v2)}
+
+    assert counted() == {"x.dat": (True, 0), "y.txt": (False, 2)}
+    (workdir / ".gitattributes").write_bytes(b"*.txt binary\n")  # not a version: the diff stays
+    assert counted() == {"x.dat": (True, 0), "y.txt": (False, 2)}
+
+
 def test_diff_add_modify_delete_rename_binary_and_mode(store: GitStore) -> None:
     body = b"".join(b"line %d of a file long enough to be recognised when it moves\n" % i for i in range(20))
     v1 = put(

