@@ -200,8 +200,11 @@ class WebhookService:
         results: dict[int, Receipt | Exception] = {}
         checked: list[Delivery] = []
         for index, delivery in enumerate(deliveries):
+            if delivery.project_id is None:
+                checked.append(delivery)
+                continue
             try:  # a repository hook's project id that is not a UUID: no such project (404)
-                checked.append(replace(delivery, project_id=_checked_project_id(delivery.project_id)))
+                checked.append(replace(delivery, project_id=parse_project_id(delivery.project_id)))
             except (NotFound, InvalidInput) as exc:
                 results[index] = exc  # nothing is recorded
                 checked.append(delivery)
@@ -259,14 +262,13 @@ class WebhookService:
     def _receive_together(self, uow: UnitOfWork, deliveries: Sequence[Delivery]) -> list[Receipt | Exception]:
         """Deliveries that only request reconciles or are ignored, in `uow`: one read of their projects,
         one insert of the deliveries, one of the requests."""
-        repository_ids = {
-            repository_id
+        # The App's hook names repositories; a repository hook's delivery is its project's.
+        named = [
+            () if d.project_id is not None else targets_of(d.headers.event, d.payload).repository_ids
             for d in deliveries
-            if d.project_id is None
-            for repository_id in targets_of(d.headers.event, d.payload).repository_ids
-        }
+        ]
         by_repository: dict[int, list[Project]] = {}
-        for project in uow.projects.by_repositories(repository_ids):
+        for project in uow.projects.by_repositories({r for ids in named for r in ids}):
             assert project.link is not None  # only linked projects have a repository
             by_repository.setdefault(project.link.repository_id, []).append(project)
         results: list[Receipt | Exception | None] = [None] * len(deliveries)
@@ -286,8 +288,8 @@ class WebhookService:
                     continue
                 projects = [hooked] if hooked.link is not None else []
             else:
-                targets = targets_of(headers.event, delivery.payload).repository_ids
-                projects = sorted((p for r in targets for p in by_repository.get(r, [])), key=lambda p: p.id)
+                found = [p for r in named[index] for p in by_repository.get(r, [])]
+                projects = sorted(found, key=lambda p: p.id) if len(found) > 1 else found
             actions = [(p.id, self._route(delivery, p)) for p in projects if p.link is not None]
             status = _outcome_of_actions([a for _, a in actions], headers.event)
             first_of[headers.delivery_id] = index
@@ -476,10 +478,6 @@ def _outcome_of_actions(
     if event == "ping" or any(not isinstance(a, Ignore) for a in actions):
         return "processed"
     return "ignored"
-
-
-def _checked_project_id(project_id: str | None) -> str | None:
-    return None if project_id is None else parse_project_id(project_id)
 
 
 def _outcome_of(outcomes: Sequence[ProjectOutcome], event: str) -> Literal["queued", "processed", "ignored"]:
