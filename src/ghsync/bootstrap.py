@@ -35,7 +35,7 @@ from ghsync.services.polling import POLLING_TASK, PollingService
 from ghsync.services.projects import ProjectService, VersionService
 from ghsync.services.reconcile import EngineSettings, ReconcileService, relay_pending_requests
 from ghsync.services.triggers import SyncTriggers
-from ghsync.services.webhooks import WebhookService
+from ghsync.services.webhooks import AppLogins, WebhookService
 
 # How often the outbox relay re-tells the queue of reconcile requests still pending (a crash between a
 # request's commit and the queue, or a queue that was down, is healed within this many seconds).
@@ -199,7 +199,10 @@ def build_container(settings: Settings, *, require_migrated: bool = True) -> Con
     triggers = SyncTriggers(uow, queue)
     pairs = PairRebuilder(uow, store, github) if github is not None else None
     webhooks = WebhookService(
-        uow, delivery_ttl=timedelta(seconds=settings.github_delivery_ttl), secrets=secret_box
+        uow,
+        delivery_ttl=timedelta(seconds=settings.github_delivery_ttl),
+        secrets=secret_box,
+        own_logins=AppLogins(github) if github is not None else frozenset(),
     )
 
     # Delivery ids are kept for GITHUB_DELIVERY_TTL (for dedup), then forgotten once an hour.

@@ -4,6 +4,7 @@ tests/integration/test_webhooks_api.py proves the same through the API with the 
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -15,10 +16,11 @@ import pytest
 from ghsync.adapters.memory_uow import MemoryUnitOfWork, MemoryUnitOfWorkFactory
 from ghsync.domain.errors import NotFound
 from ghsync.domain.link import Link, Project, Tracking
+from ghsync.domain.models import Author
 from ghsync.domain.operations import ReconcileRequest
 from ghsync.domain.sync import ConflictStrategy, SyncMode
 from ghsync.domain.webhooks import DeliveryHeaders
-from ghsync.services.webhooks import Delivery, Receipt, WebhookService
+from ghsync.services.webhooks import AppLogins, Delivery, Receipt, WebhookService
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 TTL = timedelta(days=7)
@@ -246,6 +248,66 @@ def test_a_merge_of_our_pull_request_requests_a_reconcile(world: World) -> None:
     }
     assert world.service.receive(_headers("pull_request"), payload).outcome == "queued"
     assert world.pending(pid) == ["webhook:pull_request"]
+
+
+class FakeApp:
+    """The one GitHubApp call AppLogins makes; fails while `failures` > 0."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.calls = 0
+
+    def app_identity(self) -> Author:
+        self.calls += 1
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("GitHub is unreachable")
+        return Author("ghsync[bot]", "1+ghsync[bot]@users.noreply.github.com")
+
+
+def _synchronize(pid: str, sender: str) -> dict[str, Any]:
+    return {
+        "action": "synchronize",
+        "repository": {"id": 42},
+        "pull_request": {"head": {"ref": f"ghsync/{pid}", "repo": {"id": 42}}},
+        "sender": {"login": sender, "type": "Bot" if sender.endswith("[bot]") else "User"},
+    }
+
+
+def test_our_own_push_to_our_pull_request_wakes_nothing_once_the_apps_login_is_known(world: World) -> None:
+    pid = world.project()
+    app = FakeApp()
+    logins = AppLogins(app)  # type: ignore[arg-type]  # only app_identity is called
+    service = WebhookService(world.uow, delivery_ttl=TTL, own_logins=logins)
+    logins.read()  # what the background thread does
+
+    ours = service.receive(_headers("pull_request"), _synchronize(pid, "ghsync[bot]"))
+    theirs = service.receive(_headers("pull_request"), _synchronize(pid, "grace"))
+
+    assert (ours.outcome, theirs.outcome) == ("ignored", "queued")
+    assert world.pending(pid) == ["webhook:pull_request"]
+    assert app.calls == 1  # read once
+
+
+def test_the_apps_login_is_read_off_the_request_path_and_tried_again_after_a_failure() -> None:
+    now = [0.0]
+    app = FakeApp(failures=1)
+    logins = AppLogins(app, clock=lambda: now[0])  # type: ignore[arg-type]
+
+    assert logins() == frozenset()  # unknown yet: the read runs in a background thread
+    for _ in range(200):
+        if app.calls:
+            break
+        threading.Event().wait(0.01)
+    assert app.calls == 1 and logins() == frozenset()  # it failed; no new try within a minute
+    assert app.calls == 1
+    now[0] = AppLogins.RETRY_SECONDS + 1
+    logins()
+    for _ in range(200):
+        if logins() == {"ghsync[bot]"}:
+            break
+        threading.Event().wait(0.01)
+    assert logins() == {"ghsync[bot]"} and app.calls == 2
 
 
 # --- the repository hook of one project ---------------------------------------------------------------

@@ -19,6 +19,8 @@ so one bad delivery never fails its neighbours.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -43,6 +45,7 @@ from ghsync.domain.webhooks import (
     targets_of,
 )
 from ghsync.observability.logging import get_logger
+from ghsync.ports.github import GitHubApp
 from ghsync.ports.secrets import SecretSealer
 from ghsync.ports.uow import UnitOfWork, UnitOfWorkFactory
 from ghsync.services.linking import webhook_secret_context
@@ -61,6 +64,44 @@ _CAUSES: frozenset[str] = frozenset(get_args(DisableCause))
 # The events that may change a link (routing's FollowRepository, ChangeDefaultBranch, DisableSync,
 # EnableSync): received one at a time. Every other event only requests reconciles or is ignored.
 LINK_EVENTS = frozenset({"repository", "installation", "installation_repositories"})
+
+
+class AppLogins:
+    """The App's bot login (`<slug>[bot]`), read from GitHub once, in a background thread.
+
+    The receiver never calls GitHub on the request path, so until the read succeeds (or after it failed,
+    until the next try a minute later) the answer is empty: our own pushes to a pull request then wake a
+    reconcile that finds nothing to do, which is harmless (the engine is level-triggered).
+    """
+
+    RETRY_SECONDS = 60.0
+
+    def __init__(self, github: GitHubApp, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._github = github
+        self._clock = clock
+        self._logins: frozenset[str] | None = None
+        self._tried_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def __call__(self) -> frozenset[str]:
+        with self._lock:
+            if self._logins is not None:
+                return self._logins
+            if self._clock() - self._tried_at < self.RETRY_SECONDS:
+                return frozenset()
+            self._tried_at = self._clock()
+        threading.Thread(target=self.read, name="ghsync-app-login", daemon=True).start()
+        return frozenset()
+
+    def read(self) -> None:
+        """Read the login now, in the caller's thread (a failure is logged and tried again later)."""
+        try:
+            login = self._github.app_identity().name  # `<slug>[bot]`
+        except Exception as exc:
+            log.warning("app_login_unknown", error=repr(exc))
+            return
+        with self._lock:
+            self._logins = frozenset({login})
 
 
 class WebhookNotConfigured(GhsyncError):
@@ -133,13 +174,15 @@ class WebhookService:
         *,
         delivery_ttl: timedelta,
         secrets: SecretSealer | None = None,
-        own_logins: frozenset[str] = frozenset(),
+        own_logins: frozenset[str] | Callable[[], frozenset[str]] = frozenset(),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._uow = uow
         self._ttl = delivery_ttl
         self._secrets = secrets
-        self._own_logins = own_logins
+        # The accounts ghsync pushes as (its App's bot): fixed, or read when known (`AppLogins`).
+        fixed = own_logins
+        self._own_logins: Callable[[], frozenset[str]] = fixed if callable(fixed) else (lambda: fixed)
         self._now = clock
 
     # --- the repository hook's secret -------------------------------------------------------------------
@@ -324,7 +367,7 @@ class WebhookService:
 
     def _route(self, delivery: Delivery, project: Project) -> WebhookAction:
         assert project.link is not None
-        action = route(delivery.headers.event, delivery.payload, project.link, own_logins=self._own_logins)
+        action = route(delivery.headers.event, delivery.payload, project.link, own_logins=self._own_logins())
         if not isinstance(action, (Reconcile, Ignore, Ping)):
             # Only LINK_EVENTS change links; if routing ever grows another, the batch fails and every
             # delivery of it is received alone, by the path that applies link changes.
@@ -341,7 +384,7 @@ class WebhookService:
             self._apply(
                 uow,
                 project,
-                route(headers.event, payload, project.link, own_logins=self._own_logins),
+                route(headers.event, payload, project.link, own_logins=self._own_logins()),
                 headers,
             )
             for project in projects
