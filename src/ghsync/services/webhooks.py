@@ -193,7 +193,7 @@ class WebhookService:
         An unknown or unlinked project, or one without a secret, is `NotFound`: the route answers 404
         before reading the body, and nothing is recorded.
         """
-        key = parse_project_id(project_id)
+        key = _hook_project_id(project_id)
         with self._uow() as uow:
             project = uow.projects.get(key)
         if project is None or project.link is None or project.webhook_secret is None:
@@ -247,7 +247,7 @@ class WebhookService:
                 checked.append(delivery)
                 continue
             try:  # a repository hook's project id that is not a UUID: no such project (404)
-                checked.append(replace(delivery, project_id=parse_project_id(delivery.project_id)))
+                checked.append(replace(delivery, project_id=_hook_project_id(delivery.project_id)))
             except (NotFound, InvalidInput) as exc:
                 results[index] = exc  # nothing is recorded
                 checked.append(delivery)
@@ -510,6 +510,14 @@ class WebhookService:
             sync_enabled=project.link is not None and project.link.enabled,
             sync_disabled_by=disabled_by,
         )
+
+
+def _hook_project_id(raw: str) -> str:
+    """The project of a repository hook's URL; one that cannot exist is `project_not_found` (404)."""
+    try:
+        return parse_project_id(raw)
+    except NotFound:
+        raise NotFound(f"project {raw[:80]!r} does not exist", code="project_not_found") from None
 
 
 def _outcome_of_actions(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hmac
 import re
 import time
-import traceback
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,9 +18,9 @@ from ghsync import __version__
 from ghsync.bootstrap import Container
 from ghsync.domain.errors import GhsyncError, Unauthorized
 from ghsync.entrypoints.api import github, health, openapi, projects, sync, webhooks
-from ghsync.entrypoints.api.errors import http_status
 from ghsync.entrypoints.api.limits import BodyLimit
-from ghsync.observability.logging import get_logger, scrub
+from ghsync.entrypoints.api.responses import error_response, ghsync_error_response, unexpected_error_response
+from ghsync.observability.logging import get_logger
 from ghsync.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 log = get_logger(__name__)
@@ -41,10 +40,6 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
     422: "invalid_request",
 }
-
-
-def error_response(status: int, code: str, message: str, **extra: object) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
 
 
 def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
@@ -115,9 +110,8 @@ def create_app(container: Container) -> FastAPI:
         if not any(hmac.compare_digest(presented, token.encode()) for token in tokens):
             raise Unauthorized("invalid API token")
 
-    # GitHub cannot send a bearer token: a delivery is authenticated by its signature instead. The
-    # webhook routes come first: routes are matched in order, and deliveries are the busiest path.
-    app.include_router(webhooks.router)
+    # GitHub cannot send a bearer token: a delivery is authenticated by its signature instead. The two
+    # receivers are served by `webhooks.WebhookReceiver`, outside the router (added last, below).
     app.state.webhook_guard = webhooks.WebhookGuard.from_container(container)  # starts the /meta fetch
     app.state.webhook_batches = webhooks.delivery_batches(container)
     app.include_router(health.router)
@@ -129,10 +123,7 @@ def create_app(container: Container) -> FastAPI:
 
     @app.exception_handler(GhsyncError)
     async def _ghsync_error(_request: Request, exc: GhsyncError) -> JSONResponse:
-        status = http_status(exc)
-        if status >= 500:
-            log.error("request_failed", code=exc.code, error=exc.message)
-        return error_response(status, exc.code, exc.message)
+        return ghsync_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -157,11 +148,7 @@ def create_app(container: Container) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        # The traceback as text, scrubbed of every known secret: never a renderer's view of the frames'
-        # locals (which hold the request's Authorization header and the settings).
-        trace = scrub("".join(traceback.format_exception(exc)))
-        log.error("unhandled_error", error=scrub(repr(exc)), traceback=trace)
-        return error_response(500, "internal_error", "internal error; see the service log")
+        return unexpected_error_response(exc)
 
     app.add_middleware(Observe)
 
@@ -174,5 +161,6 @@ def create_app(container: Container) -> FastAPI:
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    openapi.install(app)
+    app.add_middleware(webhooks.WebhookReceiver)  # outermost: deliveries skip the rest
+    openapi.install(app, documented=webhooks.router.routes)
     return app

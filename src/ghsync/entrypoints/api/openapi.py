@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.routing import BaseRoute
 
 from ghsync.domain.errors import (
     AppNotInstalled,
@@ -382,8 +383,9 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-def install(app: FastAPI) -> None:
-    """Serve the completed document at /openapi.json (built once, on first request)."""
+def install(app: FastAPI, *, documented: Sequence[BaseRoute] = ()) -> None:
+    """Serve the completed document at /openapi.json (built once, on first request). `documented` are
+    operations served outside the router (the webhook receivers), described by their FastAPI routes."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -392,7 +394,7 @@ def install(app: FastAPI) -> None:
                 version=app.version,
                 openapi_version=app.openapi_version,
                 description=app.description,
-                routes=app.routes,
+                routes=[*documented, *app.routes],
             )
             app.openapi_schema = complete(base)
         return app.openapi_schema

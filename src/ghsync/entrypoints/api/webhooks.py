@@ -29,6 +29,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ghsync.bootstrap import Container
 from ghsync.domain.errors import GhsyncError
@@ -47,13 +48,18 @@ from ghsync.domain.webhooks import (
 )
 from ghsync.entrypoints.api.deps import container_of
 from ghsync.entrypoints.api.group_commit import GroupCommit
+from ghsync.entrypoints.api.responses import error_response, ghsync_error_response, unexpected_error_response
 from ghsync.observability.logging import get_logger
+from ghsync.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from ghsync.services.webhooks import Delivery, HookHealth, Receipt, WebhookNotConfigured
 
 log = get_logger(__name__)
 
-router = APIRouter(prefix="/v1/webhooks/github", tags=["webhooks"])
-health_router = APIRouter(prefix="/v1/webhooks/github", tags=["webhooks"])
+APP_HOOK_PATH = "/v1/webhooks/github"
+REPOSITORY_HOOK_PATH = APP_HOOK_PATH + "/{project_id}"
+# The two receivers, for the OpenAPI document only: `WebhookReceiver` serves them (see there why).
+router = APIRouter(prefix=APP_HOOK_PATH, tags=["webhooks"])
+health_router = APIRouter(prefix=APP_HOOK_PATH, tags=["webhooks"])
 
 # How long GitHub's `hooks` ranges are trusted before they are fetched again (GitHub changes them rarely
 # and asks integrators to refresh: https://docs.github.com/en/rest/meta/meta#get-github-meta-information).
@@ -220,8 +226,10 @@ def guard_of(request: Request) -> WebhookGuard:
 
 
 def _error(status: int, code: str, message: str, retry_after: int | None = None) -> JSONResponse:
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+    response = error_response(status, code, message)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 # --- the body ---------------------------------------------------------------------------------------------
@@ -284,7 +292,10 @@ def delivery_batches(container: Container) -> GroupCommit[Delivery, Receipt | Ex
 
 async def _receive(request: Request, secret: str, project_id: str | None) -> Response:
     container = container_of(request)
-    body = await read_capped_body(request, container.settings.github_webhook_payload_limit)
+    settings = container.settings
+    # The API's own cap on every body (GHSYNC_MAX_REQUEST_BODY) holds here too, whichever is smaller.
+    limit = min(settings.github_webhook_payload_limit, settings.ghsync_max_request_body)
+    body = await read_capped_body(request, limit)
     headers, payload = verify_delivery(secret, body, request.headers)
     batches: GroupCommit[Delivery, Receipt | Exception] = request.app.state.webhook_batches
     result = await batches.submit(Delivery(headers, payload, project_id))
@@ -373,3 +384,58 @@ def hook_health(project_id: str, request: Request) -> HookHealthOut:
         sync_enabled=health.sync_enabled,
         sync_disabled_by=health.sync_disabled_by,
     )
+
+
+# --- serving the receivers ------------------------------------------------------------------------------
+
+
+class WebhookReceiver:
+    """ASGI middleware: the two receivers (`POST /v1/webhooks/github[/{project_id}]`), served before the
+    app's other middleware and its router.
+
+    Deliveries are the API's busiest path (GitHub sends one for every push and pull request of every
+    installation), and FastAPI's route matching, dependency resolution and middleware stack cost more CPU
+    than the delivery's own work (verify, parse, the batch's share of one commit): `bench/webhooks.py`
+    measured the receiver at about half the CPU per delivery once served here. Everything else passes
+    through. The answers are the app's: errors as its exception handlers give them (`responses.py`), 405
+    with `Allow: POST` for another method, and the same request metrics. FastAPI still documents both
+    operations (`router`, given to the OpenAPI document and nothing else).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"] if scope["type"] == "http" else ""
+        if path == APP_HOOK_PATH:
+            template, project_id = APP_HOOK_PATH, None
+        elif path.startswith(APP_HOOK_PATH + "/") and "/" not in path[len(APP_HOOK_PATH) + 1 :]:
+            template, project_id = REPOSITORY_HOOK_PATH, path[len(APP_HOOK_PATH) + 1 :]
+        else:
+            await self.app(scope, receive, send)
+            return
+        if project_id == "":  # `/v1/webhooks/github/`: no such resource; the app answers it
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        response = await self._answer(Request(scope, receive), project_id)
+        await response(scope, receive, send)
+        method = scope["method"]
+        HTTP_REQUESTS.labels(method, template, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(method, template).observe(time.perf_counter() - started)
+
+    async def _answer(self, request: Request, project_id: str | None) -> Response:
+        if request.method != "POST":
+            # RFC 9110: a 405 lists the methods the resource has
+            # (https://www.rfc-editor.org/rfc/rfc9110#name-405-method-not-allowed).
+            response = error_response(405, "method_not_allowed", "Method Not Allowed")
+            response.headers["Allow"] = "POST"
+            return response
+        try:
+            if project_id is None:
+                return await app_hook(request)
+            return await repository_hook(project_id, request)
+        except GhsyncError as exc:
+            return ghsync_error_response(exc)
+        except Exception as exc:
+            return unexpected_error_response(exc)

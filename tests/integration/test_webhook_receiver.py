@@ -1,0 +1,157 @@
+"""The webhook receivers are served before the app's routing (`WebhookReceiver`): they answer as the app
+would (errors, 405 with `Allow`, the API's body cap, request metrics), other paths under
+/v1/webhooks/github still reach the app, and the OpenAPI document still describes both receivers.
+tests/integration/test_webhooks_api.py proves the deliveries themselves end to end."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ghsync.adapters.db import migrate
+from ghsync.adapters.db.engine import make_engine
+from ghsync.bootstrap import Container, build_container
+from ghsync.config import load_settings
+from ghsync.entrypoints.api.app import create_app
+
+TOKEN = "receiver-test-token"
+SECRET = "receiver-test-secret"
+MAX_BODY = 4096  # the API's cap on every body, smaller here than the webhook payload limit
+
+
+@pytest.fixture
+def container(tmp_path: Path) -> Iterator[Container]:
+    url = f"sqlite:///{tmp_path / 'ghsync.db'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    settings = load_settings(
+        {},
+        ghsync_data_dir=tmp_path / "data",
+        database_url=url,
+        ghsync_api_tokens=[TOKEN],
+        github_webhook_secret=SECRET,
+        ghsync_max_request_body=MAX_BODY,
+        ghsync_webhook_rate_limit=0,
+    )
+    container = build_container(settings)
+    yield container
+    container.close()
+
+
+@pytest.fixture
+def api(container: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(container), raise_server_exceptions=False) as client:
+        yield client
+
+
+def _delivery(payload: dict[str, Any], event: str = "push") -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(payload).encode()
+    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return body, {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": signature,
+    }
+
+
+def _error(response: Any, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+
+
+def _served(api: TestClient, route: str, status: int) -> float:
+    metrics = api.get("/metrics").text
+    line = f'ghsync_http_requests_total{{method="POST",route="{route}",status="{status}"}} '
+    found = [row for row in metrics.splitlines() if row.startswith(line)]
+    return float(found[0].split()[-1]) if found else 0.0
+
+
+def test_a_delivery_is_received_and_counted_under_its_route(api: TestClient) -> None:
+    body, headers = _delivery({"zen": "Design for failure.", "hook_id": 1}, event="ping")
+    before = _served(api, "/v1/webhooks/github", 200)
+
+    response = api.post("/v1/webhooks/github", content=body, headers=headers)
+
+    assert response.status_code == 200 and response.json()["outcome"] == "processed"
+    assert _served(api, "/v1/webhooks/github", 200) == before + 1
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/webhooks/github", "/v1/webhooks/github/5f0c8a52-6e0b-4c1f-9d1e-2f4a9b7c3d10"]
+)
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
+def test_another_method_answers_405_with_allow_post(api: TestClient, path: str, method: str) -> None:
+    response = api.request(method, path)
+
+    _error(response, 405, "method_not_allowed")
+    assert response.headers["Allow"] == "POST"
+
+
+def test_errors_answer_as_the_apps_handlers_do(api: TestClient) -> None:
+    body, headers = _delivery({"ref": "refs/heads/main"})
+    _error(
+        api.post("/v1/webhooks/github", content=body, headers={**headers, "X-Hub-Signature-256": "sha256=0"}),
+        401,
+        "invalid_signature",
+    )
+    _error(
+        api.post(f"/v1/webhooks/github/{uuid.uuid4()}", content=body, headers=headers),
+        404,
+        "project_not_found",
+    )
+    _error(
+        api.post("/v1/webhooks/github/not-a-uuid", content=body, headers=headers), 404, "project_not_found"
+    )
+    missing = {k: v for k, v in headers.items() if k != "X-GitHub-Event"}
+    _error(api.post("/v1/webhooks/github", content=body, headers=missing), 400, "missing_webhook_header")
+
+
+def test_the_apis_body_cap_holds_for_deliveries_too(api: TestClient) -> None:
+    body, headers = _delivery({"padding": "x" * MAX_BODY})
+
+    _error(api.post("/v1/webhooks/github", content=body, headers=headers), 413, "payload_too_large")
+
+
+def test_a_bug_on_the_receiving_path_answers_500_without_its_details(
+    api: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(_request: object) -> None:
+        raise RuntimeError(f"a bug holding {SECRET}")
+
+    api.app.state.webhook_guard.admit = broken  # type: ignore[attr-defined]
+    body, headers = _delivery({"ref": "refs/heads/main"})
+
+    response = api.post("/v1/webhooks/github", content=body, headers=headers)
+
+    _error(response, 500, "internal_error")
+    assert SECRET not in response.text
+    logged = capsys.readouterr()
+    assert "unhandled_error" in logged.out + logged.err and SECRET not in logged.out + logged.err
+
+
+def test_other_paths_under_the_hook_reach_the_app(api: TestClient) -> None:
+    project = str(uuid.uuid4())
+    # The health view is the app's: it wants the API token.
+    _error(api.get(f"/v1/webhooks/github/{project}/health"), 401, "unauthorized")
+    authorized = {"Authorization": f"Bearer {TOKEN}"}
+    _error(api.get(f"/v1/webhooks/github/{project}/health", headers=authorized), 404, "project_not_found")
+    _error(api.post("/v1/webhooks/github/", headers=authorized), 404, "not_found")
+
+
+def test_the_openapi_document_still_describes_both_receivers(api: TestClient) -> None:
+    paths = api.get("/openapi.json").json()["paths"]
+
+    for path in ("/v1/webhooks/github", "/v1/webhooks/github/{project_id}"):
+        operation = paths[path]["post"]
+        assert {"202", "200", "401", "413"} <= set(operation["responses"])
+        assert any(p["name"] == "X-Hub-Signature-256" for p in operation["parameters"])
