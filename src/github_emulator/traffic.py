@@ -115,9 +115,12 @@ def new_request_id() -> str:
 
 
 def _transport(send: Send) -> asyncio.Transport | None:
-    """The TCP transport behind uvicorn's ``send`` (None under another server)."""
+    """The TCP transport behind uvicorn's ``send`` (None under another server). Checked by what it
+    does, not by class: uvloop's transports are not `asyncio.Transport` subclasses."""
     transport = getattr(getattr(send, "__self__", None), "transport", None)
-    return transport if isinstance(transport, asyncio.Transport) else None
+    if all(callable(getattr(transport, name, None)) for name in ("abort", "close", "get_extra_info")):
+        return transport
+    return None
 
 
 def _gone(send: Send) -> None:
