@@ -658,19 +658,17 @@ class SqlReconcileRequests(_Repo):
 
     def add_all(self, requests: Sequence[tuple[str, str]]) -> list[ReconcileRequest]:
         now = utcnow()
-        made = [
-            ReconcileRequest(id=str(uuid.uuid4()), project_id=project_id, reason=reason, requested_at=now)
-            for project_id, reason in requests
-        ]
-        rows = [
-            {
-                "id": uuid.UUID(r.id),
-                "project_id": uuid.UUID(r.project_id),
-                "reason": r.reason,
-                "requested_at": now,
-            }
-            for r in made
-        ]
+        projects: dict[str, uuid.UUID] = {}
+        made: list[ReconcileRequest] = []
+        rows: list[dict[str, object]] = []
+        for project_id, reason in requests:
+            key = uuid.uuid4()
+            if project_id not in projects:
+                projects[project_id] = uuid.UUID(project_id)
+            rows.append(
+                {"id": key, "project_id": projects[project_id], "reason": reason, "requested_at": now}
+            )
+            made.append(ReconcileRequest(id=str(key), project_id=project_id, reason=reason, requested_at=now))
         if rows:  # one cached statement for every row, not a flush per row
             self._s.connection().execute(insert(_REQUESTS), rows)
         return made

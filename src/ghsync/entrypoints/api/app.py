@@ -90,8 +90,20 @@ class Observe:
             HTTP_LATENCY.labels(method, template).observe(time.perf_counter() - started)
 
 
+class GhsyncAPI(FastAPI):
+    """FastAPI with the webhook receivers in front of its whole middleware stack.
+
+    Starlette's outermost layers (its error middleware, FastAPI's telemetry and body-size middleware)
+    come before any added middleware; deliveries skip them too. `WebhookReceiver` answers its own
+    errors, so it needs none of them.
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return webhooks.WebhookReceiver(super().build_middleware_stack())
+
+
 def create_app(container: Container) -> FastAPI:
-    app = FastAPI(
+    app = GhsyncAPI(
         title="ghsync",
         version=__version__,
         description="Two-way sync between a platform's projects and GitHub repositories.",
@@ -111,7 +123,7 @@ def create_app(container: Container) -> FastAPI:
             raise Unauthorized("invalid API token")
 
     # GitHub cannot send a bearer token: a delivery is authenticated by its signature instead. The two
-    # receivers are served by `webhooks.WebhookReceiver`, outside the router (added last, below).
+    # receivers are served by `webhooks.WebhookReceiver`, in front of everything (`GhsyncAPI`).
     app.state.webhook_guard = webhooks.WebhookGuard.from_container(container)  # starts the /meta fetch
     app.state.webhook_batches = webhooks.delivery_batches(container)
     app.include_router(health.router)
@@ -161,6 +173,5 @@ def create_app(container: Container) -> FastAPI:
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    app.add_middleware(webhooks.WebhookReceiver)  # outermost: deliveries skip the rest
     openapi.install(app, documented=webhooks.router.routes)
     return app
