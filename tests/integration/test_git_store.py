@@ -1016,3 +1016,61 @@ def test_versions_after_reads_only_the_newer_versions(store: GitStore) -> None:
     assert [v.number for v in store.versions_after(P, 2)] == [5, 4, 3]
     assert store.versions_after(P, 5) == []
     assert store.versions_after(P, 0) == store.list_versions(P)
+
+
+# --- names a case-insensitive file system takes for one -------------------------------------------------
+
+
+def test_the_store_finds_out_whether_its_disk_folds_case(tmp_path: Path) -> None:
+    (tmp_path / "probe").write_text("x")
+    folds = (tmp_path / "PROBE").exists()  # what this machine's file system does
+
+    assert GitStore(tmp_path / "projects", max_file_size=LIMIT).fold_case is folds
+
+
+def test_where_the_disk_folds_case_a_version_with_two_such_names_is_refused(
+    store: GitStore, workdir: Path
+) -> None:
+    first = put(store, FileWrite("README.md", b"one\n"))
+    store.fold_case = True
+
+    with pytest.raises(InvalidPath, match=r"'README\.md' and 'readme\.md' differ only in case"):
+        put(store, FileWrite("readme.md", b"two\n"))
+    with pytest.raises(InvalidPath, match="'Docs' and 'docs'"):
+        put(store, FileWrite("Docs/a.md", b"a\n"), FileWrite("docs/b.md", b"b\n"))
+    sha = store.write_blobs(P, [b"x\n"])[0]
+    with pytest.raises(InvalidPath, match="differ only in case"):
+        store.write_tree(
+            P, [TreeEntry("A.txt", FileMode.REGULAR, sha), TreeEntry("a.txt", FileMode.REGULAR, sha)]
+        )
+
+    assert store.head(P) == first
+    assert sorted(p.name for p in workdir.iterdir()) == [".git", "README.md"]
+    put(store, FileWrite("README.md", b"renamed below\n"), FileWrite("notes/readme.txt", b"fine\n"))
+
+
+def test_a_tree_from_elsewhere_with_two_such_names_is_refused_before_it_becomes_a_version(
+    store: GitStore,
+) -> None:
+    first = put(store, FileWrite("a.txt", b"a\n"))
+    store.fold_case = True
+    repo = pygit2.Repository(str(store.project_dir(P)))
+    blob = repo.create_blob(b"x\n")
+    builder = repo.TreeBuilder()
+    builder.insert("LICENSE", blob, pygit2.GIT_FILEMODE_BLOB)
+    builder.insert("license", blob, pygit2.GIT_FILEMODE_BLOB)
+    tree = str(builder.write())  # what GitHub may send: git itself allows it
+
+    with pytest.raises(InvalidPath, match="'LICENSE' and 'license'"):
+        store.commit_tree(
+            P, tree_sha=tree, parents=[first], message="from GitHub", author=SYSTEM_AUTHOR,
+            version_id="v-github", expected_head=first, source="github",
+        )  # fmt: skip
+    assert store.head(P) == first
+
+    store.fold_case = False  # where the disk tells them apart, the tree is a version like any other
+    version = store.commit_tree(
+        P, tree_sha=tree, parents=[first], message="from GitHub", author=SYSTEM_AUTHOR,
+        version_id="v-github", expected_head=first, source="github",
+    )  # fmt: skip
+    assert store.head(P) == version.commit_sha

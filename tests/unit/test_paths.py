@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ghsync.domain.errors import InvalidInput, InvalidPath
-from ghsync.domain.paths import validate_path, validate_symlink_target
+from ghsync.domain.paths import case_collision, validate_path, validate_symlink_target
 
 GOOD_PATHS = [
     "README.md",
@@ -129,3 +129,22 @@ def test_bad_symlink_targets(link: str, target: str, reason: str) -> None:
 def test_symlink_with_invalid_link_path_is_refused() -> None:
     with pytest.raises(InvalidPath, match=r"\.git"):
         validate_symlink_target(".git/link", "x")
+
+
+@pytest.mark.parametrize(
+    ("paths", "collision"),
+    [
+        (["README.md", "src/app.py", "docs/a.md"], None),
+        (["README.md", "readme.md"], ("README.md", "readme.md")),
+        (["Docs/a.md", "docs/b.md"], ("Docs", "docs")),  # two directories that would be one
+        (["LICENSE", "license/terms.txt"], ("LICENSE", "license")),  # a file and a directory
+        (["Straße.txt", "STRASSE.txt"], ("STRASSE.txt", "Straße.txt")),  # full Unicode case folding
+        (["caf\u00e9.txt", "cafe\u0301.txt"], ("cafe\u0301.txt", "caf\u00e9.txt")),  # composed or not
+        (["a/b.txt", "a/c.txt", "b"], None),  # one directory named twice the same way is fine
+        ([], None),
+    ],
+)
+def test_paths_a_case_insensitive_disk_takes_for_one(
+    paths: list[str], collision: tuple[str, str] | None
+) -> None:
+    assert case_collision(paths) == collision

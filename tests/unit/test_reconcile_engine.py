@@ -20,7 +20,7 @@ from ghsync.adapters.memory_uow import MemoryUnitOfWorkFactory
 from ghsync.adapters.queue.memory import InMemoryQueue
 from ghsync.adapters.secrets import SecretBox
 from ghsync.adapters.store.git_store import GitStore
-from ghsync.domain.errors import NotFastForward, RetryLater
+from ghsync.domain.errors import InvalidPath, NotFastForward, RetryLater
 from ghsync.domain.models import Author, FileMode, FileWrite
 from ghsync.domain.operations import SyncOperation
 from ghsync.ports.github import GitHubRepo, counting_requests
@@ -439,6 +439,24 @@ def test_an_evil_path_from_github_is_refused_and_changes_nothing(world: World) -
     assert world.store.head(project) == local_head
     assert sorted(p.name for p in world.store.project_dir(project).iterdir()) == [".git", "a.txt"]
     assert world.last_operation(project).status == "failed"
+
+
+def test_paths_differing_only_in_case_are_refused_where_the_disk_folds_case(world: World) -> None:
+    project = world.linked(files={"README.md": "a\n"})
+    engine = world.engine()
+    engine.reconcile(project)
+    local_head = world.store.head(project)
+    world.store.fold_case = True  # the working directories are on a macOS or Windows volume
+    world.github.push("octo", "site", "trunk", {"readme.md": "b\n"})
+    with pytest.raises(InvalidPath) as raised:
+        engine.reconcile(project)
+    assert "'README.md' and 'readme.md'" in raised.value.message
+    assert world.store.head(project) == local_head
+    assert sorted(p.name for p in world.store.project_dir(project).iterdir()) == [".git", "README.md"]
+    assert world.last_operation(project).status == "failed"
+    world.store.fold_case = False  # where names differ by case (Linux), both files come in
+    engine.reconcile(project)
+    assert (world.store.project_dir(project) / "readme.md").read_bytes() == b"b\n"
 
 
 def test_crash_after_the_ref_update_is_healed_by_the_next_reconcile(world: World) -> None:

@@ -394,6 +394,19 @@ def test_an_evil_path_fetched_by_git_is_refused_too(world: World) -> None:
     assert world.store.head(project) == head
 
 
+def test_paths_differing_only_in_case_fetched_by_git_are_refused_too(world: World) -> None:
+    project = world.linked(files={"a.txt": "a\n"})
+    engine = world.engine()
+    engine.reconcile(project)
+    head = world.store.head(project)
+    world.store.fold_case = True
+    world.github.push("octo", "site", "trunk", {f"ok/{n}.txt": "x\n" for n in range(5)} | {"OK/6.txt": "x\n"})
+    with pytest.raises(GhsyncError) as refused:
+        engine.reconcile(project)
+    assert refused.value.code == "invalid_path" and "'OK' and 'ok'" in refused.value.message
+    assert world.store.head(project) == head
+
+
 def test_the_plan_names_the_transport_the_rule_picks(world: World) -> None:
     project = world.linked(files={"seed.txt": "0\n"})
     engine = world.engine(TransportThresholds(min_files=50))

@@ -10,6 +10,7 @@ appear under two names.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 
 from ghsync.domain.errors import InvalidPath
 
@@ -75,6 +76,30 @@ def validate_path(path: str) -> str:
         if len(segment.encode("utf-8")) > MAX_SEGMENT_BYTES:
             raise InvalidPath(f"path {path!r} has a segment longer than {MAX_SEGMENT_BYTES} bytes")
     return path
+
+
+def fold(name: str) -> str:
+    """A name as a case-insensitive file system compares it: Unicode-composed, case-folded (macOS's
+    APFS and HFS+ and Windows' NTFS are case-insensitive by default; HFS+ also decomposes names)."""
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def case_collision(paths: Iterable[str]) -> tuple[str, str] | None:
+    """Two of `paths` (or their directories) that a case-insensitive file system would take for one,
+    such as `README.md` and `readme.md`, or `Docs/a` and `docs/b`; None when there are none.
+
+    On such a file system one would overwrite the other in a working directory (git refuses to check
+    them out faithfully there too), so a store there refuses them (`GitStore(fold_case=...)`).
+    """
+    seen: dict[str, str] = {}
+    for path in paths:
+        segments = path.split("/")
+        for depth in range(1, len(segments) + 1):
+            name = "/".join(segments[:depth])
+            other = seen.setdefault(fold(name), name)
+            if other != name:
+                return (other, name) if other < name else (name, other)
+    return None
 
 
 def validate_symlink_target(link_path: str, target: str) -> str:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import tempfile
 import threading
 import time
 import unicodedata
@@ -89,7 +90,7 @@ from ghsync.domain.models import (
     VersionInfo,
     VersionSource,
 )
-from ghsync.domain.paths import validate_path, validate_symlink_target
+from ghsync.domain.paths import case_collision, validate_path, validate_symlink_target
 from ghsync.domain.trees import GitIdentity, MergeResult, TreeChange, TreeEdit, TreeEntry
 
 BRANCH: Final = "refs/heads/main"
@@ -137,11 +138,18 @@ class GitStore:
         *,
         max_file_size: int,
         new_version_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        fold_case: bool | None = None,
     ) -> None:
-        """`max_file_size` is the block limit in bytes; `new_version_id` names automatic snapshots."""
+        """`max_file_size` is the block limit in bytes; `new_version_id` names automatic snapshots.
+
+        `fold_case`: whether the working directories' file system takes names differing only in case
+        for one (macOS and Windows by default); then a version holding two such paths is refused, since
+        one would overwrite the other on disk. None finds out by trying, under `root`.
+        """
         self.root = Path(root)
         self.max_file_size = max_file_size
         self._new_version_id = new_version_id
+        self.fold_case = filesystem_folds_case(self.root) if fold_case is None else fold_case
         # Trees `write_tree` built, every entry checked on the way in, so `commit_tree` need not check
         # them again (a first import would validate its 10,000 paths twice). A tree SHA names its content,
         # so an entry never goes stale; the set is capped since it only saves work.
@@ -359,6 +367,7 @@ class GitStore:
                     head = _head_sha(repo)
                 base = _flatten(repo[head].peel(pygit2.Tree)) if head else {}
                 new = apply_changes(base, blob_writes, prepared_deletes, replace_all=replace_all)
+                self._check_case(new)
                 if head is not None and new == base:
                     raise InvalidInput("the version changes nothing", code="no_changes")
                 try:
@@ -754,7 +763,9 @@ class GitStore:
         if str(tree.id) in self._checked_trees:
             return
         odb = repo.odb
-        for path, item in _flatten(tree).items():
+        flat = _flatten(tree)
+        self._check_case(flat)
+        for path, item in flat.items():
             validate_path(path)
             size = odb.read_header(item.sha)[1]
             if size > self.max_file_size:
@@ -787,7 +798,20 @@ class GitStore:
                 validate_symlink_target(path, _decode_target(path, self._blob(repo, edit.sha).data))
             writes.append((path, TreeItem(mode, edit.sha)))
         new = apply_changes(base_flat, writes, deletes, replace_all=False)
+        self._check_case(new)
         return str(_write_tree(repo, base_tree, tree_changes(base_flat, new)))
+
+    def _check_case(self, paths: Iterable[str]) -> None:
+        """On a file system that folds case, refuse two paths it would take for one (`case_collision`)."""
+        if not self.fold_case:
+            return
+        collision = case_collision(paths)
+        if collision is not None:
+            first, second = collision
+            raise InvalidPath(
+                f"{first!r} and {second!r} differ only in case: on this file system one would overwrite "
+                "the other in the working directory"
+            )
 
     def _check_version_fields(self, version_id: str, message: str, source: str) -> None:
         if not _VERSION_ID.match(version_id):
@@ -996,6 +1020,14 @@ class GitStore:
 
 
 # --- module helpers (pygit2 <-> domain) ------------------------------------------------------------------
+
+
+def filesystem_folds_case(directory: Path) -> bool:
+    """Whether names differing only in case are one file in `directory` (created if missing)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(prefix=".ghsync-case-probe-", dir=directory) as probe:
+        name = Path(probe.name)
+        return (name.parent / name.name.upper()).exists()
 
 
 def _decode_target(path: str, content: bytes) -> str:
