@@ -59,6 +59,10 @@ class GitHubError(Exception):
         return payloads.error_body(self.message, self.status, self.documentation_url, self.errors)
 
 
+# How long a repository's reported `size` stands before it is calculated again (GitHub: hourly).
+SIZE_RECALCULATED_SECONDS = 3600.0
+
+
 def not_found(doc: str = payloads.DOCS) -> GitHubError:
     return GitHubError(404, "Not Found", doc)
 
@@ -107,6 +111,7 @@ class Emulator:
         self.traffic = TrafficState(time.monotonic)  # secondary-limit windows, requests in flight
         self.runtime_lock = threading.Lock()
         self.base_url = ""
+        self._sizes: dict[int, tuple[float, int]] = {}  # repo id -> (calculated at, KB)
 
     def close(self) -> None:
         self.dispatcher.close()
@@ -371,11 +376,21 @@ class Emulator:
         return repo
 
     def repo_size(self, repo: RepoRecord) -> int:
+        """The repository's `size` in KB, as GitHub reports it: "Size is calculated hourly" (the
+        repository object's schema, https://docs.github.com/en/rest/repos/repos#get-a-repository). So
+        a read does not walk every object file: the figure is recomputed at most once an hour."""
+        now = time.monotonic()
+        with self.runtime_lock:
+            cached = self._sizes.get(repo.id)
+        if cached is not None and now - cached[0] < SIZE_RECALCULATED_SECONDS:
+            return cached[1]
         total = 0
         pack_dir = self.store.git_dir(repo.id) / "objects"
         for path in pack_dir.rglob("*"):
             if path.is_file():
                 total += path.stat().st_size
+        with self.runtime_lock:
+            self._sizes[repo.id] = (now, total // 1024)
         return total // 1024
 
     def create_repo(
