@@ -478,6 +478,12 @@ def test_diff_add_modify_delete_rename_binary_and_mode(store: GitStore) -> None:
     )
     gone = diffs["gone.txt"]
     assert (gone.status, gone.new_sha, gone.new_mode, gone.deletions) == (DiffStatus.DELETED, None, None, 2)
+    # The totals alone (what an operation records) agree with the list, renames and binaries included.
+    for since in (v1, None):
+        listed = store.diff(P, since, v2)
+        totals = (len(listed), sum(d.insertions for d in listed), sum(d.deletions for d in listed))
+        stats = store.diff_stats(P, since, v2)
+        assert (stats.files, stats.insertions, stats.deletions) == totals
     tool = diffs["tool"]
     assert (tool.status, tool.old_mode, tool.new_mode) == (
         DiffStatus.MODIFIED, FileMode.REGULAR, FileMode.EXECUTABLE,

@@ -90,6 +90,15 @@ class DiffStatus(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class DiffStats:
+    """The totals of a diff between two versions: files changed, lines added, lines removed."""
+
+    files: int
+    insertions: int
+    deletions: int
+
+
+@dataclass(frozen=True, slots=True)
 class FileDiff:
     """One changed path between two versions; SHAs and modes are None on the side where it is absent."""
 

@@ -30,11 +30,15 @@ _HFS_IGNORABLE = frozenset(
 
 def _is_git_dir_name(segment: str) -> bool:
     """True for every spelling an OS may treat as `.git` (case, NTFS trailing dots/spaces, 8.3, HFS+)."""
+    if segment.isascii():  # the common case, quickly: the HFS+-ignorable code points are not ASCII
+        return segment.rstrip(". ").lower() in (".git", "git~1")
     folded = "".join(ch for ch in segment if ch not in _HFS_IGNORABLE).rstrip(". ").casefold()
     return folded in (".git", "git~1")
 
 
 def _check_characters(value: str, what: str) -> None:
+    if value.isascii() and value.isprintable() and "\\" not in value:
+        return  # the common case, quickly: printable ASCII has no control character (Cc) at all
     for ch in value:
         # Category Cc covers NUL, C0 and C1 controls and DEL; Cs catches lone surrogates (undecodable bytes).
         category = unicodedata.category(ch)

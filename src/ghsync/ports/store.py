@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from types import EllipsisType
 from typing import Protocol
 
-from ghsync.domain.models import Author, FileDiff, FileEntry, FileWrite, VersionInfo, VersionSource
+from ghsync.domain.models import Author, DiffStats, FileDiff, FileEntry, FileWrite, VersionInfo, VersionSource
 from ghsync.domain.trees import GitIdentity, MergeResult, TreeChange, TreeEdit, TreeEntry
 
 
@@ -55,6 +55,9 @@ class VersionStore(Protocol):
 
     def diff(self, project_id: str, from_sha: str | None, to_sha: str) -> list[FileDiff]:
         """What changed between two versions (None: from nothing), with line counts and renames."""
+
+    def diff_stats(self, project_id: str, from_sha: str | None, to_sha: str) -> DiffStats:
+        """`diff`'s totals alone (what an operation records), without a list of every file."""
 
     def is_dirty(self, project_id: str) -> bool:
         """Whether the working directory holds edits not recorded in the version it was checked out from."""

@@ -126,6 +126,9 @@ class _Loaded:
     inbound_transport: str = "rest"  # how GitHub's tree came in (rest | git)
     merged_pair: SyncPair | None = None  # the pair a merged PR proves (its head is one of our trees)
     force_push: dict[str, Any] | None = None  # GitHub's history was rewritten: what was seen, what was kept
+    # Trees flattened in this reconcile, by SHA: a SHA names its content, so one flattening (10,000
+    # entries for a big import) serves the checks, the guard and the logged plan alike. Never mutated.
+    flats: dict[str, dict[str, TreeEntry]] = field(default_factory=dict)
 
 
 @dataclass
@@ -560,8 +563,8 @@ class ReconcileService:
         since = snapshot.base.tree_sha if snapshot.base else None
         if snapshot.github.tree_sha is None:
             since = None
-        local_flat = store.flat_tree(key, snapshot.local.tree_sha)
-        since_flat = store.flat_tree(key, since) if since else {}
+        local_flat = self._flat(loaded, snapshot.local.tree_sha)
+        since_flat = self._flat(loaded, since)
         known = {entry.sha for entry in since_flat.values()}
         changed: list[tuple[str, BlobFacts]] = []
         for path, entry in local_flat.items():
@@ -899,7 +902,7 @@ class ReconcileService:
         store, repo, key = self._store, loaded.repo, loaded.project.id
         assert store is not None
         remote_flat = self._remote_flat(loaded, on_tree)
-        local_flat = store.flat_tree(key, version.tree_sha)
+        local_flat = self._flat(loaded, version.tree_sha)
         missing = {e.sha for e in local_flat.values()} - {e.sha for e in remote_flat.values()}
         for sha in missing - set(loaded.facts):
             loaded.facts[sha] = blob_facts(store.read_blob(key, sha))
@@ -961,9 +964,20 @@ class ReconcileService:
         """GitHub's tree by path: from the store when we have it (it is one of ours), else read once."""
         store, key = self._store, loaded.project.id
         assert store is not None
-        if store.has_objects(key, [tree_sha]):
-            return store.flat_tree(key, tree_sha)
-        return {entry.path: entry for entry in loaded.repo.get_tree(tree_sha)}
+        if tree_sha in loaded.flats or store.has_objects(key, [tree_sha]):
+            return self._flat(loaded, tree_sha)
+        flat = loaded.flats[tree_sha] = {entry.path: entry for entry in loaded.repo.get_tree(tree_sha)}
+        return flat
+
+    def _flat(self, loaded: _Loaded, tree_sha: str | None) -> dict[str, TreeEntry]:
+        """A tree of the local store by path ({} for none), flattened once per reconcile."""
+        if tree_sha is None:
+            return {}
+        flat = loaded.flats.get(tree_sha)
+        if flat is None:
+            assert self._store is not None
+            flat = loaded.flats[tree_sha] = self._store.flat_tree(loaded.project.id, tree_sha)
+        return flat
 
     def _outbound_outcome(
         self, loaded: _Loaded, plan: OutboundPlan, commit: str, version: VersionInfo
@@ -971,16 +985,16 @@ class ReconcileService:
         store, key = self._store, loaded.project.id
         assert store is not None
         since = loaded.snapshot.base.local_commit_sha if loaded.snapshot.base else None
-        diff = store.diff(key, since, version.commit_sha)
+        stats = store.diff_stats(key, since, version.commit_sha)
         return _Outcome(
             direction="to_github",
             github_commit=commit,
             github_message=outbound_message(version.message, version.id),
             github_author=version.author,
             version=version,
-            files_changed=len(diff),
-            insertions=sum(d.insertions for d in diff),
-            deletions=sum(d.deletions for d in diff),
+            files_changed=stats.files,
+            insertions=stats.insertions,
+            deletions=stats.deletions,
             metadata={
                 "transport": "git_data_api",
                 "tree_entries": len(plan.writes),
@@ -1027,7 +1041,7 @@ class ReconcileService:
             )
         tree = store.tree_sha(loaded.project.id, head)
         # Paths are checked like REST's: the fetched tree is rebuilt from its entries (same SHA or refused).
-        entries = list(store.flat_tree(loaded.project.id, tree).values())
+        entries = list(self._flat(loaded, tree).values())
         if store.write_tree(loaded.project.id, entries) != tree:
             raise InvalidInput(
                 f"GitHub's tree {tree} holds entries ghsync cannot store", code="unsupported_tree"
@@ -1076,7 +1090,7 @@ class ReconcileService:
             source="github",
             trailers={GITHUB_COMMIT_TRAILER: commit.sha},
         )
-        diff = store.diff(key, snapshot.local.commit_sha, version.commit_sha)
+        stats = store.diff_stats(key, snapshot.local.commit_sha, version.commit_sha)
         return _Outcome(
             direction="from_github",
             pair=SyncPair(version.id, version.commit_sha, commit.sha, tree, loaded.link.repository_id),
@@ -1085,9 +1099,9 @@ class ReconcileService:
             github_message=commit.message,
             github_author=commit.author,
             version=version,
-            files_changed=len(diff),
-            insertions=sum(d.insertions for d in diff),
-            deletions=sum(d.deletions for d in diff),
+            files_changed=stats.files,
+            insertions=stats.insertions,
+            deletions=stats.deletions,
             resolve_conflict=snapshot.open_conflict is not None,
             audit="github.pull",
             metadata={"transport": loaded.inbound_transport, "blobs_fetched": fetched},
@@ -1428,18 +1442,17 @@ class ReconcileService:
 
     def _held_plan(self, loaded: _Loaded, action: Action) -> Action | None:
         """Hold an action that would delete or overwrite most of the receiving side's files."""
-        snapshot, store, key = loaded.snapshot, self._store, loaded.project.id
-        assert store is not None
+        snapshot = loaded.snapshot
         strategy = loaded.link.strategy
         if action.kind is ActionKind.PUSH_DIRECT or (
             action.kind is ActionKind.CONFLICT and strategy is ConflictStrategy.LOCAL_WINS
         ):
             receiving, side = self._remote_flat(loaded, snapshot.github.tree_sha or ""), "GitHub"
-            new = store.flat_tree(key, snapshot.local.tree_sha)
+            new = self._flat(loaded, snapshot.local.tree_sha)
         elif action.kind is ActionKind.PULL_INBOUND or (
             action.kind is ActionKind.CONFLICT and strategy is ConflictStrategy.GITHUB_WINS
         ):
-            receiving, side = store.flat_tree(key, snapshot.local.tree_sha), "the project"
+            receiving, side = self._flat(loaded, snapshot.local.tree_sha), "the project"
             new = self._remote_flat(loaded, snapshot.github.tree_sha or "")
         else:
             return None
@@ -1462,17 +1475,16 @@ class ReconcileService:
         return heads.get("local"), heads.get("github")
 
     def _planned_changes(self, loaded: _Loaded, action: Action) -> tuple[PlannedChange, ...]:
-        snapshot, store, key = loaded.snapshot, self._store, loaded.project.id
-        assert store is not None
+        snapshot = loaded.snapshot
         kind = ActionKind(action.reason) if action.kind is ActionKind.HELD else action.kind
-        local = store.flat_tree(key, snapshot.local.tree_sha)
+        local = self._flat(loaded, snapshot.local.tree_sha)
         remote = self._remote_flat(loaded, snapshot.github.tree_sha) if snapshot.github.tree_sha else {}
         if kind in _OUTBOUND_KINDS:
             return tree_changes(remote, local, "to_github")
         if kind in _INBOUND_KINDS:
             return tree_changes(local, remote, "from_github")
         if kind is ActionKind.CONFLICT:
-            base = store.flat_tree(key, snapshot.base.tree_sha) if snapshot.base else {}
+            base = self._flat(loaded, snapshot.base.tree_sha) if snapshot.base else {}
             return tree_changes(base, local, "to_github") + tree_changes(base, remote, "from_github")
         return ()
 
@@ -1485,7 +1497,7 @@ class ReconcileService:
             store, key, snapshot = self._store, loaded.project.id, loaded.snapshot
             assert store is not None
             remote = self._remote_flat(loaded, snapshot.github.tree_sha) if snapshot.github.tree_sha else {}
-            local = store.flat_tree(key, snapshot.local.tree_sha)
+            local = self._flat(loaded, snapshot.local.tree_sha)
             missing = {e.sha for e in local.values()} - {e.sha for e in remote.values()}
             facts = {sha: loaded.facts.get(sha) or blob_facts(store.read_blob(key, sha)) for sha in missing}
             plan = plan_writes(remote, local, facts, inline_limit=self._settings.inline_limit)
