@@ -322,13 +322,20 @@ def test_hybrid_goes_direct_then_to_a_pr_while_the_branch_is_protected_then_dire
 
     with world.rest() as rest:
         assert rest.delete(f"/repos/octo/{repo}/branches/main/protection").status_code == 204
+    pr_branch = world.head(repo, f"ghsync/{project}")
     world.write(project, {"d.txt": b"d\n"})
     world.engine(transport).reconcile(project)
-    # Unprotected again and a fast-forward: direct once more (the earlier PR is left as it was).
+    # Unprotected again and a fast-forward: direct once more, and the PR it supersedes is closed.
     assert world.last_operation(project).operation_type == "push_direct"
     head = world.head(repo, "main")
     assert head is not None and [p["sha"] for p in world.commit(repo, head)["parents"]] == [direct]
     world.assert_github_holds(project, repo, "main")
+    assert [p["state"] for p in world.open_pulls(repo)] == ["closed"]  # (every PR, whatever its state)
+    with world.rest() as rest:
+        closed = rest.get(f"/repos/octo/{repo}/pulls/{pull['number']}").json()
+    assert closed["state"] == "closed" and closed["merged"] is False
+    assert closed["body"].startswith("Superseded: ghsync committed these changes directly to `main`")
+    assert world.head(repo, f"ghsync/{project}") == pr_branch  # its branch is kept
 
 
 @pytest.mark.parametrize("mode", ["direct_commit", "protected_pr"])

@@ -180,6 +180,25 @@ CASES = [
         "pull_request_edited",
     ),
     (
+        "hybrid, unprotected again: a person's commits on the leftover PR come back first",
+        snap(
+            Head(L2, T2),
+            Head(G1, T1),
+            link=mode(SyncMode.HYBRID),
+            open_pr=PR,
+            pr_head=Head(G3, T3),
+            pr_edited_base=T2,
+        ),
+        ActionKind.PULL_PR_EDITS,
+        "pull_request_edited",
+    ),
+    (
+        "hybrid, unprotected again: a leftover PR of ours only does not stop the direct commit",
+        snap(Head(L2, T3), Head(G1, T1), link=mode(SyncMode.HYBRID), open_pr=PR, pr_head=Head(G3, T2)),
+        ActionKind.PUSH_DIRECT,
+        "local_changed",
+    ),
+    (
         "both changed, settled onto the PR already",
         snap(
             Head(L2, T2),

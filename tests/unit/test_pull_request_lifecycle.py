@@ -109,3 +109,64 @@ def test_clashing_edits_on_the_pr_branch_are_a_conflict_not_an_overwrite(world: 
     assert conflict.details["pull_request_branch"] == person
     world.engine.reconcile(world.project)  # the project waits on it: nothing re-recorded
     assert world.last_operation().operation_type == "await_resolution"
+
+
+# --- hybrid: a PR left open from when the branch was protected -------------------------------------------
+
+
+@pytest.fixture
+def hybrid(tmp_path: Path) -> Iterator[World]:
+    yield from make_world(tmp_path, "manual", "hybrid")
+
+
+def _leftover_pr(world: World) -> int:
+    """A PR opened while trunk was protected; then a person lifts the protection."""
+    world.github.protect("octo", "site", "trunk")
+    number = open_pr(world, {"a.txt": "ours, through a PR\n"})
+    world.github.unprotect("octo", "site", "trunk")
+    return number
+
+
+def test_a_direct_commit_closes_the_pr_it_supersedes_and_keeps_its_branch(hybrid: World) -> None:
+    world = hybrid
+    number = _leftover_pr(world)
+    branch = f"ghsync/{world.project}"
+    pr_head = world.github.head("octo", "site", branch)
+    world.edit_locally({"c.txt": "after the protection was lifted\n"})
+
+    world.engine.reconcile(world.project)
+
+    operation = world.last_operation()
+    assert operation.operation_type == "push_direct"
+    assert operation.metadata["pull_request_superseded"] == {
+        "number": number,
+        "by": world.github.head("octo", "site", "trunk"),
+    }
+    assert world.remote() == world.local()  # trunk holds everything the PR held, and more
+    pull = world.github.repo(world.installation, "octo", "site").get_pull(number)
+    assert pull.state == "closed" and not pull.merged
+    assert world.github.head("octo", "site", branch) == pr_head  # the branch is kept
+    with world.uow() as uow:
+        project = uow.projects.get(world.project)
+    assert project is not None and project.pull_request is None
+    world.engine.reconcile(world.project)
+    assert world.last_operation().operation_type == "nothing"
+
+
+def test_a_persons_commits_on_the_leftover_pr_come_back_before_the_direct_commit(hybrid: World) -> None:
+    world = hybrid
+    number = _leftover_pr(world)
+    branch = f"ghsync/{world.project}"
+    world.github.push("octo", "site", branch, {"review.md": "a reviewer's fix\n"})
+    world.edit_locally({"c.txt": "local, meanwhile\n"})
+
+    world.engine.reconcile(world.project)  # their edits first: never written over
+    assert world.last_operation().operation_type == "pull_pr_edits"
+    assert world.local()["review.md"] == b"a reviewer's fix\n"
+    assert world.github.repo(world.installation, "octo", "site").get_pull(number).state == "open"
+
+    world.engine.reconcile(world.project)  # then the direct commit carries them, and the PR is done
+    assert world.last_operation().operation_type == "push_direct"
+    remote = world.remote()
+    assert remote["review.md"] == b"a reviewer's fix\n" and remote["c.txt"] == b"local, meanwhile\n"
+    assert world.github.repo(world.installation, "octo", "site").get_pull(number).state == "closed"

@@ -18,7 +18,9 @@ The rules, in order (the first that applies wins):
    branch in `direct_commit` mode (and in `hybrid` when unprotected), else a pull request; when the PR
    branch already holds the local tree, nothing; when a person closed the PR holding exactly the local
    tree without merging, nothing either (rejected: the next local version opens a fresh PR); when a
-   person committed on the open PR's branch, their edits come back inbound first (never written over).
+   person committed on the open PR's branch, their edits come back inbound first (never written over),
+   in direct mode too (a PR left from when the branch refused direct commits); a direct commit closes
+   such a PR of ours, superseded.
 7. Only GitHub moved -> inbound.
 8. Both moved -> conflict (the project's strategy decides what happens to it), unless the open PR already
    holds the local tree merged with GitHub's current head (a conflict settled onto the PR): nothing.
@@ -132,6 +134,10 @@ def decide(snapshot: SyncSnapshot) -> Action:
         return _act(ActionKind.BLOCKED, "blocked_change", snapshot.blockers)
     protected = snapshot.github_protected or link.protected
     if not uses_pull_request(link.mode, protected):
+        if snapshot.open_pr is not None and snapshot.pr_edited_base is not None:
+            # The PR opened while direct commits were refused (hybrid, protected then) holds a person's
+            # commits: they come back first, so the direct commit carries them.
+            return _act(ActionKind.PULL_PR_EDITS, "pull_request_edited")
         return _act(ActionKind.PUSH_DIRECT, "local_changed")
     if snapshot.pr_head is not None and snapshot.pr_head.tree_sha == local.tree_sha and snapshot.open_pr:
         return _act(ActionKind.NOTHING, "pull_request_current")

@@ -683,6 +683,7 @@ class ReconcileService:
         outcome.pair = SyncPair(
             version.id, version.commit_sha, commit, version.tree_sha, loaded.link.repository_id
         )
+        self._close_superseded_pull(loaded, commit, outcome)
         outcome.tracking = replace(
             loaded.project.tracking,
             last_remote_main_sha=commit,
@@ -1399,6 +1400,25 @@ class ReconcileService:
             outcome = self._push_direct(loaded, version)
         outcome.audit = "github.conflict_merged"
         return outcome
+
+    def _close_superseded_pull(self, loaded: _Loaded, commit: str, outcome: _Outcome) -> None:
+        """Our PR, left open from when the branch refused direct commits (hybrid while protected, or a
+        mode since changed), once a direct commit holds everything it held: closed, saying why.
+
+        Only when no person committed on it (their edits come back first: `decide`). Its branch is kept,
+        so nothing on it can be lost, and a person may still reopen the PR.
+        """
+        pull, snapshot = loaded.snapshot.open_pr, loaded.snapshot
+        if pull is None or snapshot.pr_edited_base is not None:
+            return
+        branch = loaded.link.default_branch
+        note = (
+            f"Superseded: ghsync committed these changes directly to `{branch}` as {commit}, since the "
+            "branch accepts direct commits again. This pull request is closed; its branch is kept."
+        )
+        loaded.repo.update_pull(pull.number, body=note, state="closed")
+        outcome.pull_request = None
+        outcome.metadata["pull_request_superseded"] = {"number": pull.number, "by": commit}
 
     def _after_pull_request_closed(self, loaded: _Loaded, outcome: _Outcome) -> None:
         """Our PR merged: delete its branch (GitHub keeps the commits in the default branch's history).

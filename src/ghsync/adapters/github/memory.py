@@ -261,6 +261,11 @@ class InMemoryGitHub:
         with self._lock:
             self._find(owner, name).protected[branch] = require_pull_request
 
+    def unprotect(self, owner: str, name: str, branch: str) -> None:
+        """A person removes `branch`'s protection."""
+        with self._lock:
+            self._find(owner, name).protected.pop(branch, None)
+
     def merge_pull(self, owner: str, name: str, number: int, method: MergeMethod = "merge") -> str:
         """A person merges pull request `number` on GitHub; returns the new head of its base branch."""
         with self._lock:
