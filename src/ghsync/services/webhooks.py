@@ -316,10 +316,10 @@ class WebhookService:
             by_repository.setdefault(project.link.repository_id, []).append(project)
         results: list[Receipt | Exception | None] = [None] * len(deliveries)
         planned: list[tuple[int, WebhookDelivery, list[tuple[str, WebhookAction]]]] = []
-        first_of: dict[str, int] = {}
+        seen: set[str] = set()
         for index, delivery in enumerate(deliveries):
             headers = delivery.headers
-            if headers.delivery_id in first_of:  # the same delivery twice at once is one delivery
+            if headers.delivery_id in seen:  # the same delivery twice at once is one delivery
                 results[index] = Receipt(headers.delivery_id, headers.event, "duplicate")
                 continue
             if delivery.project_id is not None:
@@ -335,7 +335,7 @@ class WebhookService:
                 projects = sorted(found, key=lambda p: p.id) if len(found) > 1 else found
             actions = [(p.id, self._route(delivery, p)) for p in projects if p.link is not None]
             status = _outcome_of_actions([a for _, a in actions], headers.event)
-            first_of[headers.delivery_id] = index
+            seen.add(headers.delivery_id)
             planned.append(
                 (
                     index,
