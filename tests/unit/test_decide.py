@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from ghsync.domain.decide import ActionKind, decide
+from ghsync.domain.decide import ActionKind, decide, superseded_pull_request
 from ghsync.domain.github import PullRequest
 from ghsync.domain.link import Blocker, Head, Link, OpenConflict, SyncPair, SyncSnapshot
 from ghsync.domain.sync import ConflictStrategy, SyncMode
@@ -280,3 +280,51 @@ def test_github_moving_between_read_and_write_is_a_new_decision() -> None:
     before = decide(snap(Head(L2, T2), Head(G1, T1)))
     after = decide(snap(Head(L2, T2), Head(G2, T3)))
     assert before.kind is ActionKind.PUSH_DIRECT and after.kind is ActionKind.CONFLICT
+
+
+@pytest.mark.parametrize(
+    ("name", "snapshot", "holds", "superseded"),
+    [
+        (
+            "hybrid, unprotected, our PR only, trunk holds local",
+            snap(Head(L2, T2), Head(G2, T2), link=mode(SyncMode.HYBRID), open_pr=PR),
+            True,
+            True,
+        ),
+        (
+            "trunk does not hold the local tree yet",
+            snap(Head(L2, T2), Head(G1, T1), link=mode(SyncMode.HYBRID), open_pr=PR),
+            False,
+            False,
+        ),
+        (
+            "a person committed on it",
+            snap(Head(L2, T2), Head(G2, T2), link=mode(SyncMode.HYBRID), open_pr=PR, pr_edited_base=T1),
+            True,
+            False,
+        ),
+        (
+            "protected again: the PR is the way",
+            snap(Head(L2, T2), Head(G2, T2), link=mode(SyncMode.HYBRID), open_pr=PR, github_protected=True),
+            True,
+            False,
+        ),
+        (
+            "PR mode: the PR is the way",
+            snap(Head(L2, T2), Head(G2, T2), link=mode(SyncMode.PROTECTED_PR), open_pr=PR),
+            True,
+            False,
+        ),
+        (
+            "the mode changed to direct",
+            snap(Head(L2, T2), Head(G2, T2), link=mode(SyncMode.DIRECT_COMMIT), open_pr=PR),
+            True,
+            True,
+        ),
+        ("no open PR", snap(Head(L2, T2), Head(G2, T2), link=mode(SyncMode.HYBRID)), True, False),
+    ],
+)
+def test_which_open_pull_request_a_direct_commit_supersedes(
+    name: str, snapshot: SyncSnapshot, holds: bool, superseded: bool
+) -> None:
+    assert superseded_pull_request(snapshot, github_holds_local=holds) is superseded, name

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ghsync.services.reconcile import ReconcileService
 from support.engine_world import World, make_world
 
 
@@ -170,3 +171,28 @@ def test_a_persons_commits_on_the_leftover_pr_come_back_before_the_direct_commit
     remote = world.remote()
     assert remote["review.md"] == b"a reviewer's fix\n" and remote["c.txt"] == b"local, meanwhile\n"
     assert world.github.repo(world.installation, "octo", "site").get_pull(number).state == "closed"
+
+
+def test_a_crash_before_the_superseded_pr_is_closed_closes_it_on_the_rerun(
+    hybrid: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = hybrid
+    number = _leftover_pr(world)
+    world.edit_locally({"c.txt": "after the protection was lifted\n"})
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise SystemExit("kill -9 after the direct commit")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ReconcileService, "_close_superseded_pull", killed)
+        with pytest.raises(SystemExit):
+            world.engine.reconcile(world.project)
+    repo = world.github.repo(world.installation, "octo", "site")
+    assert world.remote() == world.local() and repo.get_pull(number).state == "open"
+
+    world.engine.reconcile(world.project)  # the rerun records the pair and closes the PR
+
+    operation = world.last_operation()
+    assert operation.operation_type == "record_pair"
+    assert operation.metadata["pull_request_superseded"]["number"] == number
+    assert repo.get_pull(number).state == "closed"

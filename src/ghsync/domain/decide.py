@@ -72,6 +72,19 @@ def _act(kind: ActionKind, reason: str, blockers: tuple[Blocker, ...] = ()) -> A
     return Action(kind, reason, blockers)
 
 
+def superseded_pull_request(snapshot: SyncSnapshot, *, github_holds_local: bool) -> bool:
+    """Whether our open PR is moot: the branch takes direct commits now (hybrid unprotected, or the mode
+    changed), the default branch holds the local tree (`github_holds_local`), and no person committed on
+    the PR (their edits come back first). Level-triggered: a rerun after a crash asks it again."""
+    protected = snapshot.github_protected or snapshot.link.protected
+    return (
+        snapshot.open_pr is not None
+        and snapshot.pr_edited_base is None
+        and not uses_pull_request(snapshot.link.mode, protected)
+        and github_holds_local
+    )
+
+
 def uses_pull_request(mode: SyncMode, protected: bool) -> bool:
     """Whether local changes go through the project's PR rather than straight to the default branch."""
     if protected:

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from types import EllipsisType
 from typing import Any
 
-from ghsync.domain.decide import Action, ActionKind, decide, uses_pull_request
+from ghsync.domain.decide import Action, ActionKind, decide, superseded_pull_request, uses_pull_request
 from ghsync.domain.errors import (
     BranchProtected,
     ConcurrentUpdate,
@@ -645,7 +645,10 @@ class ReconcileService:
             last_synced_main_sha=snapshot.github.commit_sha,
             last_github_sync_at=self._now(),
         )
-        return _Outcome(pair=pair, tracking=tracking, resolve_conflict=snapshot.open_conflict is not None)
+        outcome = _Outcome(pair=pair, tracking=tracking, resolve_conflict=snapshot.open_conflict is not None)
+        # A direct commit that landed before a crash: its PR is closed on this rerun instead.
+        self._close_superseded_pull(loaded, snapshot.github.commit_sha, outcome)
+        return outcome
 
     def _push_direct(self, loaded: _Loaded, version: VersionInfo | None = None) -> _Outcome:
         """A commit of `version` (default: the local head) on top of GitHub's head, then the ref."""
@@ -1403,13 +1406,14 @@ class ReconcileService:
 
     def _close_superseded_pull(self, loaded: _Loaded, commit: str, outcome: _Outcome) -> None:
         """Our PR, left open from when the branch refused direct commits (hybrid while protected, or a
-        mode since changed), once a direct commit holds everything it held: closed, saying why.
+        mode since changed), once the default branch holds the local tree (`commit`): closed, saying why.
 
-        Only when no person committed on it (their edits come back first: `decide`). Its branch is kept,
-        so nothing on it can be lost, and a person may still reopen the PR.
+        Called after a direct commit, and when recording a pair (the rerun of a direct commit a crash
+        interrupted); `superseded_pull_request` decides. Its branch is kept, so nothing on it can be
+        lost, and a person may still reopen the PR.
         """
-        pull, snapshot = loaded.snapshot.open_pr, loaded.snapshot
-        if pull is None or snapshot.pr_edited_base is not None:
+        pull = loaded.snapshot.open_pr
+        if pull is None or not superseded_pull_request(loaded.snapshot, github_holds_local=True):
             return
         branch = loaded.link.default_branch
         note = (
