@@ -523,7 +523,7 @@ def _hook_project_id(raw: str) -> str:
 def _outcome_of_actions(
     actions: Sequence[WebhookAction], event: str
 ) -> Literal["queued", "processed", "ignored"]:
-    """The outcome of a delivery whose actions only request reconciles or are ignored (`_outcome_of`)."""
+    """`queued` if an action asks for a reconcile, `processed` for a ping or a link change, else `ignored`."""
     if any(isinstance(a, Reconcile) for a in actions):
         return "queued"
     if event == "ping" or any(not isinstance(a, Ignore) for a in actions):
@@ -534,10 +534,8 @@ def _outcome_of_actions(
 def _outcome_of(outcomes: Sequence[ProjectOutcome], event: str) -> Literal["queued", "processed", "ignored"]:
     """`queued` when a reconcile was requested, `processed` for a ping or a link changed, else `ignored`."""
     if any(o.request_id is not None for o in outcomes):
-        return "queued"
-    if event == "ping" or any(not isinstance(o.action, Ignore) for o in outcomes):
-        return "processed"
-    return "ignored"
+        return "queued"  # a link change requests one too (the action is not a `Reconcile`)
+    return _outcome_of_actions([o.action for o in outcomes], event)
 
 
 def _disabled_by(uow: UnitOfWork, project_id: str) -> DisableCause | None:

@@ -278,22 +278,21 @@ class GitStore:
         Each file's attributes (`binary`, a diff driver) come from the project's `.gitattributes` as
         checked out (the index), not from the disk: see `_open_objects`.
         """
-        repo = self._open_objects(project_id)
-        new_tree = self._commit(repo, to_sha).tree
-        old_tree = self._commit(repo, from_sha).tree if from_sha is not None else _empty_tree(repo)
-        diff = old_tree.diff_to_tree(new_tree)
-        diff.find_similar(flags=DiffFind.FIND_RENAMES)
+        diff = self._version_diff(project_id, from_sha, to_sha)
         return sorted((_file_diff(patch) for patch in diff if patch is not None), key=lambda d: d.path)
 
     def diff_stats(self, project_id: str, from_sha: str | None, to_sha: str) -> DiffStats:
         """`diff`'s totals, counted by libgit2 (a first import's 10,000 files need no Python object each)."""
+        stats = self._version_diff(project_id, from_sha, to_sha).stats
+        return DiffStats(stats.files_changed, stats.insertions, stats.deletions)
+
+    def _version_diff(self, project_id: str, from_sha: str | None, to_sha: str) -> pygit2.Diff:
         repo = self._open_objects(project_id)
         new_tree = self._commit(repo, to_sha).tree
         old_tree = self._commit(repo, from_sha).tree if from_sha is not None else _empty_tree(repo)
         diff = old_tree.diff_to_tree(new_tree)
         diff.find_similar(flags=DiffFind.FIND_RENAMES)
-        stats = diff.stats
-        return DiffStats(stats.files_changed, stats.insertions, stats.deletions)
+        return diff
 
     def is_dirty(self, project_id: str) -> bool:
         """Whether the working directory differs from the newest version (`.gitignore`d files aside)."""
