@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from ghsync.domain.decide import ActionKind, decide, superseded_pull_request
+from ghsync.domain.decide import Action, ActionKind, decide, hold_after_force_push, superseded_pull_request
 from ghsync.domain.github import PullRequest
 from ghsync.domain.link import Blocker, Head, Link, OpenConflict, SyncPair, SyncSnapshot
 from ghsync.domain.sync import ConflictStrategy, SyncMode
@@ -328,3 +328,27 @@ def test_which_open_pull_request_a_direct_commit_supersedes(
     name: str, snapshot: SyncSnapshot, holds: bool, superseded: bool
 ) -> None:
     assert superseded_pull_request(snapshot, github_holds_local=holds) is superseded, name
+
+
+@pytest.mark.parametrize(
+    ("kind", "force_pushed", "hold", "held"),
+    [
+        (ActionKind.PULL_INBOUND, True, True, True),
+        (ActionKind.PUSH_DIRECT, True, True, True),
+        (ActionKind.CONFLICT, True, True, True),
+        (ActionKind.PULL_INBOUND, True, False, False),  # the project does not hold force-pushes
+        (ActionKind.PULL_INBOUND, False, True, False),  # no force-push
+        (ActionKind.NOTHING, True, True, False),  # nothing would change: nothing to hold
+        (ActionKind.BLOCKED, True, True, False),
+    ],
+)
+def test_a_force_push_holds_what_would_change_a_side_when_the_project_asks(
+    kind: ActionKind, force_pushed: bool, hold: bool, held: bool
+) -> None:
+    action = Action(kind, "why")
+    result = hold_after_force_push(action, force_pushed=force_pushed, hold_force_pushes=hold)
+    if held:
+        assert (result.kind, result.reason) == (ActionKind.HELD, kind.value)
+        assert [b.code for b in result.blockers] == ["held_for_confirmation"]
+    else:
+        assert result is action

@@ -72,6 +72,29 @@ def _act(kind: ActionKind, reason: str, blockers: tuple[Blocker, ...] = ()) -> A
     return Action(kind, reason, blockers)
 
 
+# Actions that change nothing on either side: nothing to hold.
+RESTING_KINDS = frozenset(
+    {ActionKind.NOTHING, ActionKind.AWAIT_RESOLUTION, ActionKind.BLOCKED, ActionKind.HELD}
+)
+
+
+def held_for_confirmation(action: Action, why: str) -> Action:
+    """`action` held until a person confirms it (`POST .../github/sync/confirm`); `reason` names it."""
+    return Action(ActionKind.HELD, action.kind.value, (Blocker("held_for_confirmation", why),))
+
+
+def hold_after_force_push(action: Action, *, force_pushed: bool, hold_force_pushes: bool) -> Action:
+    """A project that holds syncs after a force-push (`hold_force_pushes`) holds any action that would
+    change a side once GitHub's history was rewritten; anything else goes ahead."""
+    if force_pushed and hold_force_pushes and action.kind not in RESTING_KINDS:
+        return held_for_confirmation(
+            action,
+            "a force-push rewrote GitHub's history; this project holds such syncs until confirmed "
+            "(POST .../github/sync/confirm with the heads of GET .../github/sync/plan)",
+        )
+    return action
+
+
 def superseded_pull_request(snapshot: SyncSnapshot, *, github_holds_local: bool) -> bool:
     """Whether our open PR is moot: the branch takes direct commits now (hybrid unprotected, or the mode
     changed), the default branch holds the local tree (`github_holds_local`), and no person committed on

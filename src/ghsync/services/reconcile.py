@@ -27,7 +27,15 @@ from datetime import UTC, datetime, timedelta
 from types import EllipsisType
 from typing import Any
 
-from ghsync.domain.decide import Action, ActionKind, decide, superseded_pull_request, uses_pull_request
+from ghsync.domain.decide import (
+    Action,
+    ActionKind,
+    decide,
+    held_for_confirmation,
+    hold_after_force_push,
+    superseded_pull_request,
+    uses_pull_request,
+)
 from ghsync.domain.errors import (
     BranchProtected,
     ConcurrentUpdate,
@@ -42,7 +50,6 @@ from ghsync.domain.errors import (
 )
 from ghsync.domain.github import Branch, PullRequest, Repository
 from ghsync.domain.link import (
-    Blocker,
     Head,
     Link,
     OpenConflict,
@@ -175,7 +182,6 @@ def _heads(loaded: _Loaded) -> tuple[str | None, str | None]:
 
 
 _OUTBOUND_KINDS = (ActionKind.PUSH_DIRECT, ActionKind.PULL_REQUEST, ActionKind.FIRST_COMMIT)
-_RESTING_KINDS = (ActionKind.NOTHING, ActionKind.AWAIT_RESOLUTION, ActionKind.BLOCKED, ActionKind.HELD)
 _INBOUND_KINDS = (ActionKind.PULL_INBOUND, ActionKind.IMPORT)
 
 
@@ -264,12 +270,13 @@ class ReconcileService:
         action = decide(loaded.snapshot)
         if loaded.confirmed == _heads(loaded):
             return action  # a person confirmed exactly this plan
-        if loaded.force_push and loaded.link.hold_force_pushes and action.kind not in _RESTING_KINDS:
-            message = (
-                "a force-push rewrote GitHub's history; this project holds such syncs until confirmed "
-                "(POST .../github/sync/confirm with the heads of GET .../github/sync/plan)"
-            )
-            return Action(ActionKind.HELD, action.kind.value, (Blocker("held_for_confirmation", message),))
+        action = hold_after_force_push(
+            action,
+            force_pushed=loaded.force_push is not None,
+            hold_force_pushes=loaded.link.hold_force_pushes,
+        )
+        if action.kind is ActionKind.HELD:  # `decide` itself never holds
+            return action
         held = self._held_plan(loaded, action)
         if held is not None:
             return held
@@ -1488,7 +1495,7 @@ class ReconcileService:
             f"this sync would delete or overwrite {hit} of the {len(receiving)} files of {side}; it is held "
             "until confirmed (POST .../github/sync/confirm with the heads of GET .../github/sync/plan)"
         )
-        return Action(ActionKind.HELD, action.kind.value, (Blocker("held_for_confirmation", message),))
+        return held_for_confirmation(action, message)
 
     def _latest_held(self, loaded: _Loaded) -> tuple[str | None, str | None] | None:
         with self._uow() as uow:
