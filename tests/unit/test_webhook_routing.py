@@ -149,6 +149,11 @@ def test_a_payload_is_a_json_object_sent_as_json_or_as_a_form() -> None:
         (b"", None, "not valid JSON"),
         (b"other=1", "application/x-www-form-urlencoded", "one `payload` field"),
         (b"payload=%7Bbad", "application/x-www-form-urlencoded", "not valid JSON"),
+        # Strict RFC 8259 (https://www.rfc-editor.org/rfc/rfc8259): no NaN, no byte-order mark, no lone
+        # surrogate (the json module took all three).
+        (b'{"a": NaN}', None, "not valid JSON"),
+        (b"\xef\xbb\xbf{}", None, "not valid JSON"),
+        (b'{"a": "\\ud800"}', None, "not valid JSON"),
     ],
 )
 def test_a_payload_that_is_not_a_json_object_is_malformed(

@@ -16,12 +16,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 from urllib.parse import parse_qs
+
+import orjson
 
 from ghsync.domain.errors import InvalidInput, Unauthorized
 from ghsync.domain.link import Link
@@ -133,8 +134,10 @@ def parse_payload(body: bytes, content_type: str | None = None) -> dict[str, Any
             raise MalformedDelivery("a form-encoded delivery must carry one `payload` field")
         raw = fields["payload"][0]
     try:
-        payload = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
+        # orjson: strict RFC 8259 (no NaN, no byte-order mark, no lone surrogates), and on the busiest
+        # path about twice as fast as the json module (bench/webhooks.py).
+        payload = orjson.loads(raw)
+    except ValueError as exc:  # orjson.JSONDecodeError, invalid UTF-8 included
         raise MalformedDelivery(f"the payload is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise MalformedDelivery("the payload must be a JSON object")

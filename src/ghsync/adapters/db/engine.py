@@ -58,6 +58,12 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def write_bind(engine: Engine) -> Engine:
+    """`engine`, or on SQLite the same engine whose transactions take the write lock up front
+    (BEGIN IMMEDIATE): what `write_session` and every unit of work run on."""
+    return engine.execution_options(sqlite_begin="BEGIN IMMEDIATE") if is_sqlite(engine) else engine
+
+
 @contextmanager
 def write_session(engine: Engine) -> Iterator[Session]:
     """A session whose transaction takes SQLite's write lock up front (BEGIN IMMEDIATE).
@@ -65,6 +71,5 @@ def write_session(engine: Engine) -> Iterator[Session]:
     Without it two SQLite readers that both decide to write deadlock on the upgrade; on
     PostgreSQL it is an ordinary session and callers use row locks (FOR UPDATE).
     """
-    bind = engine.execution_options(sqlite_begin="BEGIN IMMEDIATE") if is_sqlite(engine) else engine
-    with Session(bind, expire_on_commit=False) as session, session.begin():
+    with Session(write_bind(engine), expire_on_commit=False) as session, session.begin():
         yield session

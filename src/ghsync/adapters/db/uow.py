@@ -14,13 +14,13 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self, cast
 
-from sqlalchemy import Engine, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Engine, Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ghsync.adapters.db.base import utcnow
-from ghsync.adapters.db.engine import is_sqlite
+from ghsync.adapters.db.engine import is_sqlite, write_bind
 from ghsync.adapters.db.models import (
     AuditLogRow,
     ConflictRow,
@@ -50,6 +50,13 @@ log = logging.getLogger(__name__)
 # The tables written with Core statements (for many rows at once, without the ORM's per-row work).
 _DELIVERIES = cast(Table, WebhookDeliveryRow.__table__)
 _REQUESTS = cast(Table, ReconcileRequestRow.__table__)
+# Built once: the webhook receiver runs it for every batch, and building the IN clause cost more than
+# running it (an expanding parameter takes any number of ids into the one cached statement).
+_BY_REPOSITORIES = (
+    select(ProjectRow)
+    .where(ProjectRow.github_repository_id.in_(bindparam("ids", expanding=True)))
+    .order_by(ProjectRow.id)
+)
 
 
 def _uuid(value: str) -> uuid.UUID | None:
@@ -340,8 +347,8 @@ class SqlProjects(_Repo):
     def by_repositories(self, repository_ids: Collection[int]) -> list[Project]:
         if not repository_ids:
             return []
-        query = select(ProjectRow).where(ProjectRow.github_repository_id.in_(sorted(set(repository_ids))))
-        return [project_of(row) for row in self._s.scalars(query.order_by(ProjectRow.id))]
+        rows = self._s.scalars(_BY_REPOSITORIES, {"ids": sorted(set(repository_ids))})
+        return [project_of(row) for row in rows]
 
     def by_installation(self, installation_id: int) -> list[Project]:
         query = select(ProjectRow).where(
@@ -718,19 +725,17 @@ class SqlReconcileRequests(_Repo):
 class SqlUnitOfWork:
     """One transaction over every repository; `notify` hears of requested reconciles after commit."""
 
-    def __init__(self, engine: Engine, notify: ReconcileNotifier | None = None) -> None:
+    def __init__(
+        self, engine: Engine, notify: ReconcileNotifier | None = None, *, bind: Engine | None = None
+    ) -> None:
         self._engine = engine
         self._notify = notify
+        self._bind = bind or write_bind(engine)
         self._session: Session | None = None
         self._requested: list[str] = []
 
     def __enter__(self) -> Self:
-        bind = (
-            self._engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
-            if is_sqlite(self._engine)
-            else self._engine
-        )
-        session = Session(bind, expire_on_commit=False, autoflush=True)
+        session = Session(self._bind, expire_on_commit=False, autoflush=True)
         session.begin()
         self._session = session
         self._requested = []
@@ -807,6 +812,7 @@ class SqlUnitOfWorkFactory:
     def __init__(self, engine: Engine, notify: ReconcileNotifier | None = None) -> None:
         self.engine = engine
         self.notify = notify
+        self._bind = write_bind(engine)  # made once: the webhook receiver opens a unit of work per batch
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, self.notify)
+        return SqlUnitOfWork(self.engine, self.notify, bind=self._bind)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import re
 import time
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -91,15 +92,19 @@ class Observe:
 
 
 class GhsyncAPI(FastAPI):
-    """FastAPI with the webhook receivers in front of its whole middleware stack.
+    """FastAPI with the webhook receivers in front of all of it.
 
-    Starlette's outermost layers (its error middleware, FastAPI's telemetry and body-size middleware)
-    come before any added middleware; deliveries skip them too. `WebhookReceiver` answers its own
-    errors, so it needs none of them.
+    FastAPI's own entry (its per-request telemetry check) and Starlette's outermost layers (its error
+    middleware, the body-size middleware) come before any added middleware; deliveries skip them all.
+    `WebhookReceiver` answers its own errors, so it needs none of them.
     """
 
-    def build_middleware_stack(self) -> ASGIApp:
-        return webhooks.WebhookReceiver(super().build_middleware_stack())
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._receiver = webhooks.WebhookReceiver(super().__call__, self.state)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._receiver(scope, receive, send)
 
 
 def create_app(container: Container) -> FastAPI:

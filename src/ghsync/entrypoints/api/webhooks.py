@@ -25,10 +25,13 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.datastructures import State
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ghsync.bootstrap import Container
@@ -201,9 +204,8 @@ class WebhookGuard:
         limiter = SourceRateLimiter(settings.ghsync_webhook_rate_limit, settings.ghsync_webhook_rate_burst)
         return cls(allowlist, limiter)
 
-    def admit(self, request: Request) -> Response | None:
-        """None to go on, else the refusal to answer with."""
-        source = request.client.host if request.client else None
+    def admit(self, source: str | None) -> Response | None:
+        """None to go on, else the refusal to answer a delivery from address `source` with."""
         wait = self.limiter.wait_for(source or "unknown")
         if wait > 0:
             retry_after = max(1, int(wait + 0.999))
@@ -219,12 +221,6 @@ class WebhookGuard:
         return None
 
 
-def guard_of(request: Request) -> WebhookGuard:
-    """The app's guard (`create_app` makes it, so the first /meta fetch starts before any delivery)."""
-    guard: WebhookGuard = request.app.state.webhook_guard
-    return guard
-
-
 def _error(status: int, code: str, message: str, retry_after: int | None = None) -> JSONResponse:
     response = error_response(status, code, message)
     if retry_after is not None:
@@ -235,20 +231,29 @@ def _error(status: int, code: str, message: str, retry_after: int | None = None)
 # --- the body ---------------------------------------------------------------------------------------------
 
 
-async def read_capped_body(request: Request, limit: int) -> bytes:
-    """The raw body, refused as soon as it passes `limit` bytes (413): never more than that is held."""
-    declared = request.headers.get("content-length")
+async def read_capped_body(receive: Receive, declared: str | None, limit: int) -> bytes:
+    """The raw body, refused as soon as it passes `limit` bytes (413): never more than that is held.
+
+    `declared` is the request's Content-Length, if it sent one: a larger one is refused before reading.
+    """
     if declared is not None:
         if not declared.isdigit():
             raise MalformedDelivery("Content-Length is not a number")
         if int(declared) > limit:
             raise PayloadTooLarge(f"the payload is {declared} bytes; the limit is {limit}")
-    body = bytearray()
-    async for chunk in request.stream():
-        if len(body) + len(chunk) > limit:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
             raise PayloadTooLarge(f"the payload is over the limit of {limit} bytes")
-        body += chunk
-    return bytes(body)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 # --- the endpoints ------------------------------------------------------------------------------------------
@@ -262,7 +267,7 @@ class DeliveryAnswer(BaseModel):
     requests: list[str]
 
 
-def _answer(receipt: Receipt) -> JSONResponse:
+def _answer(receipt: Receipt) -> Response:
     body = {  # DeliveryAnswer's fields (the OpenAPI document's), without a model on the hot path
         "delivery_id": receipt.delivery_id,
         "event": receipt.event,
@@ -271,7 +276,8 @@ def _answer(receipt: Receipt) -> JSONResponse:
         "requests": list(receipt.request_ids),
     }
     # A ping is answered 200 (it is fully handled); everything else is accepted for later work.
-    return JSONResponse(body, status_code=200 if receipt.event == "ping" else 202)
+    status = 200 if receipt.event == "ping" else 202
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
 def verify_delivery(
@@ -290,22 +296,54 @@ def delivery_batches(container: Container) -> GroupCommit[Delivery, Receipt | Ex
     return GroupCommit(lambda batch: container.webhooks.receive_many(batch), name="ghsync-webhooks")
 
 
-async def _receive(request: Request, secret: str, project_id: str | None) -> Response:
-    container = container_of(request)
-    settings = container.settings
-    # The API's own cap on every body (GHSYNC_MAX_REQUEST_BODY) holds here too, whichever is smaller.
-    limit = min(settings.github_webhook_payload_limit, settings.ghsync_max_request_body)
-    body = await read_capped_body(request, limit)
-    headers, payload = verify_delivery(secret, body, request.headers)
-    batches: GroupCommit[Delivery, Receipt | Exception] = request.app.state.webhook_batches
-    result = await batches.submit(Delivery(headers, payload, project_id))
-    if isinstance(result, GhsyncError):
-        raise result
-    if isinstance(result, Exception):
-        # Recorded as failed by the service (and logged there): GitHub shows the delivery failed, and its
-        # redelivery is processed again.
-        return _error(500, "webhook_processing_failed", "the delivery could not be processed; redeliver it")
-    return _answer(result)
+def _headers_of(scope: Scope) -> dict[str, str]:
+    """The request's headers by name; ASGI gives them lower-cased. The first of a repeated one counts
+    (as Starlette's `Headers.get`)."""
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in reversed(scope["headers"])}
+
+
+async def receive_delivery(state: State, scope: Scope, receive: Receive, project_id: str | None) -> Response:
+    """A delivery to the App's hook (`project_id` None) or a project's repository hook, answered.
+
+    Admit the source, open the secret, read the capped body, verify it, then hand it to the batch: every
+    refusal is answered as the app's exception handlers would (`responses.py`).
+    """
+    try:
+        client = scope.get("client")
+        guard: WebhookGuard = state.webhook_guard
+        refused = guard.admit(client[0] if client else None)
+        if refused is not None:
+            return refused
+        container: Container = state.container
+        settings = container.settings
+        if project_id is None:
+            secret = settings.github_webhook_secret
+            if not secret:
+                raise WebhookNotConfigured(
+                    "GITHUB_WEBHOOK_SECRET is not set: the App's webhook cannot be verified"
+                )
+        else:
+            secret = await run_in_threadpool(container.webhooks.hook_secret, project_id)
+        headers = _headers_of(scope)
+        # The API's own cap on every body (GHSYNC_MAX_REQUEST_BODY) holds here too, whichever is smaller.
+        limit = min(settings.github_webhook_payload_limit, settings.ghsync_max_request_body)
+        body = await read_capped_body(receive, headers.get("content-length"), limit)
+        delivery_headers, payload = verify_delivery(secret, body, headers)
+        batches: GroupCommit[Delivery, Receipt | Exception] = state.webhook_batches
+        result = await batches.submit(Delivery(delivery_headers, payload, project_id))
+        if isinstance(result, GhsyncError):
+            raise result
+        if isinstance(result, Exception):
+            # Recorded as failed by the service (and logged there): GitHub shows the delivery failed, and
+            # its redelivery is processed again.
+            return _error(
+                500, "webhook_processing_failed", "the delivery could not be processed; redeliver it"
+            )
+        return _answer(result)
+    except GhsyncError as exc:
+        return ghsync_error_response(exc)
+    except Exception as exc:
+        return unexpected_error_response(exc)
 
 
 @router.post(
@@ -316,13 +354,7 @@ async def _receive(request: Request, secret: str, project_id: str | None) -> Res
 )
 async def app_hook(request: Request) -> Response:
     """The GitHub App's webhook (secret GITHUB_WEBHOOK_SECRET): every installation's deliveries."""
-    refused = guard_of(request).admit(request)
-    if refused is not None:
-        return refused
-    secret = container_of(request).settings.github_webhook_secret
-    if not secret:
-        raise WebhookNotConfigured("GITHUB_WEBHOOK_SECRET is not set: the App's webhook cannot be verified")
-    return await _receive(request, secret, None)
+    return await receive_delivery(request.app.state, request.scope, request.receive, None)
 
 
 @router.post(
@@ -333,11 +365,7 @@ async def app_hook(request: Request) -> Response:
 )
 async def repository_hook(project_id: str, request: Request) -> Response:
     """A repository webhook of one project, verified with the project's own (sealed) secret."""
-    refused = guard_of(request).admit(request)
-    if refused is not None:
-        return refused
-    secret = await run_in_threadpool(container_of(request).webhooks.hook_secret, project_id)
-    return await _receive(request, secret, project_id)
+    return await receive_delivery(request.app.state, request.scope, request.receive, project_id)
 
 
 class DeliveryOut(BaseModel):
@@ -390,20 +418,23 @@ def hook_health(project_id: str, request: Request) -> HookHealthOut:
 
 
 class WebhookReceiver:
-    """ASGI middleware: the two receivers (`POST /v1/webhooks/github[/{project_id}]`), served before the
-    app's other middleware and its router.
+    """ASGI: the two receivers (`POST /v1/webhooks/github[/{project_id}]`), served in front of the whole
+    app (`GhsyncAPI`); every other request goes to `app`.
 
     Deliveries are the API's busiest path (GitHub sends one for every push and pull request of every
-    installation), and FastAPI's route matching, dependency resolution and middleware stack cost more CPU
-    than the delivery's own work (verify, parse, the batch's share of one commit): `bench/webhooks.py`
-    measured the receiver at about half the CPU per delivery once served here. Everything else passes
-    through. The answers are the app's: errors as its exception handlers give them (`responses.py`), 405
+    installation), and FastAPI's per-request telemetry check, route matching, dependency resolution and
+    middleware stack cost more CPU than the delivery's own work (verify, parse, the batch's share of one
+    commit): `bench/webhooks.py` measured the receiver at about half the CPU per delivery once served
+    here. The answers are the app's: errors as its exception handlers give them (`responses.py`), 405
     with `Allow: POST` for another method, and the same request metrics. FastAPI still documents both
-    operations (`router`, given to the OpenAPI document and nothing else).
+    operations (`router`, whose routes take the same path, `receive_delivery`).
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, state: State) -> None:
         self.app = app
+        self.state = state
+        self._counters: dict[tuple[str, str, int], Any] = {}  # the metrics' children, looked up once
+        self._latencies: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"] if scope["type"] == "http" else ""
@@ -418,24 +449,25 @@ class WebhookReceiver:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        response = await self._answer(Request(scope, receive), project_id)
-        await response(scope, receive, send)
         method = scope["method"]
-        HTTP_REQUESTS.labels(method, template, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(method, template).observe(time.perf_counter() - started)
-
-    async def _answer(self, request: Request, project_id: str | None) -> Response:
-        if request.method != "POST":
+        if method != "POST":
             # RFC 9110: a 405 lists the methods the resource has
             # (https://www.rfc-editor.org/rfc/rfc9110#name-405-method-not-allowed).
-            response = error_response(405, "method_not_allowed", "Method Not Allowed")
+            response: Response = error_response(405, "method_not_allowed", "Method Not Allowed")
             response.headers["Allow"] = "POST"
-            return response
-        try:
-            if project_id is None:
-                return await app_hook(request)
-            return await repository_hook(project_id, request)
-        except GhsyncError as exc:
-            return ghsync_error_response(exc)
-        except Exception as exc:
-            return unexpected_error_response(exc)
+        else:
+            response = await receive_delivery(self.state, scope, receive, project_id)
+        await response(scope, receive, send)
+        self._observe(method, template, response.status_code, time.perf_counter() - started)
+
+    def _observe(self, method: str, template: str, status: int, seconds: float) -> None:
+        counter = self._counters.get((method, template, status))
+        if counter is None:
+            counter = self._counters[(method, template, status)] = HTTP_REQUESTS.labels(
+                method, template, str(status)
+            )
+        latency = self._latencies.get((method, template))
+        if latency is None:
+            latency = self._latencies[(method, template)] = HTTP_LATENCY.labels(method, template)
+        counter.inc()
+        latency.observe(seconds)
