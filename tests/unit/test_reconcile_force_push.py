@@ -112,6 +112,23 @@ def test_a_force_push_keeps_the_local_side_and_comes_in_as_a_version(world: Worl
     assert world.store.read_file(project, before, "a.txt") == b"pushed, then dropped\n"  # type: ignore[arg-type]
 
 
+def test_planning_after_a_force_push_writes_nothing_not_even_the_backup_ref(world: World) -> None:
+    project = world.linked()
+    world.github.push("octo", "site", "trunk", {"a.txt": "pushed, then dropped\n"})
+    world.reconcile(project)
+    before = world.store.head(project)
+    rewrite_history(world, {"a.txt": "history rewritten\n"})
+
+    plan = ReconcileService(world.uow, world.store, world.github, EngineSettings()).plan(project)
+
+    assert plan.action == "pull_inbound" and plan.github_head != plan.base_github
+    assert world.store.list_refs(project, BACKUPS) == {}  # a dry run keeps nothing: it changes nothing
+    assert world.store.head(project) == before
+    # The reconcile that follows keeps the local side, as without the plan.
+    world.reconcile(project)
+    assert list(world.store.list_refs(project, BACKUPS).values()) == [before]
+
+
 def test_a_force_push_back_to_an_ancestor_is_behind_and_kept_too(world: World) -> None:
     project = world.linked()
     first = world.github.head("octo", "site", "trunk")

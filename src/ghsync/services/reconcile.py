@@ -287,7 +287,7 @@ class ReconcileService:
     def plan(self, project_id: str) -> SyncPlan:
         """What the next reconcile would do, without doing it (reads GitHub, writes nothing)."""
         key = parse_project_id(project_id)
-        loaded = self._load(key)
+        loaded = self._load(key, planning=True)
         if loaded is None:
             raise NotFound(f"project {key} not found")
         if isinstance(loaded, str):
@@ -410,7 +410,8 @@ class ReconcileService:
 
     # --- load ----------------------------------------------------------------------------------------
 
-    def _load(self, key: str) -> _Loaded | str | None:
+    def _load(self, key: str, *, planning: bool = False) -> _Loaded | str | None:
+        """Both sides as they stand, read; `planning` (a dry run) writes nothing, not even a backup ref."""
         with self._uow() as uow:
             project = uow.projects.get(key)
             if project is None:
@@ -525,7 +526,8 @@ class ReconcileService:
             except GitHubNotFound:
                 relation = "missing"
             if relation in ("diverged", "behind", "missing"):
-                kept = self._keep_local_side(loaded, "force-push") if local.commit_sha else None
+                keep = local.commit_sha is not None and not planning
+                kept = self._keep_local_side(loaded, "force-push") if keep else None
                 loaded.force_push = {
                     "previous_github_head": seen,
                     "github_head": remote.commit_sha,
