@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Self, cast
 
-from sqlalchemy import Engine, Table, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Engine, Insert, Table, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -57,6 +59,56 @@ _BY_REPOSITORIES = (
     .where(ProjectRow.github_repository_id.in_(bindparam("ids", expanding=True)))
     .order_by(ProjectRow.id)
 )
+# `_insert_all`'s statements, built once per dialect, table, columns and options.
+_INSERTS: dict[tuple[str, str, tuple[str, ...], bool, str | None], Insert] = {}
+
+
+def _insert_all(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, object]],
+    *,
+    skip_conflicts: bool = False,
+    returning: str | None = None,
+) -> list[object]:
+    """Insert `rows` (each naming the same columns) in one statement; the `returning` column of the rows
+    inserted (with `skip_conflicts`, those already there are skipped: ON CONFLICT DO NOTHING).
+
+    On PostgreSQL the statement is `INSERT … SELECT unnest(:column_1), unnest(:column_2), …`, an array per
+    column (set-returning functions side by side in a select list are zipped row by row:
+    https://www.postgresql.org/docs/current/xfunc-sql.html#XFUNC-SQL-FUNCTIONS-RETURNING-SET). Its text
+    is the same for any number of rows, so psycopg parses it once; a multi-row VALUES list is a new text
+    for every batch size, and psycopg parses those each time (it caches statements of at most 4 KB and 50
+    parameters), which cost the webhook receiver more than the insert itself. On SQLite the rows are
+    sent as they are (SQLAlchemy's "insertmanyvalues", or sqlite3's executemany).
+    """
+    if not rows:
+        return []
+    columns = tuple(rows[0])
+    connection = session.connection()
+    key = (connection.dialect.name, table.name, columns, skip_conflicts, returning)
+    statement = _INSERTS.get(key)
+    if statement is None:
+        if is_sqlite(connection.engine):
+            upsert = sqlite_insert(table)
+            statement = upsert.on_conflict_do_nothing() if skip_conflicts else upsert
+        else:
+            arrays = [
+                func.unnest(
+                    sql_cast(bindparam(name, type_=ARRAY(table.c[name].type)), ARRAY(table.c[name].type))
+                )
+                for name in columns
+            ]
+            pg_upsert = pg_insert(table).from_select(list(columns), select(*arrays))
+            statement = pg_upsert.on_conflict_do_nothing() if skip_conflicts else pg_upsert
+        if returning is not None:
+            statement = statement.returning(table.c[returning])
+        _INSERTS[key] = statement
+    if is_sqlite(connection.engine):
+        result = connection.execute(statement, list(rows))
+    else:
+        result = connection.execute(statement, {name: [row[name] for row in rows] for name in columns})
+    return list(result.scalars()) if returning is not None else []
 
 
 def _uuid(value: str) -> uuid.UUID | None:
@@ -605,14 +657,11 @@ class SqlDeliveries(_Repo):
             first.setdefault(delivery.delivery_id, delivery)
         if not first:
             return set()
-        upsert = sqlite_insert if is_sqlite(self._s.get_bind()) else pg_insert  # type: ignore[arg-type]
-        table = _DELIVERIES
         # A concurrent duplicate waits for the first insert to commit, then inserts nothing (rather than
-        # failing on the primary key): the same delivery sent twice at once is one delivery. One
-        # statement compiled once (cached) and sent for every row ("insertmanyvalues" batches them).
-        statement = upsert(table).on_conflict_do_nothing().returning(table.c.delivery_id)
+        # failing on the primary key): the same delivery sent twice at once is one delivery.
         rows = [_delivery_values(delivery) for delivery in first.values()]
-        recorded: set[str] = set(self._s.connection().execute(statement, rows).scalars())
+        inserted = _insert_all(self._s, _DELIVERIES, rows, skip_conflicts=True, returning="delivery_id")
+        recorded = {str(key) for key in inserted}
         seen = [key for key in first if key not in recorded]
         if not seen:
             return recorded
@@ -676,8 +725,7 @@ class SqlReconcileRequests(_Repo):
                 {"id": key, "project_id": projects[project_id], "reason": reason, "requested_at": now}
             )
             made.append(ReconcileRequest(id=str(key), project_id=project_id, reason=reason, requested_at=now))
-        if rows:  # one cached statement for every row, not a flush per row
-            self._s.connection().execute(insert(_REQUESTS), rows)
+        _insert_all(self._s, _REQUESTS, rows)  # one statement for every row, not a flush per row
         return made
 
     def get(self, request_id: str) -> ReconcileRequest | None:
