@@ -101,9 +101,10 @@ class GhsyncAPI(FastAPI):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._receiver = webhooks.WebhookReceiver(super().__call__, self.state)
+        self._receiver = webhooks.WebhookReceiver(super().__call__)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self  # what Starlette sets, and what the receivers' route functions read
         await self._receiver(scope, receive, send)
 
 

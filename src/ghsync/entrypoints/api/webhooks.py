@@ -30,7 +30,6 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from starlette.datastructures import State
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -302,12 +301,13 @@ def _headers_of(scope: Scope) -> dict[str, str]:
     return {name.decode("latin-1"): value.decode("latin-1") for name, value in reversed(scope["headers"])}
 
 
-async def receive_delivery(state: State, scope: Scope, receive: Receive, project_id: str | None) -> Response:
+async def receive_delivery(request: Request, project_id: str | None) -> Response:
     """A delivery to the App's hook (`project_id` None) or a project's repository hook, answered.
 
     Admit the source, open the secret, read the capped body, verify it, then hand it to the batch: every
     refusal is answered as the app's exception handlers would (`responses.py`).
     """
+    state, scope = request.app.state, request.scope
     try:
         client = scope.get("client")
         guard: WebhookGuard = state.webhook_guard
@@ -327,7 +327,7 @@ async def receive_delivery(state: State, scope: Scope, receive: Receive, project
         headers = _headers_of(scope)
         # The API's own cap on every body (GHSYNC_MAX_REQUEST_BODY) holds here too, whichever is smaller.
         limit = min(settings.github_webhook_payload_limit, settings.ghsync_max_request_body)
-        body = await read_capped_body(receive, headers.get("content-length"), limit)
+        body = await read_capped_body(request.receive, headers.get("content-length"), limit)
         delivery_headers, payload = verify_delivery(secret, body, headers)
         batches: GroupCommit[Delivery, Receipt | Exception] = state.webhook_batches
         result = await batches.submit(Delivery(delivery_headers, payload, project_id))
@@ -354,7 +354,7 @@ async def receive_delivery(state: State, scope: Scope, receive: Receive, project
 )
 async def app_hook(request: Request) -> Response:
     """The GitHub App's webhook (secret GITHUB_WEBHOOK_SECRET): every installation's deliveries."""
-    return await receive_delivery(request.app.state, request.scope, request.receive, None)
+    return await receive_delivery(request, None)
 
 
 @router.post(
@@ -365,7 +365,7 @@ async def app_hook(request: Request) -> Response:
 )
 async def repository_hook(project_id: str, request: Request) -> Response:
     """A repository webhook of one project, verified with the project's own (sealed) secret."""
-    return await receive_delivery(request.app.state, request.scope, request.receive, project_id)
+    return await receive_delivery(request, project_id)
 
 
 class DeliveryOut(BaseModel):
@@ -427,12 +427,12 @@ class WebhookReceiver:
     commit): `bench/webhooks.py` measured the receiver at about half the CPU per delivery once served
     here. The answers are the app's: errors as its exception handlers give them (`responses.py`), 405
     with `Allow: POST` for another method, and the same request metrics. FastAPI still documents both
-    operations (`router`, whose routes take the same path, `receive_delivery`).
+    operations (`router`); the receiver calls their functions itself. `scope["app"]` must be the app, as
+    Starlette sets it for its own routes (`GhsyncAPI` does).
     """
 
-    def __init__(self, app: ASGIApp, state: State) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.state = state
         self._counters: dict[tuple[str, str, int], Any] = {}  # the metrics' children, looked up once
         self._latencies: dict[tuple[str, str], Any] = {}
 
@@ -455,8 +455,10 @@ class WebhookReceiver:
             # (https://www.rfc-editor.org/rfc/rfc9110#name-405-method-not-allowed).
             response: Response = error_response(405, "method_not_allowed", "Method Not Allowed")
             response.headers["Allow"] = "POST"
+        elif project_id is None:
+            response = await app_hook(Request(scope, receive))
         else:
-            response = await receive_delivery(self.state, scope, receive, project_id)
+            response = await repository_hook(project_id, Request(scope, receive))
         await response(scope, receive, send)
         self._observe(method, template, response.status_code, time.perf_counter() - started)
 
