@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from ghsync.adapters.github.memory import InMemoryGitHub
 from ghsync.adapters.memory_uow import MemoryUnitOfWork, MemoryUnitOfWorkFactory
-from ghsync.domain.errors import NotFound
+from ghsync.domain.errors import GitHubError, NotFound
 from ghsync.domain.link import Link, Project, Tracking
-from ghsync.domain.models import Author
 from ghsync.domain.operations import ReconcileRequest
 from ghsync.domain.sync import ConflictStrategy, SyncMode
 from ghsync.domain.webhooks import DeliveryHeaders
@@ -250,21 +250,6 @@ def test_a_merge_of_our_pull_request_requests_a_reconcile(world: World) -> None:
     assert world.pending(pid) == ["webhook:pull_request"]
 
 
-class FakeApp:
-    """The one GitHubApp call AppLogins makes; fails while `failures` > 0."""
-
-    def __init__(self, failures: int = 0) -> None:
-        self.failures = failures
-        self.calls = 0
-
-    def app_identity(self) -> Author:
-        self.calls += 1
-        if self.failures > 0:
-            self.failures -= 1
-            raise RuntimeError("GitHub is unreachable")
-        return Author("ghsync[bot]", "1+ghsync[bot]@users.noreply.github.com")
-
-
 def _synchronize(pid: str, sender: str) -> dict[str, Any]:
     return {
         "action": "synchronize",
@@ -274,40 +259,55 @@ def _synchronize(pid: str, sender: str) -> dict[str, Any]:
     }
 
 
+def _identity_read_again(github: InMemoryGitHub) -> bool:
+    """Whether the App's identity was read since a fault aimed at it was injected (it consumed it)."""
+    try:
+        github.app_identity()
+    except GitHubError:
+        return False
+    return True
+
+
 def test_our_own_push_to_our_pull_request_wakes_nothing_once_the_apps_login_is_known(world: World) -> None:
     pid = world.project()
-    app = FakeApp()
-    logins = AppLogins(app)  # type: ignore[arg-type]  # only app_identity is called
+    github = InMemoryGitHub()
+    logins = AppLogins(github)
     service = WebhookService(world.uow, delivery_ttl=TTL, own_logins=logins)
     logins.read()  # what the background thread does
+    github.inject_fault(operation="app_identity")  # a second read would fail (and use up the fault)
 
-    ours = service.receive(_headers("pull_request"), _synchronize(pid, "ghsync[bot]"))
+    ours = service.receive(_headers("pull_request"), _synchronize(pid, "ghsync-fake[bot]"))
     theirs = service.receive(_headers("pull_request"), _synchronize(pid, "grace"))
 
     assert (ours.outcome, theirs.outcome) == ("ignored", "queued")
     assert world.pending(pid) == ["webhook:pull_request"]
-    assert app.calls == 1  # read once
+    assert not _identity_read_again(github)  # the fault is still there: the login was read once
+
+
+def _join_login_reads() -> None:
+    for thread in threading.enumerate():
+        if thread.name == "ghsync-app-login":
+            thread.join(10)
 
 
 def test_the_apps_login_is_read_off_the_request_path_and_tried_again_after_a_failure() -> None:
     now = [0.0]
-    app = FakeApp(failures=1)
-    logins = AppLogins(app, clock=lambda: now[0])  # type: ignore[arg-type]
+    github = InMemoryGitHub()
+    github.inject_fault(operation="app_identity")  # GitHub is unreachable for the first read
+    logins = AppLogins(github, clock=lambda: now[0])
 
     assert logins() == frozenset()  # unknown yet: the read runs in a background thread
-    for _ in range(200):
-        if app.calls:
-            break
-        threading.Event().wait(0.01)
-    assert app.calls == 1 and logins() == frozenset()  # it failed; no new try within a minute
-    assert app.calls == 1
+    _join_login_reads()
+    assert logins() == frozenset()  # it failed...
+    assert _identity_read_again(github)  # ...having used up the fault: it was read once
+    github.inject_fault(operation="app_identity")
+    assert logins() == frozenset()
+    _join_login_reads()
+    assert not _identity_read_again(github)  # no new try within a minute: the fault was still there
     now[0] = AppLogins.RETRY_SECONDS + 1
     logins()
-    for _ in range(200):
-        if logins() == {"ghsync[bot]"}:
-            break
-        threading.Event().wait(0.01)
-    assert logins() == {"ghsync[bot]"} and app.calls == 2
+    _join_login_reads()
+    assert logins() == {"ghsync-fake[bot]"}
 
 
 # --- the repository hook of one project ---------------------------------------------------------------

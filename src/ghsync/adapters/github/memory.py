@@ -430,7 +430,15 @@ class InMemoryGitHub:
             _PRIORITY.reset(token)
 
     def app_identity(self) -> Author:
-        """The fake App's bot account (no request is counted: the real client reads it once)."""
+        """The fake App's bot account. No request is counted (the real client reads it once and keeps
+        it), so only a fault aimed at it (`inject_fault(operation="app_identity")`) fails it."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.remaining > 0 and fault.operation == "app_identity":
+                    fault.remaining -= 1
+                    if fault.remaining == 0:
+                        self._faults.remove(fault)
+                    raise fault.error()
         login = f"{self.app_slug}[bot]"
         return Author(login, f"{self.app_bot_id}+{login}@users.noreply.github.com")
 
