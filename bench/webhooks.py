@@ -15,6 +15,8 @@ row of the reconcile request, one commit, 202.
 The goal (issue 10): at or above the Node reference, with p99 under 20 ms at concurrency 64.
 
 The client shares the 2 cores with the server, so the figures are comparable within a run, not absolute.
+Each row also has the server's own CPU time per delivery (from /proc, on Linux): what a delivery costs
+the server whatever the client's share of the cores, compared with Node's in `server_cpu_ratios`.
 Writes bench/results/webhooks.json. Run: .venv/bin/python bench/webhooks.py (about two minutes).
 """
 
@@ -151,14 +153,24 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
     raise RuntimeError("the server did not start")
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """The CPU time (user + system) process `pid` has used, from /proc (None where there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def server(cmd: list[str], env: dict[str, str], port: int, cwd: Path | None = None) -> Iterator[None]:
+def server(cmd: list[str], env: dict[str, str], port: int, cwd: Path | None = None) -> Iterator[int]:
+    """Run a server until the block ends; yields its process id."""
     process = subprocess.Popen(
         cmd, env={**os.environ, **env}, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         wait_for_port(port, process)
-        yield
+        yield process.pid
     finally:
         process.terminate()
         try:
@@ -261,13 +273,19 @@ async def load(url: str, body: bytes, signature: str, n: int, concurrency: int) 
     }
 
 
-def measure(label: str, url: str, body: bytes, signature: str) -> list[dict[str, Any]]:
+def measure(label: str, url: str, body: bytes, signature: str, pid: int) -> list[dict[str, Any]]:
+    """Each concurrency's figures, with the server's own CPU time per delivery: the cost of a delivery
+    whatever the load client's share of the cores."""
     asyncio.run(load(url, body, signature, WARMUP, 8))
     rows = []
     for concurrency in CONCURRENCY:
+        before = cpu_seconds(pid)
         row = {"target": label, **asyncio.run(load(url, body, signature, DELIVERIES, concurrency))}
+        after = cpu_seconds(pid)
+        cpu = None if before is None or after is None else round((after - before) / DELIVERIES * 1e6)
+        row["server_cpu_us_per_delivery"] = cpu
         print(f"{label:22} c={concurrency:<3} {row['per_second']:>8}/s  p50 {row['p50_ms']:>7} ms  "
-              f"p99 {row['p99_ms']:>7} ms  {row['statuses']}")  # fmt: skip
+              f"p99 {row['p99_ms']:>7} ms  server CPU {cpu} us/delivery  {row['statuses']}")  # fmt: skip
         rows.append(row)
     return rows
 
@@ -330,14 +348,16 @@ def main() -> None:
         uvicorn_cmd = [python, "-m", "uvicorn", "starlette_ref:app", "--port", str(port)]
         with server(
             [*uvicorn_cmd, "--log-level", "warning", "--no-access-log"], {"BENCH_SECRET": SECRET}, port, tmp
-        ):
-            rows += measure("starlette reference", f"http://127.0.0.1:{port}/hook", body, signature)
+        ) as pid:
+            rows += measure("starlette reference", f"http://127.0.0.1:{port}/hook", body, signature, pid)
         why = node_ready()
         if why is None:
             port = free_port()
             env = {"BENCH_SECRET": SECRET, "BENCH_PORT": str(port)}
-            with server(["node", "server.mjs"], env, port, NODE_CACHE):
-                rows += measure("node @octokit/webhooks", f"http://127.0.0.1:{port}/hook", body, signature)
+            with server(["node", "server.mjs"], env, port, NODE_CACHE) as pid:
+                rows += measure(
+                    "node @octokit/webhooks", f"http://127.0.0.1:{port}/hook", body, signature, pid
+                )
         else:
             skipped["node @octokit/webhooks"] = why
         targets: list[tuple[str, str | None]] = [("ghsync sqlite", f"sqlite:///{tmp / 'ghsync.db'}")]
@@ -351,8 +371,9 @@ def main() -> None:
                 prepare_ghsync(url, data_dir)
                 port = free_port()
                 cmd = [ghsync, "serve", "--no-worker", "--port", str(port), "--log-level", "warning"]
-                with server(cmd, ghsync_env(url, data_dir), port):
-                    rows += measure(label, f"http://127.0.0.1:{port}/v1/webhooks/github", body, signature)
+                with server(cmd, ghsync_env(url, data_dir), port) as pid:
+                    hook = f"http://127.0.0.1:{port}/v1/webhooks/github"
+                    rows += measure(label, hook, body, signature, pid)
     total = time.perf_counter() - started
     by = {(r["target"], r["concurrency"]): r for r in rows}
     ratios: dict[str, float] = {}
@@ -363,6 +384,13 @@ def main() -> None:
                     ratios[f"{label} / {reference}, c={c}"] = round(
                         by[(label, c)]["per_second"] / by[(reference, c)]["per_second"], 2
                     )
+    # Server CPU per delivery against Node's, at concurrency 64: what one delivery costs each server.
+    cpu_ratios: dict[str, float] = {}
+    node = by.get(("node @octokit/webhooks", 64), {}).get("server_cpu_us_per_delivery")
+    for label in ("ghsync sqlite", "ghsync postgresql"):
+        mine = by.get((label, 64), {}).get("server_cpu_us_per_delivery")
+        if node and mine:
+            cpu_ratios[f"{label} / node @octokit/webhooks, c=64"] = round(mine / node, 2)
     goal = {
         label: {
             "p99_ms_c64": by[(label, 64)]["p99_ms"],
@@ -384,6 +412,7 @@ def main() -> None:
                 "total_s": round(total, 1),
                 "payload_bytes": len(body),
                 "throughput_ratios": ratios,
+                "server_cpu_ratios": cpu_ratios,
                 "goal": goal,
                 "skipped": skipped,
                 "rows": rows,
@@ -392,7 +421,8 @@ def main() -> None:
         )
         + "\n"
     )
-    print(json.dumps({"ratios": ratios, "goal": goal, "skipped": skipped}, indent=1))
+    summary = {"ratios": ratios, "cpu_ratios": cpu_ratios, "goal": goal, "skipped": skipped}
+    print(json.dumps(summary, indent=1))
     print(f"written {RESULTS} in {total:.1f} s")
 
 
