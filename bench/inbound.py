@@ -7,14 +7,17 @@ operations of the same work measured in the same run.
    takes REST below 2 missing blobs, and the row says which transport ran). Each row: requests GitHub saw
    (the emulator's log: REST and git), what the engine counted, and wall time.
 2. **Initial import** of a 10,000-file repository (git: one fetch), beside `git clone --no-checkout`
-   of the same repository over HTTP, timed in the same run (goal: within 2x). The import's time is also
-   split into its phases (`initial_import_phases`), since it does work the clone does not.
+   of the same repository over HTTP, timed in the same run (goal: within 2x): the medians of 5
+   alternating rounds, each timed run after an `os.sync()` (why: `initial_import`). The import's time is
+   also split into its phases (`initial_import_phases`), since it does work the clone does not.
 3. **Push -> local version latency**: ghsync served over HTTP with its worker running and the emulator's
    App hook pointing at it; a person pushes one file over git 20 times, and the time from `git push`
    returning to the local store's head holding the file is taken, beside a raw `git fetch` of each change
    into a clone made beforehand (goal: p50 within 5x of the fetch, p99 under 2 s).
 
-Writes bench/results/inbound.json. Run: .venv/bin/python bench/inbound.py (about three minutes on 2 cores).
+Writes bench/results/inbound.json. Run: .venv/bin/python bench/inbound.py (about two minutes on 2 cores).
+For the import's figures, leave a few minutes between runs: a run removes some 100,000 files when it ends,
+and on this machine's file system that slows file creation for minutes after (see `initial_import`).
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ from github_emulator.testing import EmulatorHandle, run_emulator
 RESULTS = Path(__file__).parent / "results" / "inbound.json"
 SIZES = (1, 10, 100, 1000)
 IMPORT_FILES = 10_000
+IMPORT_ROUNDS = 5
 PUSHES = 20
 MIB = 1024 * 1024
 KEY = "k1:" + base64.b64encode(os.urandom(32)).decode()
@@ -189,43 +193,80 @@ def timing(target: object, method: str, into: dict[str, float], key: Callable[..
         delattr(target, method)  # the class's method again
 
 
-def initial_import(rig: Rig, tmp: Path) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    """The import beside `git clone --no-checkout`, and where the import's time went.
+def initial_import(rig: Rig, tmp: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The import beside `git clone --no-checkout`, and where the import's time went: medians of rounds.
 
-    The phases: the git fetch; the GitHub REST reads, the repository's apart (the emulator recalculates a
-    repository's size at most hourly, as GitHub does); the working-directory checkout (10,000 files
-    written, which the clone does not do: nearly all of it is the kernel creating files); the diff's
-    totals counted for the operation record; and the rest (tree checks, commit, the plan logged, records).
+    Each round imports a repository of its own (same files) into a new project, and clones the same
+    repository twice (`--no-checkout`, the goal's reference, and with a checkout, the same work as the
+    import); the order alternates round to round. Before every timed run, ghsync's and git's alike,
+    `os.sync()` writes back what earlier runs left dirty. Why: writing 10,000 files costs this machine
+    0.4 s or 7 s depending on the file system's recent past. Its ext4 runs without a journal, and then
+    the kernel will not reuse an inode freed in the last 60 s (5 minutes more while its inode table block
+    is dirty), scanning past every one of them on each file it creates (`perf` shows `recently_deleted`
+    and `find_inode_bit` taking three quarters of such a run). The previous bench run's cleanup, or
+    another process's, frees tens of thousands. The sync shortens that window for everyone and the
+    medians of alternating rounds keep one unlucky run from being the result; git's clone with checkout
+    is hit exactly like the import, so its ratio is the check that the treatment is even.
+
+    The phases (medians over the rounds): the git fetch; the GitHub REST reads, the repository's apart
+    (the emulator recalculates a repository's size at most hourly, as GitHub does); the working-directory
+    checkout (10,000 files written, which the clone does not do: nearly all of it is the kernel creating
+    files); the diff's totals counted for the operation record; and the rest (tree checks, commit, the plan
+    logged, records).
     """
-    name = "big"
-    rig.repo(name, files_of(IMPORT_FILES, "big"))
-    project = rig.projects.create_project(name).id
-    rig.links.link(project, owner="octo", repo=name, sync_mode="direct_commit")
+    files = files_of(IMPORT_FILES, "big")
     engine = rig.engine("git")
-    split: dict[str, float] = {}
+    runs: dict[str, list[dict[str, Any]]] = {"ours": [], "raw": [], "full": []}
+    phase_runs: list[dict[str, float]] = []
 
     def route(method: str, path: str, *args: Any) -> str:
         return "rest_repository_read_s" if path == "/repos/{owner}/{repo}" else "rest_other_reads_s"
 
-    with (
-        timing(rig.remote, "fetch", split, lambda *args: "git_fetch_s"),
-        timing(rig.client, "request", split, route),
-        timing(rig.store, "checkout", split, lambda *args: "checkout_s"),
-        timing(rig.store, "diff_stats", split, lambda *args: "diff_for_counts_s"),
-    ):
-        ours = rig.measure("import, ghsync", lambda: engine.reconcile(project), project)
-    phases = {phase: round(seconds, 3) for phase, seconds in sorted(split.items())}
-    phases["other_s"] = round(ours["wall_s"] - sum(split.values()), 3)
-    token = rig.client.installation_token(rig.installation)
-    url = rig.emu.git_url("octo", name, token)
-    raw = rig.measure(
-        "git clone --no-checkout", lambda: git(tmp, "clone", "-q", "--no-checkout", url, "clone")
-    )
-    # Not the goal's reference, but the same work as the import (the files written too): how much of
-    # the gap is the checkout, which this machine's kernel does at very different speeds run to run.
-    full = rig.measure("git clone (with checkout)", lambda: git(tmp, "clone", "-q", url, "clone-full"))
-    rows = [{"files": IMPORT_FILES, **ours}, {"files": IMPORT_FILES, **raw}, {"files": IMPORT_FILES, **full}]
+    def ours(project: str) -> None:
+        split: dict[str, float] = {}
+        with (
+            timing(rig.remote, "fetch", split, lambda *args: "git_fetch_s"),
+            timing(rig.client, "request", split, route),
+            timing(rig.store, "checkout", split, lambda *args: "checkout_s"),
+            timing(rig.store, "diff_stats", split, lambda *args: "diff_for_counts_s"),
+        ):
+            os.sync()
+            row = rig.measure("import, ghsync", functools.partial(engine.reconcile, project), project)
+        runs["ours"].append(row)
+        phase_runs.append({**split, "other_s": row["wall_s"] - sum(split.values())})
+
+    def clone(side: str, label: str, *args: str) -> None:
+        os.sync()
+        runs[side].append(rig.measure(label, functools.partial(git, tmp, "clone", "-q", *args)))
+
+    for round_ in range(IMPORT_ROUNDS):
+        name = f"big-{round_}"
+        rig.repo(name, files)
+        project = rig.projects.create_project(name).id
+        rig.links.link(project, owner="octo", repo=name, sync_mode="direct_commit")
+        url = rig.emu.git_url("octo", name, rig.client.installation_token(rig.installation))
+        steps = [
+            functools.partial(ours, project),
+            functools.partial(clone, "raw", "git clone --no-checkout", "--no-checkout", url, f"raw-{round_}"),
+            # Not the goal's reference, but the same work as the import (the files written too).
+            functools.partial(clone, "full", "git clone (with checkout)", url, f"full-{round_}"),
+        ]
+        for step in steps if round_ % 2 == 0 else steps[1:] + steps[:1]:
+            step()
+    rows = [{"files": IMPORT_FILES, **_median_row(runs[side])} for side in ("ours", "raw", "full")]
+    phases: dict[str, Any] = {
+        phase: round(statistics.median(run.get(phase, 0.0) for run in phase_runs), 3)
+        for phase in sorted({phase for run in phase_runs for phase in run})
+    }
+    phases["checkout_runs_s"] = [round(run["checkout_s"], 3) for run in phase_runs]
     return rows, phases
+
+
+def _median_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run of median wall time, with every run's wall time beside it."""
+    walls = [run["wall_s"] for run in runs]
+    middle = sorted(runs, key=lambda run: run["wall_s"])[len(runs) // 2]
+    return {**middle, "wall_s": round(statistics.median(walls), 3), "runs_wall_s": walls}
 
 
 @contextmanager
@@ -330,6 +371,7 @@ def push_latency(tmp: Path) -> dict[str, Any]:
 
 def main() -> None:
     started = time.perf_counter()
+    os.sync()  # see initial_import: what earlier runs left dirty is written back before anything is timed
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         with run_emulator(tmp / "emu") as emu:
@@ -356,6 +398,7 @@ def main() -> None:
                 rows = per_change(rig)
                 imports, import_phases = initial_import(rig, tmp)
         latency = push_latency(tmp)
+    os.sync()  # the 100,000-odd files just removed: a shorter window for the next run (see initial_import)
     total = time.perf_counter() - started
     import_ratio = round(imports[0]["wall_s"] / imports[1]["wall_s"], 2)
     print(f"{'files':>6} {'case':28} {'used':5} {'reqs':>5} {'rest':>5} {'git':>4} {'wall s':>7}")
@@ -370,7 +413,9 @@ def main() -> None:
         "import_vs_git_clone_with_checkout": round(imports[0]["wall_s"] / imports[2]["wall_s"], 2),
         **latency,
     }
-    print("import phases (s):", json.dumps(import_phases))
+    for r in imports:
+        print(f"{r['case']} runs (s): {r['runs_wall_s']}")
+    print("import phases (s, medians):", json.dumps(import_phases))
     print(json.dumps(summary))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
