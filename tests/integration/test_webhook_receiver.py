@@ -5,6 +5,7 @@ tests/integration/test_webhooks_api.py proves the deliveries themselves end to e
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -137,6 +138,40 @@ def test_a_bug_on_the_receiving_path_answers_500_without_its_details(
     assert SECRET not in response.text
     logged = capsys.readouterr()
     assert "unhandled_error" in logged.out + logged.err and SECRET not in logged.out + logged.err
+
+
+def test_a_sender_that_leaves_mid_body_is_no_error_and_records_nothing(
+    api: TestClient, container: Container, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body, headers = _delivery({"ref": "refs/heads/main"})
+    messages = [
+        {"type": "http.request", "body": body[:10], "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/v1/webhooks/github", "raw_path": b"/v1/webhooks/github",
+        "query_string": b"", "root_path": "", "client": ("127.0.0.1", 5000), "server": ("testserver", 80),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }  # fmt: skip
+    asyncio.run(api.app(scope, receive, send))  # type: ignore[arg-type]
+
+    assert sent[0]["status"] == 400
+    assert json.loads(sent[1]["body"])["error"]["code"] == "client_disconnected"
+    delivery_id = headers["X-GitHub-Delivery"]
+    with container.uow() as uow:
+        assert uow.deliveries.get(delivery_id) is None
+    logged = capsys.readouterr()
+    assert "webhook_client_disconnected" in logged.out + logged.err
+    assert "unhandled_error" not in logged.out + logged.err
 
 
 def test_other_paths_under_the_hook_reach_the_app(api: TestClient) -> None:

@@ -340,6 +340,11 @@ async def receive_delivery(request: Request, project_id: str | None) -> Response
                 500, "webhook_processing_failed", "the delivery could not be processed; redeliver it"
             )
         return _answer(result)
+    except ClientDisconnect:
+        # The sender went away before the whole body came (GitHub gives up after 10 seconds): not a bug,
+        # nothing was recorded, and GitHub shows the delivery failed, so it can be redelivered.
+        log.info("webhook_client_disconnected", path=scope.get("path"))
+        return error_response(400, "client_disconnected", "the client left before sending the whole body")
     except GhsyncError as exc:
         return ghsync_error_response(exc)
     except Exception as exc:
