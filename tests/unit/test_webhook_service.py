@@ -259,8 +259,9 @@ def _synchronize(pid: str, sender: str) -> dict[str, Any]:
     }
 
 
-def _identity_read_again(github: InMemoryGitHub) -> bool:
-    """Whether the App's identity was read since a fault aimed at it was injected (it consumed it)."""
+def _fault_used_up(github: InMemoryGitHub) -> bool:
+    """Whether the fault injected for `app_identity` was used up by an earlier read: then this probe's
+    read succeeds (a fault still pending fails it, and this probe uses it up)."""
     try:
         github.app_identity()
     except GitHubError:
@@ -281,7 +282,7 @@ def test_our_own_push_to_our_pull_request_wakes_nothing_once_the_apps_login_is_k
 
     assert (ours.outcome, theirs.outcome) == ("ignored", "queued")
     assert world.pending(pid) == ["webhook:pull_request"]
-    assert not _identity_read_again(github)  # the fault is still there: the login was read once
+    assert not _fault_used_up(github)  # the fault is still there: the login was read once
 
 
 def _join_login_reads() -> None:
@@ -299,11 +300,11 @@ def test_the_apps_login_is_read_off_the_request_path_and_tried_again_after_a_fai
     assert logins() == frozenset()  # unknown yet: the read runs in a background thread
     _join_login_reads()
     assert logins() == frozenset()  # it failed...
-    assert _identity_read_again(github)  # ...having used up the fault: it was read once
+    assert _fault_used_up(github)  # ...having used up the fault: it was read once
     github.inject_fault(operation="app_identity")
     assert logins() == frozenset()
     _join_login_reads()
-    assert not _identity_read_again(github)  # no new try within a minute: the fault was still there
+    assert not _fault_used_up(github)  # no new try within a minute: the fault was still there
     now[0] = AppLogins.RETRY_SECONDS + 1
     logins()
     _join_login_reads()
