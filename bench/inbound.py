@@ -29,90 +29,49 @@ import os
 import platform
 import socket
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pygit2
 import uvicorn
+from rig import Services, git, services
 
 from ghsync.adapters.db import migrate
 from ghsync.adapters.db.engine import make_engine
-from ghsync.adapters.github import GitHubAppClient, GitHubAppConfig
-from ghsync.adapters.github.git_transport import SmartHttpGitRemote, git_base_url
-from ghsync.adapters.memory_uow import MemoryUnitOfWorkFactory
-from ghsync.adapters.queue.memory import InMemoryQueue
-from ghsync.adapters.secrets import SecretBox
-from ghsync.adapters.store.git_store import GitStore
 from ghsync.bootstrap import build_container
 from ghsync.config import load_settings
 from ghsync.domain.outbound import TransportThresholds
 from ghsync.entrypoints.api.app import create_app
 from ghsync.ports.github import counting_requests
-from ghsync.services.linking import LinkService
-from ghsync.services.projects import ProjectService
-from ghsync.services.reconcile import EngineSettings, ReconcileService
-from github_emulator.testing import EmulatorHandle, run_emulator
+from ghsync.services.reconcile import ReconcileService
+from github_emulator.testing import run_emulator
 
 RESULTS = Path(__file__).parent / "results" / "inbound.json"
 SIZES = (1, 10, 100, 1000)
 IMPORT_FILES = 10_000
 IMPORT_ROUNDS = 5
 PUSHES = 20
-MIB = 1024 * 1024
 KEY = "k1:" + base64.b64encode(os.urandom(32)).decode()
 PERMISSIONS = {"contents": "write", "pull_requests": "write", "metadata": "read"}
 SECRET = "bench inbound secret"
 FORCE = {"rest": TransportThresholds(enabled=False), "git": TransportThresholds(min_missing_blobs=0)}
-GIT_ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "Mona",
-    "GIT_AUTHOR_EMAIL": "mona@example.com",
-    "GIT_COMMITTER_NAME": "Mona",
-    "GIT_COMMITTER_EMAIL": "mona@example.com",
-    "GIT_TERMINAL_PROMPT": "0",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
-
-
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", *args], cwd=cwd, env={**GIT_ENV, "HOME": str(cwd)}, capture_output=True, text=True, check=True
-    )
-    return done.stdout
 
 
 def files_of(n: int, tag: str) -> dict[str, str]:
     return {f"src/{i // 100}/f{i}.txt": f"{tag} file {i} " * 12 + "\n" for i in range(n)}
 
 
-@dataclass
-class Rig:
-    emu: EmulatorHandle
-    client: GitHubAppClient
-    installation: int
-    uow: MemoryUnitOfWorkFactory
-    store: GitStore
-    projects: ProjectService
-    links: LinkService
-    remote: SmartHttpGitRemote
-
+class Rig(Services):
     def engine(self, transport: str) -> ReconcileService:
-        settings = EngineSettings(git_transport=FORCE[transport])
-        return ReconcileService(self.uow, self.store, self.client, settings, self.remote)
-
-    def repo(self, name: str, files: dict[str, str]) -> None:
-        self.emu.create_repo("octo", name, default_branch="trunk", files=files)
-        self.emu.change_installation(self.installation, add=[f"octo/{name}"])
+        return self.engine_with(FORCE[transport])
 
     def linked(self, name: str, files: dict[str, str], transport: str = "rest") -> str:
-        self.repo(name, files)
+        self.add_repo(name, files)
         project = self.projects.create_project(name).id
         self.links.link(project, owner="octo", repo=name, sync_mode="direct_commit")
         self.engine(transport).reconcile(project)
@@ -241,7 +200,7 @@ def initial_import(rig: Rig, tmp: Path) -> tuple[list[dict[str, Any]], dict[str,
 
     for round_ in range(IMPORT_ROUNDS):
         name = f"big-{round_}"
-        rig.repo(name, files)
+        rig.add_repo(name, files)
         project = rig.projects.create_project(name).id
         rig.links.link(project, owner="octo", repo=name, sync_mode="direct_commit")
         url = rig.emu.git_url("octo", name, rig.client.installation_token(rig.installation))
@@ -374,29 +333,9 @@ def main() -> None:
     os.sync()  # see initial_import: what earlier runs left dirty is written back before anything is timed
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        with run_emulator(tmp / "emu") as emu:
-            app = emu.create_app("bench-inbound", permissions=PERMISSIONS)
-            emu.create_repo("octo", "seed", default_branch="trunk", files={"README.md": "seed\n"})
-            installation = emu.create_installation(app.id, "octo", ["octo/seed"])
-            config = GitHubAppConfig(
-                app_id=app.id, private_key=app.private_key, api_url=emu.url, min_write_interval=0.0
-            )
-            with GitHubAppClient(config) as client:
-                queue = InMemoryQueue()
-                queue.register("reconcile", lambda args: None)
-                uow = MemoryUnitOfWorkFactory(notify=queue.request_reconcile)
-                store = GitStore(tmp / "projects", max_file_size=100 * MIB)
-                projects = ProjectService(uow, store)
-                links = LinkService(uow, store, projects, client, SecretBox.from_setting([KEY]), queue)
-                remote = SmartHttpGitRemote(
-                    git_base_url(emu.url),
-                    lambda project_id: store.project_dir(project_id) / ".git",
-                    client.installation_token,
-                    client.invalidate_installation_token,
-                )
-                rig = Rig(emu, client, installation, uow, store, projects, links, remote)
-                rows = per_change(rig)
-                imports, import_phases = initial_import(rig, tmp)
+        with services(tmp, "bench-inbound", Rig, permissions=PERMISSIONS) as rig:
+            rows = per_change(rig)
+            imports, import_phases = initial_import(rig, tmp)
         latency = push_latency(tmp)
     os.sync()  # the 100,000-odd files just removed: a shorter window for the next run (see initial_import)
     total = time.perf_counter() - started

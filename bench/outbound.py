@@ -22,37 +22,28 @@ Writes bench/results/outbound.json. Run: .venv/bin/python bench/outbound.py (abo
 
 from __future__ import annotations
 
-import base64
+import functools
 import json
 import os
 import platform
 import random
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ghsync.adapters.github import GitHubAppClient, GitHubAppConfig
-from ghsync.adapters.github.git_transport import SmartHttpGitRemote, git_base_url
-from ghsync.adapters.memory_uow import MemoryUnitOfWorkFactory
-from ghsync.adapters.queue.memory import InMemoryQueue
-from ghsync.adapters.secrets import SecretBox
-from ghsync.adapters.store.git_store import GitStore
+from rig import Services, git, services
+
 from ghsync.domain.models import Author, FileWrite
 from ghsync.domain.outbound import TransportThresholds
 from ghsync.ports.github import counting_requests
-from ghsync.services.linking import LinkService
-from ghsync.services.projects import ProjectService, VersionService
-from ghsync.services.reconcile import EngineSettings, ReconcileService
-from github_emulator.testing import EmulatorHandle, run_emulator
+from ghsync.services.projects import VersionService
+from ghsync.services.reconcile import ReconcileService
 
 RESULTS = Path(__file__).parent / "results" / "outbound.json"
 SIZES = (1, 10, 100, 1000)
 KINDS = ("text", "mixed")
-MIB = 1024 * 1024
 ADA = Author("Ada Lovelace", "ada@example.com")
 WRITE_INTERVAL = 1.0  # production's GITHUB_WRITE_INTERVAL default, for paced_floor_s
 FORCE = {"git_data_api": TransportThresholds(enabled=False), "git": TransportThresholds(min_files=1)}
@@ -71,43 +62,21 @@ def change(n: int, kind: str, round_: int) -> dict[str, bytes]:
     return files
 
 
-def git(cwd: Path, *args: str) -> str:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "Mona",
-        "GIT_AUTHOR_EMAIL": "mona@example.com",
-        "GIT_COMMITTER_NAME": "Mona",
-        "GIT_COMMITTER_EMAIL": "mona@example.com",
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "HOME": str(cwd),
-    }
-    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True)
-    return done.stdout
+class Rig(Services):
+    @property
+    def token(self) -> str:
+        return self.client.installation_token(self.installation)
 
-
-@dataclass
-class Rig:
-    emu: EmulatorHandle
-    client: GitHubAppClient
-    installation: int
-    token: str
-    tmp: Path
-    uow: MemoryUnitOfWorkFactory
-    store: GitStore
-    projects: ProjectService
-    versions: VersionService
-    links: LinkService
-    git: SmartHttpGitRemote
+    @functools.cached_property
+    def versions(self) -> VersionService:
+        return VersionService(self.uow, self.store, self.projects)
 
     def engine(self, transport: str) -> ReconcileService:
-        settings = EngineSettings(git_transport=FORCE[transport])
-        return ReconcileService(self.uow, self.store, self.client, settings, self.git)
+        return self.engine_with(FORCE[transport])
 
     def project(self, name: str) -> str:
         """A repository with a seed file, linked to a new project and imported (over REST)."""
-        self.emu.create_repo("octo", name, default_branch="trunk", files={"README.md": "seed\n"})
-        self.emu.change_installation(self.installation, add=[f"octo/{name}"])
+        self.add_repo(name, {"README.md": "seed\n"})
         project = self.projects.create_project(name).id
         self.links.link(project, owner="octo", repo=name, sync_mode="direct_commit")
         self.engine("git_data_api").reconcile(project)
@@ -180,53 +149,18 @@ class Rig:
 def main() -> None:
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp_dir, run_emulator(Path(tmp_dir) / "emu") as emu:
-        tmp = Path(tmp_dir)
-        app = emu.create_app("bench-outbound")
-        emu.create_repo("octo", "seed", default_branch="trunk", files={"README.md": "seed\n"})
-        installation = emu.create_installation(app.id, "octo", ["octo/seed"])
-        config = GitHubAppConfig(
-            app_id=app.id, private_key=app.private_key, api_url=emu.url, min_write_interval=0.0
-        )
-        with GitHubAppClient(config) as client:
-            queue = InMemoryQueue()
-            queue.register("reconcile", lambda args: None)
-            uow = MemoryUnitOfWorkFactory(notify=queue.request_reconcile)
-            store = GitStore(tmp / "projects", max_file_size=100 * MIB)
-            projects = ProjectService(uow, store)
-            key = "k1:" + base64.b64encode(os.urandom(32)).decode()
-            links = LinkService(uow, store, projects, client, SecretBox.from_setting([key]), queue)
-            remote = SmartHttpGitRemote(
-                git_base_url(emu.url),
-                lambda project_id: store.project_dir(project_id) / ".git",
-                client.installation_token,
-                client.invalidate_installation_token,
-            )
-            rig = Rig(
-                emu,
-                client,
-                installation,
-                client.installation_token(installation),
-                tmp,
-                uow,
-                store,
-                projects,
-                VersionService(uow, store, projects),
-                links,
-                remote,
-            )
-            for kind in KINDS:
-                for n in SIZES:
-                    base = {"files": n, "kind": kind}
-                    api = rig.project(f"api-{kind}-{n}")
-                    rows.append({**base, **rig.sync(api, "git_data_api", change(n, kind, 1), "git_data_api")})
-                    by_git = rig.project(f"git-{kind}-{n}")
-                    rows.append({**base, **rig.sync(by_git, "git", change(n, kind, 1), "git, fetch first")})
-                    rows.append({**base, **rig.sync(by_git, "git", change(n, kind, 2), "git, steady")})
-                    raw = f"raw-{kind}-{n}"
-                    emu.create_repo("octo", raw, default_branch="trunk", files={"README.md": "seed\n"})
-                    emu.change_installation(installation, add=[f"octo/{raw}"])
-                    rows.append({**base, **rig.raw_push(raw, change(n, kind, 1))})
+    with tempfile.TemporaryDirectory() as tmp_dir, services(Path(tmp_dir), "bench-outbound", Rig) as rig:
+        for kind in KINDS:
+            for n in SIZES:
+                base = {"files": n, "kind": kind}
+                api = rig.project(f"api-{kind}-{n}")
+                rows.append({**base, **rig.sync(api, "git_data_api", change(n, kind, 1), "git_data_api")})
+                by_git = rig.project(f"git-{kind}-{n}")
+                rows.append({**base, **rig.sync(by_git, "git", change(n, kind, 1), "git, fetch first")})
+                rows.append({**base, **rig.sync(by_git, "git", change(n, kind, 2), "git, steady")})
+                raw = f"raw-{kind}-{n}"
+                rig.add_repo(raw, {"README.md": "seed\n"})
+                rows.append({**base, **rig.raw_push(raw, change(n, kind, 1))})
     total = time.perf_counter() - started
     # The goal: a 1,000-file change within 2x of the raw git push of the same change, in this run.
     raw_1000 = {r["kind"]: r["wall_s"] for r in rows if r["files"] == 1000 and r["case"] == "raw git push"}
