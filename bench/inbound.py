@@ -39,7 +39,7 @@ from typing import Any
 
 import pygit2
 import uvicorn
-from rig import Services, git, services
+from _rig import Services, git, services
 
 from ghsync.adapters.db import migrate
 from ghsync.adapters.db.engine import make_engine

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rig import Services, git, services
+from _rig import Services, git, services
 
 from ghsync.domain.models import Author, FileWrite
 from ghsync.domain.outbound import TransportThresholds
