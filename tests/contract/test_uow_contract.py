@@ -439,6 +439,30 @@ def test_a_batch_of_deliveries_is_recorded_at_once_each_deduplicated(uow: Harnes
         assert work.deliveries.record_all([_delivery("d2"), _delivery("d3")]) == set()  # now all seen
 
 
+def test_a_batch_of_deliveries_reads_back_field_for_field(uow: Harness) -> None:
+    # Every column, set and unset, in one batch: on PostgreSQL the batch goes as one array per column.
+    project = _project("a")
+    _added(uow, project)
+    full = WebhookDelivery(
+        delivery_id="f1",
+        event="pull_request",
+        status="queued",
+        expires_at=NOW + timedelta(days=7),
+        action="synchronize",
+        project_id=project.id,
+        installation_id=2**40,
+        received_at=NOW + timedelta(microseconds=1),
+    )
+    bare = WebhookDelivery(delivery_id="f2", event="ping", status="processed", expires_at=NOW)
+    with uow() as work:
+        assert work.deliveries.record_all([full, bare]) == {"f1", "f2"}
+        work.commit()
+    with uow() as work:
+        assert work.deliveries.get("f1") == full
+        got = work.deliveries.get("f2")
+        assert got is not None and replace(got, received_at=None) == bare and got.received_at is not None
+
+
 def test_a_projects_recent_deliveries_are_listed_newest_first(uow: Harness) -> None:
     project, other = _project("a"), _project("b")
     _added(uow, project, other)
