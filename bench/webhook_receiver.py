@@ -1,0 +1,141 @@
+"""Benchmark (not a test): the CPU one delivery costs the webhook receiver's request path in this process:
+ghsync's ASGI app (`create_app`) called directly, without HTTP, with the batch step answered at once, so
+what is measured is the receiver's own work (admit the source, read the capped body, verify the
+signature, parse the headers and payload, answer 202, count the request): the part of
+`bench/webhooks.py`'s figure that is neither the HTTP server nor the database.
+
+Each delivery is the bench's signed push (`bench/webhooks.py`), `concurrency` of them in flight on one
+event loop.
+
+Writes bench/results/webhook_receiver.json. Run: .venv/bin/python bench/webhook_receiver.py (seconds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import hashlib
+import hmac
+import json
+import os
+import platform
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from webhooks import SECRET, prepare_ghsync, push_payload
+
+from ghsync.bootstrap import build_container
+from ghsync.config import load_settings
+from ghsync.domain.webhooks import Reconcile
+from ghsync.entrypoints.api.app import create_app
+from ghsync.observability.logging import configure_logging
+from ghsync.services.webhooks import Delivery, ProjectOutcome, Receipt
+
+RESULTS = Path(__file__).parent / "results" / "webhook_receiver.json"
+CONCURRENCY = (1, 64)
+DELIVERIES = 6400
+WARMUP = 640
+
+
+class AnsweredAtOnce:
+    """The batch step, answered at once: a delivery is `queued` for one project."""
+
+    async def submit(self, delivery: Delivery) -> Receipt:
+        outcome = ProjectOutcome("project", Reconcile("push to the default branch"), "request")
+        return Receipt(delivery.headers.delivery_id, delivery.headers.event, "queued", (outcome,))
+
+
+def run(app: Any, body: bytes, n: int, concurrency: int) -> None:
+    signature = ("sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()).encode()
+    fixed = [
+        (b"host", b"127.0.0.1:8000"),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-github-event", b"push"),
+        (b"x-github-hook-id", b"1"),
+        (b"x-hub-signature-256", signature),
+        (b"user-agent", b"GitHub-Hookshot/bench"),
+    ]
+
+    async def one() -> None:
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+            "scheme": "http", "path": "/v1/webhooks/github", "raw_path": b"/v1/webhooks/github",
+            "query_string": b"", "root_path": "", "client": ("127.0.0.1", 5555),
+            "server": ("127.0.0.1", 8000), "state": {},
+            "headers": [*fixed, (b"x-github-delivery", str(uuid.uuid4()).encode())],
+        }  # fmt: skip
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await app(scope, receive, send)
+        assert sent[0]["status"] == 202, sent
+
+    async def deliveries() -> None:
+        async def sender(count: int) -> None:
+            for _ in range(count):
+                await one()
+
+        await asyncio.gather(*(sender(n // concurrency) for _ in range(concurrency)))
+
+    asyncio.run(deliveries())
+
+
+def main() -> None:
+    configure_logging("warning")
+    started = time.perf_counter()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        url = f"sqlite:///{tmp / 'ghsync.db'}"
+        prepare_ghsync(url, tmp / "data")
+        settings = load_settings(
+            {},
+            database_url=url,
+            ghsync_data_dir=tmp / "data",
+            github_webhook_secret=SECRET,
+            ghsync_webhook_rate_limit=0,
+            github_sync_polling_enabled=False,
+        )
+        container = build_container(settings)
+        app = create_app(container)
+        app.state.webhook_batches = AnsweredAtOnce()
+        body = push_payload()
+        run(app, body, WARMUP, 8)
+        gc.collect()
+        gc.freeze()  # as `ghsync serve` does after start-up
+        for concurrency in CONCURRENCY:
+            cpu = time.process_time()
+            run(app, body, DELIVERIES, concurrency)
+            cpu = time.process_time() - cpu
+            row = {"concurrency": concurrency, "cpu_us_per_delivery": round(cpu / DELIVERIES * 1e6, 1)}
+            print(f"concurrency {concurrency:>3}: {row['cpu_us_per_delivery']:>6} us CPU per delivery")
+            rows.append(row)
+        container.close()
+    total = time.perf_counter() - started
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                "total_s": round(total, 1),
+                "payload_bytes": len(body),
+                "rows": rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"written {RESULTS} in {total:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
