@@ -255,6 +255,16 @@ def test_app_level_calls(side: Side) -> None:
     assert quota is not None and 0 < quota.remaining < quota.limit
 
 
+def test_the_apps_identity_is_its_bot_account(side: Side) -> None:
+    # The committer of our commits and the sender of our own PR pushes (`AppLogins`): `<slug>[bot]`,
+    # with the bot user's noreply address (https://docs.github.com/en/rest/users/users#get-a-user).
+    identity = side.app.app_identity()
+    assert identity.name.endswith("[bot]") and len(identity.name) > len("[bot]")
+    bot_id, _, address = identity.email.partition("+")
+    assert bot_id.isdigit() and address == f"{identity.name}@users.noreply.github.com"
+    assert side.app.app_identity() == identity
+
+
 # ---- reads ---------------------------------------------------------------------------------------
 
 
