@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 # The tables written with Core statements (for many rows at once, without the ORM's per-row work).
 _DELIVERIES = cast(Table, WebhookDeliveryRow.__table__)
 _REQUESTS = cast(Table, ReconcileRequestRow.__table__)
+_VERSIONS = cast(Table, VersionRow.__table__)
 # Built once: the webhook receiver runs it for every batch, and building the IN clause cost more than
 # running it (an expanding parameter takes any number of ids into the one cached statement).
 _BY_REPOSITORIES = (
@@ -445,12 +446,8 @@ class SqlVersions(_Repo):
             }
             for v in versions
         ]
-        insert = sqlite_insert if is_sqlite(self._s.get_bind()) else pg_insert  # type: ignore[arg-type]
         # Concurrent indexers record the same versions; the first insert wins.
-        inserted = self._s.scalars(
-            insert(VersionRow).values(values).on_conflict_do_nothing().returning(VersionRow.id)
-        )
-        return len(list(inserted))
+        return len(_insert_all(self._s, _VERSIONS, values, skip_conflicts=True, returning="id"))
 
     def get(self, project_id: str, version_id: str) -> VersionInfo | None:
         key, vid = _uuid(project_id), _uuid(version_id)
