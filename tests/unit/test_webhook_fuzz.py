@@ -38,10 +38,10 @@ from ghsync.adapters.secrets import SecretBox
 from ghsync.bootstrap import Container, build_container
 from ghsync.config import load_settings
 from ghsync.domain.errors import GhsyncError
-from ghsync.domain.webhooks import sign
+from ghsync.domain.webhooks import sign, verify_delivery
 from ghsync.entrypoints.api.app import create_app
 from ghsync.entrypoints.api.errors import http_status
-from ghsync.entrypoints.api.webhooks import PayloadTooLarge, verify_delivery
+from ghsync.entrypoints.api.webhooks import PayloadTooLarge
 from ghsync.services.linking import webhook_secret_context
 from github_emulator.testing import run_emulator
 

@@ -36,6 +36,7 @@ from ghsync.domain.webhooks import (
     sign,
     take_token,
     targets_of,
+    verify_delivery,
 )
 
 PROJECT = "0b0e7d5e-3c1a-4f3e-9a57-6f8f1f2b9c11"
@@ -91,6 +92,22 @@ def test_another_secret_does_not_verify() -> None:
 
 
 # --- headers and payloads ------------------------------------------------------------------------------
+
+
+def test_a_delivery_is_verified_then_read_whatever_its_headers_case() -> None:
+    body = b'{"zen": "Keep it logically awesome."}'
+    headers = {"X-GitHub-Event": "ping", "X-GitHub-Delivery": "d1", "Content-Type": "application/json"}
+    signed = {**headers, "X-Hub-Signature-256": sign(GITHUB_SECRET, body)}
+    assert verify_delivery(GITHUB_SECRET, body, signed) == (
+        DeliveryHeaders("ping", "d1"),
+        {"zen": "Keep it logically awesome."},
+    )
+    with pytest.raises(InvalidSignature):
+        verify_delivery("another secret", body, signed)
+    with pytest.raises(InvalidSignature):  # checked before the (here missing) headers are read
+        verify_delivery(GITHUB_SECRET, body, {"X-Hub-Signature-256": "sha256=" + "0" * 64})
+    with pytest.raises(MalformedDelivery, match="X-GitHub-Event"):
+        verify_delivery(GITHUB_SECRET, body, {"X-Hub-Signature-256": sign(GITHUB_SECRET, body)})
 
 
 def test_headers_are_read_whatever_their_case() -> None:

@@ -71,7 +71,10 @@ def check_signature(secret: str, body: bytes, headers: Mapping[str, str]) -> Non
     of the expected value. The legacy SHA-1 `X-Hub-Signature` alone is refused: GitHub keeps it only for
     compatibility and recommends the SHA-256 one (validating-webhook-deliveries).
     """
-    lowered = _lowered(headers)
+    _check_signature(secret, body, _lowered(headers))
+
+
+def _check_signature(secret: str, body: bytes, lowered: Mapping[str, str]) -> None:
     presented = lowered.get(SIGNATURE_HEADER)
     if presented is None:
         if LEGACY_SIGNATURE_HEADER in lowered:
@@ -100,7 +103,10 @@ class DeliveryHeaders:
 
 def parse_headers(headers: Mapping[str, str]) -> DeliveryHeaders:
     """Read `X-GitHub-Event`, `X-GitHub-Delivery` and the hook headers; raise `MalformedDelivery`."""
-    lowered = _lowered(headers)
+    return _parse_headers(_lowered(headers))
+
+
+def _parse_headers(lowered: Mapping[str, str]) -> DeliveryHeaders:
     event = lowered.get(EVENT_HEADER)
     if not event:
         raise MalformedDelivery("the X-GitHub-Event header is missing", code="missing_webhook_header")
@@ -142,6 +148,17 @@ def parse_payload(body: bytes, content_type: str | None = None) -> dict[str, Any
     if not isinstance(payload, dict):
         raise MalformedDelivery("the payload must be a JSON object")
     return payload
+
+
+def verify_delivery(
+    secret: str, body: bytes, headers: Mapping[str, str]
+) -> tuple[DeliveryHeaders, dict[str, Any]]:
+    """What a delivery passes before anything acts on it: its signature over the raw body first, then
+    its headers and payload (the headers' names lower-cased once for both). Raises a `GhsyncError` (a
+    4xx) for anything else."""
+    lowered = _lowered(headers)
+    _check_signature(secret, body, lowered)
+    return _parse_headers(lowered), parse_payload(body, lowered.get("content-type"))
 
 
 def _lowered(headers: Mapping[str, str]) -> dict[str, str]:

@@ -38,15 +38,12 @@ from ghsync.domain.errors import GhsyncError
 from ghsync.domain.operations import WebhookDelivery
 from ghsync.domain.webhooks import (
     Bucket,
-    DeliveryHeaders,
     MalformedDelivery,
     Network,
     address_allowed,
-    check_signature,
     hook_networks,
-    parse_headers,
-    parse_payload,
     take_token,
+    verify_delivery,
 )
 from ghsync.entrypoints.api.deps import container_of
 from ghsync.entrypoints.api.group_commit import GroupCommit
@@ -59,7 +56,8 @@ log = get_logger(__name__)
 
 APP_HOOK_PATH = "/v1/webhooks/github"
 REPOSITORY_HOOK_PATH = APP_HOOK_PATH + "/{project_id}"
-# The two receivers, for the OpenAPI document only: `WebhookReceiver` serves them (see there why).
+# The two receivers' routes: in the OpenAPI document, not in the app's router; `WebhookReceiver` calls
+# their functions itself (see there why).
 router = APIRouter(prefix=APP_HOOK_PATH, tags=["webhooks"])
 health_router = APIRouter(prefix=APP_HOOK_PATH, tags=["webhooks"])
 
@@ -277,15 +275,6 @@ def _answer(receipt: Receipt) -> Response:
     # A ping is answered 200 (it is fully handled); everything else is accepted for later work.
     status = 200 if receipt.event == "ping" else 202
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
-
-
-def verify_delivery(
-    secret: str, body: bytes, headers: Mapping[str, str]
-) -> tuple[DeliveryHeaders, Mapping[str, Any]]:
-    """What a delivery passes before anything acts on it (pure): its signature over the raw body first,
-    then its headers and payload. Raises a `GhsyncError` (a 4xx) for anything else."""
-    check_signature(secret, body, headers)
-    return parse_headers(headers), parse_payload(body, headers.get("content-type"))
 
 
 def delivery_batches(container: Container) -> GroupCommit[Delivery, Receipt | Exception]:
