@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from ghsync.domain.sync import ConflictStrategy
+from ghsync.services.reconcile import ReconcileService
 from support.engine_world import BASE_TEXT, World, make_world
 
 
@@ -179,6 +181,14 @@ def test_a_project_can_hold_syncs_after_a_person_s_force_push(world: World) -> N
     operation = world.last_operation()
     assert operation.status == "held" and "force-push" in operation.metadata["held"]["why"]
     assert world.local() == before  # nothing applied
+    # Every reconcile while held (a poll, a webhook, minutes later) sees the force-push again: the local
+    # side it keeps is the same commit, so it stays one backup ref, not one more per reconcile.
+    later = ReconcileService(
+        world.uow, world.store, world.github, clock=lambda: datetime.now(UTC) + timedelta(minutes=5)
+    )
+    later.reconcile(world.project)
+    assert world.last_operation().status == "held"
     local = world.store.head(world.project)
+    assert list(world.store.list_refs(world.project, "refs/ghsync/backup/force-push/").values()) == [local]
     world.engine.confirm(world.project, local_head=local, github_head=first)
     assert world.local() == world.remote() and world.local()["b.txt"] == b"b\n"  # the rewrite came in

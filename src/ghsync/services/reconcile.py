@@ -1300,10 +1300,12 @@ class ReconcileService:
         return store.keep_ref(loaded.project.id, f"{why}/github-{sha[:12]}", commit)
 
     def _keep_local_side(self, loaded: _Loaded, why: str) -> str:
+        """Keep the local head reachable under a backup ref named for it, as `_keep_github_side` does:
+        keeping the same commit again (every reconcile while a force-push holds the project, or the
+        rerun after a crash) reuses its ref."""
         store, local = self._store, loaded.snapshot.local
         assert store is not None and local.commit_sha
-        stamp = self._now().strftime("%Y%m%dT%H%M%SZ")
-        return store.keep_ref(loaded.project.id, f"{why}/{stamp}-local", local.commit_sha)
+        return store.keep_ref(loaded.project.id, f"{why}/local-{local.commit_sha[:12]}", local.commit_sha)
 
     def _github_wins(self, loaded: _Loaded, github_tree: str, *, keep: bool = True) -> _Outcome:
         """GitHub's tree becomes a new local version; the local side stays a tagged version (and a ref)."""
