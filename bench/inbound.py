@@ -26,7 +26,6 @@ import base64
 import functools
 import json
 import os
-import platform
 import socket
 import statistics
 import tempfile
@@ -39,6 +38,7 @@ from typing import Any
 
 import pygit2
 import uvicorn
+from _results import write_results
 from _rig import Services, git, services
 
 from ghsync.adapters.db import migrate
@@ -356,23 +356,15 @@ def main() -> None:
         print(f"{r['case']} runs (s): {r['runs_wall_s']}")
     print("import phases (s, medians):", json.dumps(import_phases))
     print(json.dumps(summary))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-                "total_s": round(total, 1),
-                "summary": summary,
-                "per_change": rows,
-                "initial_import": imports,
-                "initial_import_phases": import_phases,
-                "push_to_version": latency,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_results(
+        RESULTS,
+        total,
+        summary=summary,
+        per_change=rows,
+        initial_import=imports,
+        initial_import_phases=import_phases,
+        push_to_version=latency,
     )
-    print(f"written {RESULTS} in {total:.1f} s")
 
 
 if __name__ == "__main__":

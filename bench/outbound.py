@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import platform
 import random
 import tempfile
 import time
@@ -33,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from _results import write_results
 from _rig import Services, git, services
 
 from ghsync.domain.models import Author, FileWrite
@@ -180,21 +179,13 @@ def main() -> None:
             f"{r['rest_requests']:>4} {r['content_creating']:>6} {r['git_server_s']:>7} {r['wall_s']:>7} "
             f"{r['paced_floor_s']:>8}"
         )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-                "total_s": round(total, 1),
-                "wall_vs_raw_git_push_1000_files": ratios,
-                "rows": rows,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_results(
+        RESULTS,
+        total,
+        wall_vs_raw_git_push_1000_files=ratios,
+        rows=rows,
     )
     print("1,000 files, wall time / raw git push:", json.dumps(ratios))
-    print(f"written {RESULTS} in {total:.1f} s")
 
 
 if __name__ == "__main__":

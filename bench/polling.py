@@ -31,7 +31,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import platform
 import tempfile
 import time
 import uuid
@@ -39,6 +38,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from _results import write_results
 
 from ghsync.adapters.github import GitHubAppClient, GitHubAppConfig
 from ghsync.adapters.memory_uow import MemoryUnitOfWorkFactory
@@ -214,22 +215,14 @@ def main() -> None:
         # REST for comparison: one request per repository per cycle, 12 cycles an hour.
         "rest_10000_requests_per_hour": 10_000 * int(CYCLES_PER_HOUR),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-                "total_s": round(total, 1),
-                "setup_s": setup_s,
-                "summary": summary,
-                "rows": rows,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_results(
+        RESULTS,
+        total,
+        setup_s=setup_s,
+        summary=summary,
+        rows=rows,
     )
     print(json.dumps(summary))
-    print(f"written {RESULTS} in {total:.1f} s")
 
 
 if __name__ == "__main__":

@@ -12,9 +12,6 @@ Writes bench/results/webhook_batches.json. Run: .venv/bin/python bench/webhook_b
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import tempfile
 import time
 import uuid
@@ -22,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from _results import write_results
 from webhooks import postgres_database, prepare_ghsync, push_payload
 
 from ghsync.adapters.db.engine import make_engine
@@ -86,19 +84,11 @@ def main() -> None:
         if isinstance(rows, str):
             print(f"{database:10} {rows}")
     total = time.perf_counter() - started
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-                "total_s": round(total, 1),
-                "results": results,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_results(
+        RESULTS,
+        total,
+        results=results,
     )
-    print(f"written {RESULTS} in {total:.1f} s")
 
 
 if __name__ == "__main__":

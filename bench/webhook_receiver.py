@@ -16,15 +16,13 @@ import asyncio
 import gc
 import hashlib
 import hmac
-import json
-import os
-import platform
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+from _results import write_results
 from webhooks import SECRET, prepare_ghsync, push_payload
 
 from ghsync.bootstrap import build_container
@@ -121,20 +119,12 @@ def main() -> None:
             rows.append(row)
         container.close()
     total = time.perf_counter() - started
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-                "total_s": round(total, 1),
-                "payload_bytes": len(body),
-                "rows": rows,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_results(
+        RESULTS,
+        total,
+        payload_bytes=len(body),
+        rows=rows,
     )
-    print(f"written {RESULTS} in {total:.1f} s")
 
 
 if __name__ == "__main__":

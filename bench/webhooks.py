@@ -28,7 +28,6 @@ import hashlib
 import hmac
 import json
 import os
-import platform
 import shutil
 import socket
 import statistics
@@ -43,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _results import write_results
 
 from ghsync.adapters.db import migrate
 from ghsync.adapters.db.engine import make_engine
@@ -404,26 +404,18 @@ def main() -> None:
         for label in ("ghsync sqlite", "ghsync postgresql")
         if (label, 64) in by
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-                "total_s": round(total, 1),
-                "payload_bytes": len(body),
-                "throughput_ratios": ratios,
-                "server_cpu_ratios": cpu_ratios,
-                "goal": goal,
-                "skipped": skipped,
-                "rows": rows,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_results(
+        RESULTS,
+        total,
+        payload_bytes=len(body),
+        throughput_ratios=ratios,
+        server_cpu_ratios=cpu_ratios,
+        goal=goal,
+        skipped=skipped,
+        rows=rows,
     )
     summary = {"ratios": ratios, "cpu_ratios": cpu_ratios, "goal": goal, "skipped": skipped}
     print(json.dumps(summary, indent=1))
-    print(f"written {RESULTS} in {total:.1f} s")
 
 
 if __name__ == "__main__":
