@@ -238,6 +238,20 @@ def test_versions_are_indexed_once_and_paged(uow: Harness) -> None:
         assert work.versions.page(project.id, limit=2, before_number=2) == [v1]
 
 
+def test_a_long_history_is_indexed_in_one_call(uow: Harness) -> None:
+    # A lost index is rebuilt from the store in one call (`PairRebuilder`, `reindex_all`): 30,000 versions
+    # are 300,000 values, past what SQLite takes in one statement (250,000 in this build, 32,766 upstream).
+    project = _project()
+    _added(uow, project)
+    history = [replace(_version(n), commit_sha=f"{n:040x}", tree_sha=f"{n:040x}") for n in range(1, 30_001)]
+    with uow() as work:
+        assert work.versions.add_all(project.id, history) == len(history)
+        work.commit()
+    with uow() as work:
+        assert work.versions.max_number(project.id) == 30_000
+        assert work.versions.by_commit(project.id, history[12_345].commit_sha) == history[12_345]
+
+
 def test_the_base_pair_is_the_newest_of_the_linked_repository(uow: Harness) -> None:
     project = _project()
     _added(uow, project)
