@@ -81,16 +81,30 @@ def serve(
         container.close()
 
 
+# Allocations (less deallocations) between two collections of the youngest generation (Python: 700).
+YOUNG_COLLECTION_EVERY = 10_000
+
+
 def freeze_startup_heap() -> None:
     """Exempt what start-up built (modules, the app, its schemas, the ORM's mappers) from every later
-    garbage collection.
+    garbage collection, and collect the young generation less often.
 
-    Those objects live as long as the process; without this, each full collection walks all of them
-    again, and on the webhook path that cost more CPU than the delivery's own work (bench/webhooks.py).
-    `gc.freeze` is Python's tool for exactly this: https://docs.python.org/3/library/gc.html#gc.freeze
+    Start-up's objects live as long as the process; without the freeze, each full collection walks all
+    of them again, and on the webhook path that cost more CPU than the delivery's own work
+    (bench/webhooks.py). `gc.freeze` is Python's tool for exactly this:
+    https://docs.python.org/3/library/gc.html#gc.freeze
+    A request allocates a few hundred containers (a parsed payload alone is a hundred), so at Python's
+    default of a young collection every 700 allocations, collections ran every few requests and each
+    walked the objects of every request then in flight, moving them to older generations to be walked
+    again. Every `YOUNG_COLLECTION_EVERY` allocations, nearly all of them are already freed (by reference
+    counting) and are never walked: on the webhook bench, the time spent collecting fell from about
+    0.7 s to 0.2 s per 30,000 deliveries. Reference cycles wait a little longer to be freed, nothing else
+    changes. https://docs.python.org/3/library/gc.html#gc.set_threshold
     """
     gc.collect()
     gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_EVERY, older, oldest)
 
 
 @app.command("worker")
