@@ -5,7 +5,8 @@ signature, parse the headers and payload, answer 202, count the request): the pa
 `bench/webhooks.py`'s figure that is neither the HTTP server nor the database.
 
 Each delivery is the bench's signed push (`bench/webhooks.py`), `concurrency` of them in flight on one
-event loop.
+event loop. Then the largest push GitHub sends (2,048 commits, its cap: webhook-events-and-payloads#push):
+the time `parse_payload` takes over it and the memory it holds at its peak (tracemalloc).
 
 Writes bench/results/webhook_receiver.json. Run: .venv/bin/python bench/webhook_receiver.py (seconds).
 """
@@ -13,11 +14,12 @@ Writes bench/results/webhook_receiver.json. Run: .venv/bin/python bench/webhook_
 from __future__ import annotations
 
 import asyncio
-import gc
 import hashlib
 import hmac
+import json
 import tempfile
 import time
+import tracemalloc
 import uuid
 from pathlib import Path
 from typing import Any
@@ -27,8 +29,9 @@ from webhooks import SECRET, prepare_ghsync, push_payload
 
 from ghsync.bootstrap import build_container
 from ghsync.config import load_settings
-from ghsync.domain.webhooks import Reconcile
+from ghsync.domain.webhooks import Reconcile, parse_payload
 from ghsync.entrypoints.api.app import create_app
+from ghsync.entrypoints.cli import freeze_startup_heap
 from ghsync.observability.logging import configure_logging
 from ghsync.services.webhooks import Delivery, ProjectOutcome, Receipt
 
@@ -87,6 +90,45 @@ def run(app: Any, body: bytes, n: int, concurrency: int) -> None:
     asyncio.run(deliveries())
 
 
+def large_push() -> bytes:
+    """A push of 2,048 commits (GitHub's cap), each adding 200 files: about 13 MB."""
+    commits = [
+        {
+            "id": f"{i:040x}",
+            "message": "A person's change " * 10,
+            "author": {"name": "Grace", "email": "grace@example.com", "username": "grace"},
+            "added": [f"src/dir{j}/file{i}-{j}.txt" for j in range(200)],
+            "removed": [],
+            "modified": ["README.md"],
+        }
+        for i in range(2048)
+    ]
+    payload = {"ref": "refs/heads/main", "after": "b" * 40, "commits": commits, "head_commit": commits[-1],
+               "repository": {"id": 4242, "default_branch": "main"}, "installation": {"id": 77}}  # fmt: skip
+    return json.dumps(payload).encode()
+
+
+def measure_large_push() -> dict[str, Any]:
+    body = large_push()
+    seconds = []
+    for _ in range(3):
+        started = time.perf_counter()
+        parse_payload(body)
+        seconds.append(time.perf_counter() - started)
+    tracemalloc.start()
+    parse_payload(body)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    row = {
+        "payload_bytes": len(body),
+        "parse_ms": round(min(seconds) * 1000, 1),
+        "peak_kb": round(peak / 1e3),
+    }
+    print(f"a push of 2,048 commits ({len(body) / 1e6:.1f} MB): parsed in {row['parse_ms']} ms, "
+          f"{row['peak_kb']:,} kB held at the peak")  # fmt: skip
+    return row
+
+
 def main() -> None:
     configure_logging("warning")
     started = time.perf_counter()
@@ -108,8 +150,7 @@ def main() -> None:
         app.state.webhook_batches = AnsweredAtOnce()
         body = push_payload()
         run(app, body, WARMUP, 8)
-        gc.collect()
-        gc.freeze()  # as `ghsync serve` does after start-up
+        freeze_startup_heap()  # as `ghsync serve` does after start-up
         for concurrency in CONCURRENCY:
             cpu = time.process_time()
             run(app, body, DELIVERIES, concurrency)
@@ -118,12 +159,14 @@ def main() -> None:
             print(f"concurrency {concurrency:>3}: {row['cpu_us_per_delivery']:>6} us CPU per delivery")
             rows.append(row)
         container.close()
+    largest = measure_large_push()
     total = time.perf_counter() - started
     write_results(
         RESULTS,
         total,
         payload_bytes=len(body),
         rows=rows,
+        large_push=largest,
     )
 
 

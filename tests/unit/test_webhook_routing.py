@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -95,12 +96,12 @@ def test_another_secret_does_not_verify() -> None:
 
 
 def test_a_delivery_is_verified_then_read_whatever_its_headers_case() -> None:
-    body = b'{"zen": "Keep it logically awesome."}'
+    body = b'{"zen": "Keep it logically awesome.", "repository": {"id": 42}}'
     headers = {"X-GitHub-Event": "ping", "X-GitHub-Delivery": "d1", "Content-Type": "application/json"}
     signed = {**headers, "X-Hub-Signature-256": sign(GITHUB_SECRET, body)}
     assert verify_delivery(GITHUB_SECRET, body, signed) == (
         DeliveryHeaders("ping", "d1"),
-        {"zen": "Keep it logically awesome."},
+        {"repository": {"id": 42}},  # what ghsync reads of it
     )
     with pytest.raises(InvalidSignature):
         verify_delivery("another secret", body, signed)
@@ -150,11 +151,22 @@ def test_missing_or_invalid_headers_are_malformed(headers: dict[str, str], messa
 
 
 def test_a_payload_is_a_json_object_sent_as_json_or_as_a_form() -> None:
-    payload = {"zen": "Keep it logically awesome.", "hook_id": 1}
+    payload = {"action": "created", "installation": {"id": 7}, "repository": {"id": 42, "name": "site"}}
     assert parse_payload(json.dumps(payload).encode()) == payload
     assert parse_payload(json.dumps(payload).encode(), "application/json; charset=utf-8") == payload
     form = urlencode({"payload": json.dumps(payload)}).encode()
     assert parse_payload(form, "application/x-www-form-urlencoded") == payload
+
+
+def test_only_the_members_ghsync_reads_are_built() -> None:
+    commits = [{"id": "a" * 40, "added": ["x"] * 100}] * 50  # most of a real push's size
+    payload = {"ref": "refs/heads/main", "commits": commits, "head_commit": commits[0], "zen": None}
+    assert parse_payload(json.dumps(payload).encode()) == {"ref": "refs/heads/main"}
+    # A member's value is kept whole and as sent, null included (routing tells it from an absent one).
+    assert parse_payload(b'{"action": null, "changes": {"a": [1, {"b": 2.5}]}}') == {
+        "action": None,
+        "changes": {"a": [1, {"b": 2.5}]},
+    }
 
 
 @pytest.mark.parametrize(
@@ -171,6 +183,11 @@ def test_a_payload_is_a_json_object_sent_as_json_or_as_a_form() -> None:
         (b'{"a": NaN}', None, "not valid JSON"),
         (b"\xef\xbb\xbf{}", None, "not valid JSON"),
         (b'{"a": "\\ud800"}', None, "not valid JSON"),
+        # The members nobody reads are checked all the same.
+        (b'{"ref": "refs/heads/main", "commits": [1, 2,]}', None, "not valid JSON"),
+        (b'{"commits": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", None, "nested too deeply"),
+        (b'{"ref": "refs/heads/main"} trailing', None, "not valid JSON"),
+        (b'{"ref": "\xff"}', None, "not valid JSON"),
     ],
 )
 def test_a_payload_that_is_not_a_json_object_is_malformed(
@@ -416,6 +433,33 @@ ROUTES: list[tuple[str, str, dict[str, Any], WebhookAction]] = [
 @pytest.mark.parametrize(("case", "event", "payload", "expected"), ROUTES, ids=[r[0] for r in ROUTES])
 def test_routing(case: str, event: str, payload: dict[str, Any], expected: WebhookAction) -> None:
     assert route(event, payload, LINK, own_logins=frozenset({"ghsync[bot]"})) == expected
+    # The receiver routes what `parse_payload` reads of the body: it must decide the same.
+    read = parse_payload(json.dumps(payload).encode())
+    assert route(event, read, LINK, own_logins=frozenset({"ghsync[bot]"})) == expected
+    assert targets_of(event, read) == targets_of(event, payload)
+
+
+EXAMPLES = Path(__file__).parents[1] / "data" / "github" / "examples.json"
+
+
+@pytest.mark.parametrize("kind", sorted(json.loads(EXAMPLES.read_text())["webhooks"]))
+def test_githubs_recorded_payloads_route_the_same_from_what_is_read_of_them(kind: str) -> None:
+    """GitHub's recorded deliveries (@octokit/webhooks-examples), each to a link of its own repository and
+    installation: routed whole and as `parse_payload` reads them, they are one decision."""
+    payload = json.loads(EXAMPLES.read_text())["webhooks"][kind]
+    event = kind.split("$")[0]
+    repository = payload.get("repository") or {}
+    installation = payload.get("installation") or {}
+    link = replace(
+        LINK,
+        repository_id=repository.get("id", 42),
+        installation_id=installation.get("id", 7),
+        default_branch=repository.get("default_branch", "main"),
+    )
+    read = parse_payload(json.dumps(payload).encode())
+    assert set(read) <= set(payload)
+    assert route(event, read, link) == route(event, payload, link)
+    assert targets_of(event, read) == targets_of(event, payload)
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-import orjson
+import msgspec
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -274,7 +274,7 @@ def _answer(receipt: Receipt) -> Response:
     }
     # A ping is answered 200 (it is fully handled); everything else is accepted for later work.
     status = 200 if receipt.event == "ping" else 202
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+    return Response(msgspec.json.encode(body), status_code=status, media_type="application/json")
 
 
 def delivery_batches(container: Container) -> GroupCommit[Delivery, Receipt | Exception]:
