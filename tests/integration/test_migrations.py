@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 import warnings
+from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, event, inspect
 
 from ghsync.adapters.db import migrate
 from ghsync.adapters.db.engine import make_engine
 from ghsync.adapters.db.models import Base
+from ghsync.adapters.db.uow import SqlUnitOfWorkFactory
 
 PLAN_INDEXES = {
     "idx_github_sync_project_status",
@@ -95,4 +98,29 @@ def test_the_plans_columns_exist(database_url: str) -> None:
         "completed_at",
         "metadata",
     } == operations
+    engine.dispose()
+
+
+def test_a_projects_newest_deliveries_are_read_by_index(database_url: str) -> None:
+    """The hook's health view reads a project's newest deliveries: by index, not by scanning the dedup
+    table (a week of deliveries: 40 ms a call over 210,000 rows without it, bench/webhook_health.py)."""
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    ran: list[tuple[str, Any]] = []
+
+    def capture(_conn: object, _cursor: object, statement: str, parameters: Any, *_: object) -> None:
+        ran.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    with SqlUnitOfWorkFactory(engine)() as uow:
+        uow.deliveries.recent(str(uuid.uuid4()), limit=50)
+    event.remove(engine, "before_cursor_execute", capture)
+    statement, parameters = next((s, p) for s, p in ran if "webhook_deliveries" in s)
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        if not sqlite:
+            connection.exec_driver_sql("SET enable_seqscan = off")  # the table is empty: could it use one?
+        explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
+        plan = str(connection.exec_driver_sql(explain + statement, parameters).all())
+    assert "ix_webhook_deliveries_project_received" in plan, plan
     engine.dispose()

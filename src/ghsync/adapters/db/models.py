@@ -102,7 +102,11 @@ class WebhookDeliveryRow(Base):
     """A GitHub delivery id seen, for deduplication when Redis is not configured."""
 
     __tablename__ = "webhook_deliveries"
-    __table_args__ = (Index("ix_webhook_deliveries_expires_at", "expires_at"),)
+    __table_args__ = (
+        Index("ix_webhook_deliveries_expires_at", "expires_at"),
+        # A project's newest deliveries first (the hook's health view; bench/webhook_health.py).
+        Index("ix_webhook_deliveries_project_received", "project_id", "received_at"),
+    )
 
     delivery_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     event: Mapped[str] = mapped_column(String(64))
