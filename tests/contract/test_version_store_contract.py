@@ -397,6 +397,22 @@ def test_commit_tree_makes_numbered_versions(store: VersionStore) -> None:
     assert store.list_refs(P, "refs/tags/") == {"refs/tags/v1": first, "refs/tags/v2": info.commit_sha}
 
 
+def test_versions_are_read_newest_first_only_as_far_as_asked(store: VersionStore) -> None:
+    assert list(store.iter_versions(P)) == []
+    first = commit(store, {"a": b"1"}, expected=None)
+    second = commit(store, {"a": b"2"}, expected=first)
+    versions = store.iter_versions(P)
+    assert next(versions).commit_sha == second  # the newest, before the rest is read
+    assert [v.commit_sha for v in versions] == [first]
+    # A merge's other parent is not one of the versions, whatever its date.
+    who = GitIdentity("Octo", "octo@example.com", datetime(2030, 1, 1, tzinfo=UTC))
+    foreign = store.write_commit(P, tree_sha=tree(store, {"a": b"gh"}), parents=[], message="gh", author=who,
+                                 committer=who)  # fmt: skip
+    merged = commit(store, {"a": b"merged"}, expected=second, parents=[second, foreign])
+    assert [v.commit_sha for v in store.iter_versions(P)] == [merged, second, first]
+    assert list(store.iter_versions(P)) == store.list_versions(P)
+
+
 def test_commit_tree_is_compare_and_swap(store: VersionStore) -> None:
     first = commit(store, {"a": b"1"}, expected=None)
     second = commit(store, {"a": b"2"}, expected=first)

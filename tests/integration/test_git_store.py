@@ -407,6 +407,19 @@ def test_commit_not_on_the_branch_is_not_a_version(store: GitStore, workdir: Pat
         store.get_version(P, str(stray))
 
 
+def test_a_history_without_numbers_is_read_lazily_as_it_is_listed(store: GitStore, workdir: Path) -> None:
+    # Commits ghsync did not write (no Ghsync-Number trailer) are numbered by their place on the branch.
+    put(store, FileWrite("f", b"1"))
+    repo = pygit2.Repository(str(workdir))
+    sig = pygit2.Signature("x", "x@y")
+    by_hand = repo.create_commit(None, sig, sig, "by hand", repo.TreeBuilder().write(), [repo.head.target])
+    repo.references["refs/heads/main"].set_target(by_hand)
+    put(store, FileWrite("f", b"3"))  # the disk still holds the first version's file: kept as a snapshot
+    listed = store.list_versions(P)
+    assert [(v.number, v.message) for v in listed][1:] == [(3, SNAPSHOT), (2, "by hand"), (1, "change")]
+    assert list(store.iter_versions(P)) == listed
+
+
 def test_explicit_expected_head_is_compare_and_swap(store: GitStore) -> None:
     first = store.create_version(
         P, version_id="a", message="m", writes=[FileWrite("f", b"1")], expected_head=None

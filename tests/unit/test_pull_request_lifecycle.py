@@ -196,3 +196,26 @@ def test_a_crash_before_the_superseded_pr_is_closed_closes_it_on_the_rerun(
     assert operation.operation_type == "record_pair"
     assert operation.metadata["pull_request_superseded"]["number"] == number
     assert repo.get_pull(number).state == "closed"
+
+
+def test_an_open_pr_holding_a_recent_version_reads_only_the_newest_versions(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each reconcile of a project with an open PR asks whether the PR branch holds one of our versions:
+    # with a long history, reading every version each time would cost seconds (bench/store_history.py).
+    for n in range(8):
+        world.edit_locally({"a.txt": f"version {n}\n"})
+    open_pr(world, {"a.txt": "ours\n"})
+    read: list[str] = []
+    versions_of = world.store.iter_versions
+
+    def counted(project_id: str) -> Iterator[object]:
+        for version in versions_of(project_id):
+            read.append(version.commit_sha)
+            yield version
+
+    monkeypatch.setattr(world.store, "iter_versions", counted)
+    monkeypatch.setattr(world.store, "list_versions", lambda _: pytest.fail("the whole history was read"))
+    world.engine.reconcile(world.project)
+    assert world.last_operation().metadata["decision"]["reason"] == "pull_request_current"
+    assert 1 <= len(read) <= 2

@@ -10,7 +10,7 @@ Adapters: `GitStore` (pygit2, `ghsync.adapters.store`). The contract suite is
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import EllipsisType
 from typing import Protocol
 
@@ -34,6 +34,9 @@ class VersionStore(Protocol):
 
     def list_versions(self, project_id: str) -> list[VersionInfo]:
         """Every version, newest first."""
+
+    def iter_versions(self, project_id: str) -> Iterator[VersionInfo]:
+        """`list_versions` as an iterator that reads only as far as it is consumed."""
 
     def versions_after(self, project_id: str, number: int) -> list[VersionInfo]:
         """Versions numbered above `number`, newest first."""

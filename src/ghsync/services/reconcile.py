@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import EllipsisType
@@ -183,6 +183,24 @@ def _heads(loaded: _Loaded) -> tuple[str | None, str | None]:
 
 _OUTBOUND_KINDS = (ActionKind.PUSH_DIRECT, ActionKind.PULL_REQUEST, ActionKind.FIRST_COMMIT)
 _INBOUND_KINDS = (ActionKind.PULL_INBOUND, ActionKind.IMPORT)
+
+
+class _TreesOf:
+    """The trees of a project's versions, read newest first and only as far as a lookup needs (`in`):
+    a long history is walked whole only for a tree that is none of them."""
+
+    def __init__(self, versions: Iterator[VersionInfo]) -> None:
+        self._versions = versions
+        self._read: set[str] = set()
+
+    def __contains__(self, tree_sha: object) -> bool:
+        if tree_sha in self._read:
+            return True
+        for version in self._versions:
+            self._read.add(version.tree_sha)
+            if version.tree_sha == tree_sha:
+                return True
+        return False
 
 
 def _transport_of(action: Action) -> str | None:
@@ -459,7 +477,7 @@ class ReconcileService:
             if closed_pr.merged:
                 # Our PR was merged: its head holds one of our versions' trees, so the two are a pair,
                 # and GitHub's new head (the merge) is then simply an inbound change.
-                merged = next((v for v in store.list_versions(key) if v.tree_sha == closed_tree), None)
+                merged = next((v for v in store.iter_versions(key) if v.tree_sha == closed_tree), None)
                 if merged is not None:
                     merged_pair = SyncPair(
                         merged.id, merged.commit_sha, closed_pr.head_sha, closed_tree, link.repository_id
@@ -543,7 +561,7 @@ class ReconcileService:
         their commits sit on (walking first parents back, a few commits at most), else None."""
         store = self._store
         assert store is not None
-        ours = {v.tree_sha for v in store.list_versions(key)}
+        ours = _TreesOf(store.iter_versions(key))  # the PR branch holds a recent one: a few commits read
         if head_tree in ours:
             return None
         sha: str | None = head
