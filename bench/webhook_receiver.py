@@ -5,7 +5,8 @@ signature, parse the headers and payload, answer 202, count the request): the pa
 `bench/webhooks.py`'s figure that is neither the HTTP server nor the database.
 
 Each delivery is the bench's signed push (`bench/webhooks.py`), `concurrency` of them in flight on one
-event loop. Then the largest push GitHub sends (2,048 commits, its cap: webhook-events-and-payloads#push):
+event loop, to the App's hook and to a project's repository hook (whose secret is sealed in the
+database). Then the largest push GitHub sends (2,048 commits, its cap: webhook-events-and-payloads#push):
 the time `parse_payload` takes over it and the memory it holds at its peak (tracemalloc).
 
 Writes bench/results/webhook_receiver.json. Run: .venv/bin/python bench/webhook_receiver.py (seconds).
@@ -14,6 +15,7 @@ Writes bench/results/webhook_receiver.json. Run: .venv/bin/python bench/webhook_
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
@@ -25,20 +27,23 @@ from pathlib import Path
 from typing import Any
 
 from _results import write_results
-from webhooks import SECRET, prepare_ghsync, push_payload
+from webhooks import REPOSITORY_ID, SECRET, prepare_ghsync, push_payload
 
+from ghsync.adapters.secrets import SecretBox
 from ghsync.bootstrap import build_container
 from ghsync.config import load_settings
 from ghsync.domain.webhooks import Reconcile, parse_payload
 from ghsync.entrypoints.api.app import create_app
 from ghsync.entrypoints.cli import freeze_startup_heap
 from ghsync.observability.logging import configure_logging
+from ghsync.services.linking import webhook_secret_context
 from ghsync.services.webhooks import Delivery, ProjectOutcome, Receipt
 
 RESULTS = Path(__file__).parent / "results" / "webhook_receiver.json"
 CONCURRENCY = (1, 64)
 DELIVERIES = 6400
 WARMUP = 640
+KEY = "k1:" + base64.b64encode(bytes(32)).decode()  # seals the repository hook's secret
 
 
 class AnsweredAtOnce:
@@ -49,7 +54,7 @@ class AnsweredAtOnce:
         return Receipt(delivery.headers.delivery_id, delivery.headers.event, "queued", (outcome,))
 
 
-def run(app: Any, body: bytes, n: int, concurrency: int) -> None:
+def run(app: Any, body: bytes, n: int, concurrency: int, path: str = "/v1/webhooks/github") -> None:
     signature = ("sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()).encode()
     fixed = [
         (b"host", b"127.0.0.1:8000"),
@@ -64,7 +69,7 @@ def run(app: Any, body: bytes, n: int, concurrency: int) -> None:
     async def one() -> None:
         scope = {
             "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-            "scheme": "http", "path": "/v1/webhooks/github", "raw_path": b"/v1/webhooks/github",
+            "scheme": "http", "path": path, "raw_path": path.encode(),
             "query_string": b"", "root_path": "", "client": ("127.0.0.1", 5555),
             "server": ("127.0.0.1", 8000), "state": {},
             "headers": [*fixed, (b"x-github-delivery", str(uuid.uuid4()).encode())],
@@ -142,22 +147,37 @@ def main() -> None:
             database_url=url,
             ghsync_data_dir=tmp / "data",
             github_webhook_secret=SECRET,
+            ghsync_encryption_keys=[KEY],
             ghsync_webhook_rate_limit=0,
             github_sync_polling_enabled=False,
         )
         container = build_container(settings)
+        with container.uow() as uow:  # the project's repository hook, with the same secret, sealed
+            [project] = uow.projects.by_repositories([REPOSITORY_ID])
+            context = webhook_secret_context(project.id)
+            uow.projects.set_webhook_secret(
+                project.id, SecretBox.from_setting([KEY]).encrypt(SECRET, context=context)
+            )
+            uow.commit()
         app = create_app(container)
         app.state.webhook_batches = AnsweredAtOnce()
         body = push_payload()
         run(app, body, WARMUP, 8)
         freeze_startup_heap()  # as `ghsync serve` does after start-up
-        for concurrency in CONCURRENCY:
-            cpu = time.process_time()
-            run(app, body, DELIVERIES, concurrency)
-            cpu = time.process_time() - cpu
-            row = {"concurrency": concurrency, "cpu_us_per_delivery": round(cpu / DELIVERIES * 1e6, 1)}
-            print(f"concurrency {concurrency:>3}: {row['cpu_us_per_delivery']:>6} us CPU per delivery")
-            rows.append(row)
+        hooks = {"app": "/v1/webhooks/github", "repository": f"/v1/webhooks/github/{project.id}"}
+        for hook, path in hooks.items():
+            for concurrency in CONCURRENCY:
+                cpu = time.process_time()
+                run(app, body, DELIVERIES, concurrency, path)
+                cpu = time.process_time() - cpu
+                row = {
+                    "hook": hook,
+                    "concurrency": concurrency,
+                    "cpu_us_per_delivery": round(cpu / DELIVERIES * 1e6, 1),
+                }
+                cost = row["cpu_us_per_delivery"]
+                print(f"{hook:10} hook, concurrency {concurrency:>3}: {cost:>6} us CPU per delivery")
+                rows.append(row)
         container.close()
     largest = measure_large_push()
     total = time.perf_counter() - started

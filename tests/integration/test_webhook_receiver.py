@@ -6,6 +6,7 @@ tests/integration/test_webhooks_api.py proves the deliveries themselves end to e
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
@@ -19,9 +20,14 @@ from fastapi.testclient import TestClient
 
 from ghsync.adapters.db import migrate
 from ghsync.adapters.db.engine import make_engine
+from ghsync.adapters.secrets import SecretBox
 from ghsync.bootstrap import Container, build_container
 from ghsync.config import load_settings
+from ghsync.domain.link import Link, Tracking
+from ghsync.domain.sync import ConflictStrategy, SyncMode
+from ghsync.domain.webhooks import sign
 from ghsync.entrypoints.api.app import create_app
+from ghsync.services.linking import webhook_secret_context
 
 TOKEN = "receiver-test-token"
 SECRET = "receiver-test-secret"
@@ -190,3 +196,65 @@ def test_the_openapi_document_still_describes_both_receivers(api: TestClient) ->
         operation = paths[path]["post"]
         assert {"202", "200", "401", "413"} <= set(operation["responses"])
         assert any(p["name"] == "X-Hub-Signature-256" for p in operation["parameters"])
+
+
+def test_a_repository_hooks_secret_is_reused_and_opened_again_when_it_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'hooks.db'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    key = "k1:" + base64.b64encode(bytes(range(32))).decode()
+    settings = load_settings(
+        {}, ghsync_data_dir=tmp_path / "data", database_url=url, ghsync_api_tokens=[TOKEN],
+        ghsync_encryption_keys=[key], ghsync_webhook_rate_limit=0,
+    )  # fmt: skip
+    container = build_container(settings)
+    box = SecretBox.from_setting([key])
+    pid = container.projects.create_project("site").id
+    link = Link(
+        pid, "octo", "site", 42, 7, "main", False, SyncMode.DIRECT_COMMIT, ConflictStrategy.MANUAL, True
+    )
+
+    def seal(secret: str) -> str:
+        return box.encrypt(secret, context=webhook_secret_context(pid))
+
+    with container.uow() as uow:
+        uow.projects.link(pid, link, webhook_secret=seal("first"), tracking=Tracking())
+        uow.commit()
+    opened: list[str] = []
+    hook_secret = container.webhooks.hook_secret
+    monkeypatch.setattr(container.webhooks, "hook_secret", lambda p: opened.append(p) or hook_secret(p))
+
+    def ping(secret: str) -> int:
+        return answer(secret).status_code
+
+    def answer(secret: str, event: str = "ping") -> Any:
+        body = b'{"zen": "Favor focus over features.", "ref": "refs/heads/main", "repository": {"id": 42}}'
+        headers = {
+            "Content-Type": "application/json", "X-GitHub-Event": event,
+            "X-GitHub-Delivery": str(uuid.uuid4()), "X-Hub-Signature-256": sign(secret, body),
+        }  # fmt: skip
+        return api.post(f"/v1/webhooks/github/{pid}", content=body, headers=headers)
+
+    with TestClient(create_app(container), raise_server_exceptions=False) as api:
+        assert [ping("first"), ping("first"), ping("first")] == [200, 200, 200]
+        assert len(opened) == 1  # read and opened once, then remembered
+        with container.uow() as uow:  # relinked meanwhile: a new secret
+            uow.projects.set_webhook_secret(pid, seal("second"))
+            uow.commit()
+        assert ping("second") == 200 and len(opened) == 2  # the remembered one failed: opened again
+        assert ping("first") == 401 and len(opened) == 3  # the old one is refused after a fresh read
+        assert ping("second") == 200 and len(opened) == 3
+        with container.uow() as uow:
+            uow.projects.unlink(pid)
+            uow.commit()
+        unlinked = answer("second", "push")  # within the minute: recorded, and nothing done
+        assert (unlinked.status_code, unlinked.json()["outcome"], unlinked.json()["projects"]) == (
+            202,
+            "ignored",
+            [],
+        )
+        assert ping("wrong") == 404  # the fresh read after a failed signature finds no hook
+    container.close()

@@ -15,12 +15,14 @@ import pytest
 
 from ghsync.adapters.github.memory import InMemoryGitHub
 from ghsync.adapters.memory_uow import MemoryUnitOfWork, MemoryUnitOfWorkFactory
+from ghsync.adapters.secrets import SecretBox
 from ghsync.domain.errors import GitHubError, NotFound
 from ghsync.domain.link import Link, Project, Tracking
 from ghsync.domain.operations import ReconcileRequest
 from ghsync.domain.sync import ConflictStrategy, SyncMode
 from ghsync.domain.webhooks import DeliveryHeaders
-from ghsync.services.webhooks import AppLogins, Delivery, Receipt, WebhookService
+from ghsync.services.linking import webhook_secret_context
+from ghsync.services.webhooks import HOOK_SECRET_SECONDS, AppLogins, Delivery, Receipt, WebhookService
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 TTL = timedelta(days=7)
@@ -617,3 +619,33 @@ def test_a_repository_hook_of_a_project_gone_meanwhile_is_refused_alone(world: W
     assert _receipt(results[2]).outcome == "queued"
     assert world.status("d1") is None and world.status("d2") is None  # nothing recorded for them
     assert world.status("d3") == "queued"
+
+
+def test_a_repository_hooks_secret_is_opened_once_a_minute_and_forgotten_with_its_link() -> None:
+    box = SecretBox([("k1", bytes(32))])
+    uow = FlakyUnitOfWorkFactory()
+    seconds = [0.0]
+    service = WebhookService(uow, delivery_ttl=TTL, secrets=box, monotonic=lambda: seconds[0])
+    world = World(uow, [], service, [NOW])
+    pid = world.project()
+    with uow() as work:
+        work.projects.set_webhook_secret(pid, box.encrypt("hook secret", context=webhook_secret_context(pid)))
+        work.commit()
+
+    assert service.remembered_hook_secret(pid) is None  # never opened: the route reads it
+    opened = uow.opened
+    assert service.hook_secret(pid) == "hook secret"
+    assert uow.opened == opened + 1
+    seconds[0] = HOOK_SECRET_SECONDS - 1
+    assert service.remembered_hook_secret(pid) == "hook secret"
+    assert uow.opened == opened + 1  # no read
+    seconds[0] = HOOK_SECRET_SECONDS
+    assert service.remembered_hook_secret(pid) is None  # a minute old: read again
+
+    service.hook_secret(pid)
+    with uow() as work:
+        work.projects.unlink(pid)
+        work.commit()
+    with pytest.raises(NotFound):
+        service.hook_secret(pid)  # what the route asks when a remembered secret fails a signature
+    assert service.remembered_hook_secret(pid) is None

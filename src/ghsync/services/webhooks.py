@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -60,6 +61,9 @@ LINK_FOLLOWED = "github.link_followed"
 DEFAULT_BRANCH_CHANGED = "github.default_branch_changed"
 # How many of a project's deliveries the health view reads (its window of "recent failures").
 HEALTH_WINDOW = 50
+# How long an opened repository-hook secret is reused, and for how many projects at most.
+HOOK_SECRET_SECONDS = 60.0
+HOOK_SECRETS_KEPT = 4096
 _CAUSES: frozenset[str] = frozenset(get_args(DisableCause))
 # The events that may change a link (routing's FollowRepository, ChangeDefaultBranch, DisableSync,
 # EnableSync): received one at a time. Every other event only requests reconciles or is ignored.
@@ -176,10 +180,14 @@ class WebhookService:
         secrets: SecretSealer | None = None,
         own_logins: frozenset[str] | Callable[[], frozenset[str]] = frozenset(),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._uow = uow
         self._ttl = delivery_ttl
         self._secrets = secrets
+        self._monotonic = monotonic
+        self._opened: OrderedDict[str, tuple[float, str]] = OrderedDict()  # project -> (opened at, secret)
+        self._opened_lock = threading.Lock()
         # The accounts ghsync pushes as (its App's bot): fixed, or read when known (`AppLogins`).
         fixed = own_logins
         self._own_logins: Callable[[], frozenset[str]] = fixed if callable(fixed) else (lambda: fixed)
@@ -188,7 +196,8 @@ class WebhookService:
     # --- the repository hook's secret -------------------------------------------------------------------
 
     def hook_secret(self, project_id: str) -> str:
-        """The secret of a project's repository hook, opened from its sealed envelope.
+        """The secret of a project's repository hook, read and opened from its sealed envelope (and
+        remembered for `remembered_hook_secret`).
 
         An unknown or unlinked project, or one without a secret, is `NotFound`: the route answers 404
         before reading the body, and nothing is recorded.
@@ -197,12 +206,38 @@ class WebhookService:
         with self._uow() as uow:
             project = uow.projects.get(key)
         if project is None or project.link is None or project.webhook_secret is None:
+            with self._opened_lock:
+                self._opened.pop(project_id, None)
             raise NotFound(f"project {project_id} has no repository webhook", code="project_not_found")
         if self._secrets is None or not self._secrets.configured:
             raise WebhookNotConfigured(
                 "GHSYNC_ENCRYPTION_KEYS must be set to open the project's webhook secret"
             )
-        return self._secrets.decrypt(project.webhook_secret, context=webhook_secret_context(key))
+        secret = self._secrets.decrypt(project.webhook_secret, context=webhook_secret_context(key))
+        with self._opened_lock:
+            self._opened[project_id] = (self._monotonic(), secret)
+            self._opened.move_to_end(project_id)
+            while len(self._opened) > HOOK_SECRETS_KEPT:
+                self._opened.popitem(last=False)
+        return secret
+
+    def remembered_hook_secret(self, project_id: str) -> str | None:
+        """The project's hook secret as `hook_secret` opened it in the last `HOOK_SECRET_SECONDS`, without
+        reading the database (None when there is none).
+
+        It lets a project's stream of deliveries skip a read and a decryption each. A secret changed since
+        (the project relinked) fails a delivery's signature: the route then opens the secret again. A
+        project unlinked since is found so by the delivery's own unit of work, which records the delivery
+        and does nothing else.
+        """
+        with self._opened_lock:
+            opened = self._opened.get(project_id)
+            if opened is None:
+                return None
+            if self._monotonic() - opened[0] >= HOOK_SECRET_SECONDS:
+                del self._opened[project_id]
+                return None
+            return opened[1]
 
     def purge_expired(self) -> int:
         """Forget deliveries past GITHUB_DELIVERY_TTL (a periodic task); returns how many."""

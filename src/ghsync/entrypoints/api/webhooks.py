@@ -38,6 +38,7 @@ from ghsync.domain.errors import GhsyncError
 from ghsync.domain.operations import WebhookDelivery
 from ghsync.domain.webhooks import (
     Bucket,
+    InvalidSignature,
     MalformedDelivery,
     Network,
     address_allowed,
@@ -305,19 +306,31 @@ async def receive_delivery(request: Request, project_id: str | None) -> Response
             return refused
         container: Container = state.container
         settings = container.settings
+        remembered: str | None = None  # a repository hook's secret, as opened for an earlier delivery
         if project_id is None:
-            secret = settings.github_webhook_secret
-            if not secret:
+            if not settings.github_webhook_secret:
                 raise WebhookNotConfigured(
                     "GITHUB_WEBHOOK_SECRET is not set: the App's webhook cannot be verified"
                 )
+            secret = settings.github_webhook_secret
         else:
-            secret = await run_in_threadpool(container.webhooks.hook_secret, project_id)
+            remembered = container.webhooks.remembered_hook_secret(project_id)
+            if remembered is None:  # read and opened in a thread: the database is not the event loop's
+                secret = await run_in_threadpool(container.webhooks.hook_secret, project_id)
+            else:
+                secret = remembered
         headers = _headers_of(scope)
         # The API's own cap on every body (GHSYNC_MAX_REQUEST_BODY) holds here too, whichever is smaller.
         limit = min(settings.github_webhook_payload_limit, settings.ghsync_max_request_body)
         body = await read_capped_body(request.receive, headers.get("content-length"), limit)
-        delivery_headers, payload = verify_delivery(secret, body, headers)
+        try:
+            delivery_headers, payload = verify_delivery(secret, body, headers)
+        except InvalidSignature:
+            if project_id is None or remembered is None:
+                raise
+            # The secret may have changed since it was remembered (the project relinked): open it again.
+            reopened = await run_in_threadpool(container.webhooks.hook_secret, project_id)
+            delivery_headers, payload = verify_delivery(reopened, body, headers)
         batches: GroupCommit[Delivery, Receipt | Exception] = state.webhook_batches
         result = await batches.submit(Delivery(delivery_headers, payload, project_id))
         if isinstance(result, GhsyncError):
