@@ -6,17 +6,23 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import secrets
+import time
 from pathlib import Path
 
+import pytest
 import structlog
 
 from ghsync.config import load_settings
+from ghsync.observability import logging as log_module
 from ghsync.observability.logging import (
+    FORGET_AFTER_EXPIRY,
     REDACTED,
     RedactingFilter,
     known_secrets,
     redact_secrets,
     remember_secret,
+    scrub,
 )
 
 
@@ -80,3 +86,44 @@ def test_loading_the_settings_remembers_every_secret_in_them(tmp_path: Path) -> 
     for secret in ("api-token-for-the-platform", key, key.partition(":")[2], "the-app-webhook-secret"):
         assert secret in known, secret
     assert base64.b64encode(b"the-app-webhook-secret").decode() in known
+
+
+@pytest.fixture
+def own_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The remembered secrets as they were before the test, once it ends (they are the process's)."""
+    for name in ("_remembered", "_settled", "_recent"):
+        monkeypatch.setattr(log_module, name, type(getattr(log_module, name))(getattr(log_module, name)))
+    for name in ("_patterns", "_rebuild", "_stale"):
+        monkeypatch.setattr(log_module, name, getattr(log_module, name))
+
+
+@pytest.mark.usefixtures("own_memory")
+def test_a_credential_is_forgotten_an_hour_after_it_expires_and_not_before() -> None:
+    now = time.time()
+    gone, expiring, live = (f"ghs_{name}0123456789abcdefghij" for name in ("gone", "expiring", "live"))
+    remember_secret(gone, expires_at=now - FORGET_AFTER_EXPIRY - 1)
+    remember_secret(expiring, expires_at=now - 60)  # expired a minute ago: still searched for
+    remember_secret(live, expires_at=now + 3600)
+    known = known_secrets()
+    assert gone not in known and expiring in known and live in known
+    assert scrub(f"{gone} {expiring} {live}") == f"{gone} {REDACTED} {REDACTED}"
+    remember_secret("the-platform-api-token")  # no expiry: for the life of the process
+    assert "the-platform-api-token" in known_secrets()
+
+
+@pytest.mark.usefixtures("own_memory")
+def test_any_of_thousands_of_secrets_is_scrubbed_the_longest_spelling_whole() -> None:
+    tokens = [f"ghs_{secrets.token_urlsafe(27)}" for _ in range(3000)]
+    for token in tokens:
+        remember_secret(token, f"x-access-token:{token}", expires_at=time.time() + 3600)
+    first, middle, last = tokens[0], tokens[1500], tokens[-1]
+    git_basic = base64.b64encode(f"x-access-token:{middle}".encode()).decode()
+    rendered = _render(
+        event=f"x-access-token:{first} failed",
+        detail={"nested": [f"Basic {git_basic}", f"then {last}."]},
+    )
+    for spelling in (first, middle, last, git_basic):
+        assert spelling not in rendered
+    line = json.loads(rendered)
+    assert line["event"] == f"{REDACTED} failed"  # the longer spelling, not the token inside it
+    assert line["detail"] == {"nested": [f"Basic {REDACTED}", f"then {REDACTED}."]}

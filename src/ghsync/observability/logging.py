@@ -6,16 +6,21 @@ Two layers keep credentials out of the log. Fields whose *name* says they hold a
 handles is remembered when it is made or read (`remember_secret`: the settings' API tokens, encryption
 keys, webhook secret and App private key; each App JWT; each installation token; each plaintext the
 secret box seals or opens), and any log value containing one, raw or base64-encoded, has it replaced.
+Tokens and JWTs are forgotten an hour after they expire, so what is searched for stays the size of what
+is live: remembered for ever, a week of a hundred installations' hourly tokens made every log line take
+a third of a second (`bench/log_lines.py`).
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import math
 import re
 import sys
 import threading
-from collections.abc import Iterable, Mapping, MutableMapping
+import time
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -29,8 +34,23 @@ _SECRET_FIELD = re.compile(
 )
 # Shorter values are too likely to occur by chance in ordinary text to be searched for.
 MIN_SECRET_LENGTH = 8
+# A credential that stops working (an installation token, an App JWT) is forgotten this long after it
+# expired: it grants nothing any more, and remembering every one ever made would grow without end.
+FORGET_AFTER_EXPIRY = 3600.0
 
-_known: set[str] = set()
+# Every spelling remembered, and when to forget it (seconds since the epoch; infinity: never).
+_remembered: dict[str, float] = {}
+# What scrubbing searches with: regular expressions of the spellings, longest first, compiled when first
+# needed after a change. One expression finds any of thousands of spellings in one pass over a text
+# (searching for each in turn cost every log line a fraction of a millisecond per spelling), but compiling
+# it costs a moment per spelling, so a new spelling goes to a small expression of the recent ones and the
+# big one is rebuilt only when that grows past RECENT_SPELLINGS or a spelling is forgotten.
+RECENT_SPELLINGS = 256
+_settled: set[str] = set()  # in the big expression
+_recent: set[str] = set()  # remembered since it was built
+_patterns: tuple[re.Pattern[str], ...] = ()
+_rebuild = False  # the big expression must be built again (a spelling forgotten, or too many recent)
+_stale = False  # a spelling came or went since the patterns were compiled
 _lock = threading.Lock()
 
 
@@ -44,60 +64,103 @@ def encodings(secret: str) -> set[str]:
     return {value for value in spelled if len(value) >= MIN_SECRET_LENGTH}
 
 
-def remember_secret(*secrets: str | None) -> None:
-    """Remember secrets, so that no log line ever carries them (nor their base64)."""
+def remember_secret(*secrets: str | None, expires_at: float | None = None) -> None:
+    """Remember secrets, so that no log line ever carries them (nor their base64).
+
+    `expires_at` (seconds since the epoch) is when a credential stops working; it is forgotten
+    FORGET_AFTER_EXPIRY later. Without it a secret is remembered for the life of the process.
+    """
+    forget_at = math.inf if expires_at is None else expires_at + FORGET_AFTER_EXPIRY
+    spellings: set[str] = set()
+    for secret in secrets:
+        if secret and len(secret) >= MIN_SECRET_LENGTH:
+            spellings |= encodings(secret)
+            # A PEM key is also recognised by its body lines alone.
+            if "-----BEGIN" in secret:
+                spellings.update(
+                    line.strip()
+                    for line in secret.splitlines()
+                    if len(line.strip()) >= 32 and not line.startswith("-----")
+                )
+    global _rebuild, _stale
     with _lock:
-        for secret in secrets:
-            if secret and len(secret) >= MIN_SECRET_LENGTH:
-                _known.update(encodings(secret))
-                # A PEM key is also recognised by its body lines alone.
-                if "-----BEGIN" in secret:
-                    _known.update(
-                        line.strip()
-                        for line in secret.splitlines()
-                        if len(line.strip()) >= 32 and not line.startswith("-----")
-                    )
+        now = time.time()
+        expired = [spelling for spelling, until in _remembered.items() if until <= now]
+        for spelling in expired:
+            del _remembered[spelling]
+        new = spellings - _remembered.keys()
+        for spelling in spellings:
+            _remembered[spelling] = max(_remembered.get(spelling, forget_at), forget_at)
+        _recent.update(new)
+        _rebuild = _rebuild or bool(expired) or len(_recent) > RECENT_SPELLINGS
+        _stale = _stale or bool(new or expired)
+
+
+def _compiled() -> tuple[re.Pattern[str], ...]:
+    """The patterns to scrub with, compiled now if a spelling came or went since they last were."""
+    global _patterns, _rebuild, _stale
+    if not _stale:
+        return _patterns
+    with _lock:
+        settled = _patterns[:1] if _settled else ()
+        if _rebuild:
+            _settled.clear()
+            _settled.update(_remembered)
+            _recent.clear()
+            settled = (_pattern_of(_settled),) if _settled else ()
+            _rebuild = False
+        _patterns = settled + ((_pattern_of(_recent),) if _recent else ())
+        _stale = False
+        return _patterns
+
+
+def _pattern_of(spellings: set[str]) -> re.Pattern[str]:
+    # Longest first, so a spelling containing another (`x-access-token:<token>`) is replaced whole.
+    return re.compile("|".join(map(re.escape, sorted(spellings, key=len, reverse=True))))
 
 
 def known_secrets() -> frozenset[str]:
     with _lock:
-        return frozenset(_known)
+        return frozenset(_remembered)
 
 
-def scrub(text: str, secrets: Iterable[str] | None = None) -> str:
-    """`text` with every known secret (or its base64) replaced by `[redacted]`."""
-    for secret in sorted(secrets if secrets is not None else known_secrets(), key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, REDACTED)
+def scrub(text: str) -> str:
+    """`text` with every remembered secret (or its base64) replaced by `[redacted]`."""
+    return _scrubbed(text, _compiled())
+
+
+def _scrubbed(text: str, patterns: tuple[re.Pattern[str], ...]) -> str:
+    for pattern in patterns:
+        text = pattern.sub(REDACTED, text)
     return text
 
 
-def _redact_value(value: Any, secrets: frozenset[str]) -> Any:
+def _redact_value(value: Any, patterns: tuple[re.Pattern[str], ...]) -> Any:
     if isinstance(value, str):
-        return scrub(value, secrets)
+        return _scrubbed(value, patterns)
     if isinstance(value, Mapping):
-        return {key: _redact_field(str(key), item, secrets) for key, item in value.items()}
+        return {key: _redact_field(str(key), item, patterns) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_redact_value(item, secrets) for item in value]
+        return [_redact_value(item, patterns) for item in value]
     if isinstance(value, bytes | int | float | bool) or value is None:
         return value
-    return scrub(repr(value), secrets) if secrets else value
+    return _scrubbed(repr(value), patterns) if patterns else value
 
 
-def _redact_field(key: str, value: Any, secrets: frozenset[str]) -> Any:
+def _redact_field(key: str, value: Any, patterns: tuple[re.Pattern[str], ...]) -> Any:
     # `token_expires_at`, `tokens_cached`... are about tokens, not tokens: only string values go.
     if _SECRET_FIELD.search(key) and isinstance(value, str | bytes) and value:
         return REDACTED
-    return _redact_value(value, secrets)
+    return _redact_value(value, patterns)
 
 
 def redact_secrets(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """structlog processor: credential fields replaced, known secrets scrubbed from every value."""
-    secrets = known_secrets()
+    patterns = _compiled()
     for key in list(event_dict):
-        event_dict[key] = _redact_field(key, event_dict[key], secrets)
+        event_dict[key] = _redact_field(key, event_dict[key], patterns)
     return event_dict
 
 
@@ -105,9 +168,8 @@ class RedactingFilter(logging.Filter):
     """The same for the standard library's records (uvicorn, SQLAlchemy, httpx...)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        secrets = known_secrets()
-        if secrets:
-            record.msg = scrub(record.getMessage(), secrets)
+        if _remembered:
+            record.msg = scrub(record.getMessage())
             record.args = None
         return True
 

@@ -71,7 +71,7 @@ class AppJwt:
             iat = int(now) - JWT_BACKDATE
             exp = iat + JWT_LIFETIME
             encoded = jwt.encode({"iss": self._app_id, "iat": iat, "exp": exp}, self._key, algorithm="RS256")
-            remember_secret(encoded)
+            remember_secret(encoded, expires_at=exp)
             self._cached = (encoded, float(exp))
             return encoded
 

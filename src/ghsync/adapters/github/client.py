@@ -708,9 +708,10 @@ class GitHubAppClient:
         metrics.TOKEN_REQUESTS.inc()
         fallback = time.time() + 3600
         token = str(resp.body["token"])
+        expires_at = parse_expires_at(resp.body.get("expires_at"), fallback)
         # Also as git's Basic credential (git_transport.py), whose base64 does not contain the token's.
-        remember_secret(token, f"x-access-token:{token}")
-        return CachedToken(token=token, expires_at=parse_expires_at(resp.body.get("expires_at"), fallback))
+        remember_secret(token, f"x-access-token:{token}", expires_at=expires_at)
+        return CachedToken(token=token, expires_at=expires_at)
 
 
 def _kind(value: str) -> RetryKind:
