@@ -35,7 +35,7 @@ from ghsync.services.polling import POLLING_TASK, PollingService
 from ghsync.services.projects import ProjectService, VersionService
 from ghsync.services.reconcile import EngineSettings, ReconcileService, relay_pending_requests
 from ghsync.services.triggers import SyncTriggers
-from ghsync.services.webhooks import AppLogins, WebhookService
+from ghsync.services.webhooks import AppLogins, HeldTells, WebhookService
 
 # How often the outbox relay re-tells the queue of reconcile requests still pending (a crash between a
 # request's commit and the queue, or a queue that was down, is healed within this many seconds).
@@ -62,6 +62,7 @@ class Container:
     pairs: PairRebuilder | None
     triggers: SyncTriggers
     webhooks: WebhookService
+    tells: HeldTells
     conflicts: ConflictService
     link_settings: LinkSettings
     notifications: NotificationService
@@ -185,8 +186,10 @@ def build_container(settings: Settings, *, require_migrated: bool = True) -> Con
         )
     store = GitStore(settings.ghsync_data_dir / "projects", max_file_size=settings.github_sync_max_file_size)
     queue = EmbeddedQueue(engine)
-    # A committed reconcile request is told to the queue right after its commit.
-    uow = SqlUnitOfWorkFactory(engine, notify=queue.request_reconcile)
+    # A committed reconcile request is told to the queue right after its commit (the webhook batch holds
+    # its tells until its deliveries are answered: `HeldTells`).
+    tells = HeldTells(queue.request_reconcile)
+    uow = SqlUnitOfWorkFactory(engine, notify=tells)
     projects = ProjectService(uow, store)
     versions = VersionService(uow, store, projects)
     github = build_github_client(settings, DatabaseThrottleState(engine))
@@ -239,6 +242,7 @@ def build_container(settings: Settings, *, require_migrated: bool = True) -> Con
         pairs=pairs,
         triggers=triggers,
         webhooks=webhooks,
+        tells=tells,
         conflicts=ConflictService(uow, store, github),
         link_settings=LinkSettings(uow),
         notifications=notifications,

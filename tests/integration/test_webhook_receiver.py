@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -258,3 +259,25 @@ def test_a_repository_hooks_secret_is_reused_and_opened_again_when_it_changed(
         )
         assert ping("wrong") == 404  # the fresh read after a failed signature finds no hook
     container.close()
+
+
+def test_a_push_is_answered_and_then_told_to_the_queue(container: Container, api: TestClient) -> None:
+    pid = container.projects.create_project("site").id
+    link = Link(
+        pid, "octo", "site", 4242, 7, "main", False, SyncMode.DIRECT_COMMIT, ConflictStrategy.MANUAL, True
+    )
+    with container.uow() as uow:
+        uow.projects.link(pid, link, webhook_secret="", tracking=Tracking())
+        uow.commit()
+    assert container.queue.counts().get("queued", 0) == 0
+    body, headers = _delivery({"ref": "refs/heads/main", "repository": {"id": 4242}})
+
+    response = api.post("/v1/webhooks/github", content=body, headers=headers)
+
+    assert response.status_code == 202 and response.json()["outcome"] == "queued"
+    deadline = time.monotonic() + 10  # told by the batch's thread once the answer is on its way
+    while container.queue.counts().get("queued", 0) == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert container.queue.counts().get("queued", 0) == 1
+    with container.uow() as uow:
+        assert [r.reason for r in uow.requests.pending(pid)] == ["webhook:push"]

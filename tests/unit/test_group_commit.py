@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -126,3 +127,30 @@ def test_a_waiter_that_gives_up_does_not_stop_the_item_or_the_others() -> None:
 def test_max_batch_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         GroupCommit(lambda batch: batch, max_batch=0)
+
+
+def test_after_batch_runs_in_the_worker_once_a_batchs_requests_may_be_answered() -> None:
+    answered = threading.Event()
+    seen: list[tuple[str, bool]] = []
+
+    def after_batch() -> None:
+        # The request is answered while this runs: it does not wait for it.
+        seen.append((threading.current_thread().name, answered.wait(10)))
+        if len(seen) == 1:
+            raise RuntimeError("a failing after_batch is logged; the worker goes on")
+
+    group: GroupCommit[int, int] = GroupCommit(lambda batch: [n * 2 for n in batch], after_batch=after_batch)
+
+    async def scenario() -> list[int]:
+        results = []
+        for n in (1, 2):
+            results.append(await group.submit(n))
+            answered.set()
+            deadline = time.monotonic() + 10
+            while len(seen) < n and time.monotonic() < deadline:  # until this batch's after_batch ran
+                await asyncio.sleep(0.01)
+            answered.clear()
+        return results
+
+    assert asyncio.run(scenario()) == [2, 4]
+    assert seen == [("ghsync-group-commit", True), ("ghsync-group-commit", True)]

@@ -22,7 +22,14 @@ from ghsync.domain.operations import ReconcileRequest
 from ghsync.domain.sync import ConflictStrategy, SyncMode
 from ghsync.domain.webhooks import DeliveryHeaders
 from ghsync.services.linking import webhook_secret_context
-from ghsync.services.webhooks import HOOK_SECRET_SECONDS, AppLogins, Delivery, Receipt, WebhookService
+from ghsync.services.webhooks import (
+    HOOK_SECRET_SECONDS,
+    AppLogins,
+    Delivery,
+    HeldTells,
+    Receipt,
+    WebhookService,
+)
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 TTL = timedelta(days=7)
@@ -651,3 +658,43 @@ def test_a_repository_hooks_secret_is_opened_once_a_minute_and_forgotten_with_it
     with pytest.raises(NotFound):
         service.hook_secret(pid)  # what the route asks when a remembered secret fails a signature
     assert service.remembered_hook_secret(pid) is None
+
+
+def test_held_tells_wait_for_release_on_their_thread_only_and_a_failure_loses_none_of_the_others() -> None:
+    told: list[str] = []
+
+    def notify(project_id: str) -> None:
+        if project_id == "broken":
+            raise RuntimeError("the queue is away")
+        told.append(project_id)
+
+    tells = HeldTells(notify)
+    tells("a")
+    assert told == ["a"]  # not held: straight through
+    with tells.holding():
+        tells("b")
+        tells("broken")
+        tells("b")  # once is enough
+        other = threading.Thread(target=tells, args=("c",))
+        other.start()
+        other.join()
+        assert told == ["a", "c"]  # another thread's tell is not held
+    tells("d")  # after the block: straight through again
+    assert told == ["a", "c", "d"]
+    tells.release()
+    assert told == ["a", "c", "d", "b"]  # "broken" was logged; the outbox relay tells it later
+    tells.release()
+    assert told == ["a", "c", "d", "b"]  # released once
+
+
+def test_a_batch_tells_the_queue_after_its_deliveries_are_recorded(world: World) -> None:
+    tells = HeldTells(world.told.append)
+    service = WebhookService(
+        MemoryUnitOfWorkFactory(world.uow.database, notify=tells), delivery_ttl=TTL, clock=lambda: NOW
+    )
+    pid = world.project()
+    with tells.holding():
+        [receipt] = service.receive_many([Delivery(_headers("push"), _push())])
+        assert _receipt(receipt).outcome == "queued" and world.told == []
+    tells.release()
+    assert world.told == [pid]

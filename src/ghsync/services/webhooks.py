@@ -22,7 +22,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
@@ -48,7 +49,7 @@ from ghsync.domain.webhooks import (
 from ghsync.observability.logging import get_logger
 from ghsync.ports.github import GitHubApp
 from ghsync.ports.secrets import SecretSealer
-from ghsync.ports.uow import UnitOfWork, UnitOfWorkFactory
+from ghsync.ports.uow import ReconcileNotifier, UnitOfWork, UnitOfWorkFactory
 from ghsync.services.linking import webhook_secret_context
 from ghsync.services.projects import parse_project_id
 
@@ -106,6 +107,49 @@ class AppLogins:
             return
         with self._lock:
             self._logins = frozenset({login})
+
+
+class HeldTells:
+    """The queue's notifier (a `ReconcileNotifier`), whose calls a thread may hold back and send later.
+
+    The webhook batch holds them while it records its deliveries (`holding`) and sends them once the
+    deliveries are answered (`release`): telling the queue is a read (on PostgreSQL, a round trip or two)
+    that is no part of the answer, and a tell that never comes loses nothing, since the outbox relay tells
+    the queue of every request still pending. Calls made outside `holding`, and on other threads, go
+    straight through.
+    """
+
+    def __init__(self, notify: ReconcileNotifier) -> None:
+        self._notify = notify
+        self._local = threading.local()
+
+    def __call__(self, project_id: str) -> None:
+        held: list[str] | None = getattr(self._local, "held", None)
+        if held is None:
+            self._notify(project_id)
+        elif project_id not in held:
+            held.append(project_id)
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Hold this thread's tells until `release` (which the block's end does not do)."""
+        held: list[str] = []
+        self._local.held = held
+        try:
+            yield
+        finally:
+            self._local.held = None
+            self._local.pending = [*getattr(self._local, "pending", []), *held]
+
+    def release(self) -> None:
+        """Send the tells this thread held; one that fails is logged, and the relay sends it later."""
+        pending: list[str] = getattr(self._local, "pending", [])
+        self._local.pending = []
+        for project_id in dict.fromkeys(pending):
+            try:
+                self._notify(project_id)
+            except Exception:
+                log.exception("queue_tell_failed", project_id=project_id)
 
 
 class WebhookNotConfigured(GhsyncError):

@@ -35,7 +35,8 @@ class GroupCommit(Generic[Item, Result]):
     """`await submit(item)` returns `handle(batch)`'s result for that item; `handle` runs in one thread.
 
     `handle` takes the items of a batch and returns one result per item, in order. If it raises, every
-    item of the batch gets the exception.
+    item of the batch gets the exception. `after_batch`, if given, runs in the same thread once the
+    batch's results are handed to the waiting requests: work the answers need not wait for.
     """
 
     def __init__(
@@ -45,10 +46,12 @@ class GroupCommit(Generic[Item, Result]):
         max_batch: int = 128,
         idle_seconds: float = 5.0,
         name: str = "ghsync-group-commit",
+        after_batch: Callable[[], None] | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._handle = handle
+        self._after_batch = after_batch
         self._max_batch = max_batch
         self._idle_seconds = idle_seconds
         self._name = name
@@ -109,6 +112,11 @@ class GroupCommit(Generic[Item, Result]):
         for loop, outcomes in by_loop.items():
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 loop.call_soon_threadsafe(_settle, outcomes)  # one wake-up of each loop per batch
+        if self._after_batch is not None:
+            try:
+                self._after_batch()  # while the loops answer the batch's requests
+            except Exception:
+                log.exception("group_commit_after_batch_failed", batch=len(batch))
 
 
 def _settle(outcomes: list[_Settled[Result]]) -> None:

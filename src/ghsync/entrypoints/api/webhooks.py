@@ -279,10 +279,17 @@ def _answer(receipt: Receipt) -> Response:
 
 
 def delivery_batches(container: Container) -> GroupCommit[Delivery, Receipt | Exception]:
-    """The app's group commit of deliveries: concurrent ones are received in one unit of work."""
-    # `container.webhooks` is read per batch, not bound now: the service may be replaced after the app
-    # is made (tests do).
-    return GroupCommit(lambda batch: container.webhooks.receive_many(batch), name="ghsync-webhooks")
+    """The app's group commit of deliveries: concurrent ones are received in one unit of work, and the
+    queue is told of their reconciles once they are answered."""
+    tells = container.tells
+
+    def receive(batch: list[Delivery]) -> list[Receipt | Exception]:
+        # `container.webhooks` is read per batch, not bound now: the service may be replaced after the
+        # app is made (tests do).
+        with tells.holding():
+            return container.webhooks.receive_many(batch)
+
+    return GroupCommit(receive, name="ghsync-webhooks", after_batch=tells.release)
 
 
 def _headers_of(scope: Scope) -> dict[str, str]:
