@@ -12,7 +12,6 @@ Writes bench/results/webhook_batches.json. Run: .venv/bin/python bench/webhook_b
 
 from __future__ import annotations
 
-import tempfile
 import time
 import uuid
 from datetime import timedelta
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from _results import write_results
-from webhooks import postgres_database, prepare_ghsync, push_payload
+from webhooks import on_each_database, prepare_ghsync, push_payload
 
 from ghsync.adapters.db.engine import make_engine
 from ghsync.adapters.db.uow import SqlUnitOfWorkFactory
@@ -68,15 +67,7 @@ def measure(database_url: str, data_dir: Path) -> list[dict[str, Any]]:
 def main() -> None:
     configure_logging("warning")  # one log line per delivery would be most of what is measured
     started = time.perf_counter()
-    results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp_dir:
-        tmp = Path(tmp_dir)
-        results["sqlite"] = measure(f"sqlite:///{tmp / 'ghsync.db'}", tmp / "sqlite")
-        with postgres_database() as pg_url:
-            if pg_url is None:
-                results["postgresql"] = "skipped: PostgreSQL is not reachable on 127.0.0.1:5432"
-            else:
-                results["postgresql"] = measure(pg_url, tmp / "postgresql")
+    results = on_each_database(measure)
     for database, rows in results.items():
         for row in rows if isinstance(rows, list) else []:
             print(f"{database:10} batch {row['batch']:>3}: {row['cpu_us_per_delivery']:>7} us CPU, "

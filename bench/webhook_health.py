@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import random
 import statistics
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -22,7 +21,7 @@ from typing import Any
 
 from _results import write_results
 from sqlalchemy import text
-from webhooks import postgres_database
+from webhooks import on_each_database
 
 from ghsync.adapters.db import migrate
 from ghsync.adapters.db.engine import make_engine
@@ -110,15 +109,7 @@ def measure(database_url: str, data_dir: Path) -> dict[str, Any]:
 
 def main() -> None:
     started = time.perf_counter()
-    results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp_dir:
-        tmp = Path(tmp_dir)
-        results["sqlite"] = measure(f"sqlite:///{tmp / 'ghsync.db'}", tmp / "sqlite")
-        with postgres_database() as pg_url:
-            if pg_url is None:
-                results["postgresql"] = "skipped: PostgreSQL is not reachable on 127.0.0.1:5432"
-            else:
-                results["postgresql"] = measure(pg_url, tmp / "postgresql")
+    results = on_each_database(measure)
     for database, row in results.items():
         if isinstance(row, str):
             print(f"{database:10} {row}")

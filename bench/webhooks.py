@@ -36,10 +36,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from _results import write_results
@@ -311,6 +311,24 @@ def postgres_database() -> Iterator[str | None]:
             yield f"postgresql+psycopg://postgres@{PG['host']}:{PG['port']}/{name}"
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+Measured = TypeVar("Measured")
+
+
+def on_each_database(measure: Callable[[str, Path], Measured]) -> dict[str, Measured | str]:
+    """`measure(database_url, data_dir)` on a fresh SQLite file and on a fresh PostgreSQL database, by
+    name; a database that cannot be reached gets the reason it was skipped instead."""
+    results: dict[str, Measured | str] = {}
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        results["sqlite"] = measure(f"sqlite:///{tmp / 'ghsync.db'}", tmp / "sqlite")
+        with postgres_database() as pg_url:
+            if pg_url is None:
+                results["postgresql"] = "skipped: PostgreSQL is not reachable on 127.0.0.1:5432"
+            else:
+                results["postgresql"] = measure(pg_url, tmp / "postgresql")
+    return results
 
 
 def node_ready() -> str | None:
