@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
+from ghsync.adapters.db.ids import uuid7
 from ghsync.domain.link import Link, OpenPullRequest, Project, SyncPair, Tracking
 from ghsync.domain.models import VersionInfo
 from ghsync.domain.notifications import Notification
@@ -337,9 +338,7 @@ class MemoryReconcileRequests(_Repo):
     def add(self, project_id: str, reason: str) -> ReconcileRequest:
         if project_id not in self._t.projects:
             raise LookupError(f"project {project_id} does not exist")  # the SQL foreign key
-        request = ReconcileRequest(
-            id=str(uuid.uuid4()), project_id=project_id, reason=reason, requested_at=_now()
-        )
+        request = ReconcileRequest(id=str(uuid7()), project_id=project_id, reason=reason, requested_at=_now())
         self._t.requests[request.id] = request
         return request
 

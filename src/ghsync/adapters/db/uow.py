@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from ghsync.adapters.db.base import utcnow
 from ghsync.adapters.db.engine import is_sqlite, write_bind
+from ghsync.adapters.db.ids import uuid7
 from ghsync.adapters.db.models import (
     AuditLogRow,
     ConflictRow,
@@ -715,7 +716,7 @@ class SqlReconcileRequests(_Repo):
         made: list[ReconcileRequest] = []
         rows: list[dict[str, object]] = []
         for project_id, reason in requests:
-            key = uuid.uuid4()
+            key = uuid7()  # time-ordered: a batch's rows append to the key's index (ids.py)
             if project_id not in projects:
                 projects[project_id] = uuid.UUID(project_id)
             rows.append(
