@@ -14,10 +14,13 @@ linked project, so ghsync does its whole request path: verify, dedup (one row pe
 row of the reconcile request, one commit, 202.
 The goal (issue 10): at or above the Node reference, with p99 under 20 ms at concurrency 64.
 
-The client shares the 2 cores with the server, so the figures are comparable within a run, not absolute.
-Each row also has the server's own CPU time per delivery (from /proc, on Linux): what a delivery costs
-the server whatever the client's share of the cores, compared with Node's in `server_cpu_ratios`.
-Writes bench/results/webhooks.json. Run: .venv/bin/python bench/webhooks.py (about two minutes).
+The client shares the 2 cores with the servers, and a busy minute on this shared machine halves any
+figure, so the servers are measured in `ROUNDS` rounds, each server in turn once per round: the figures
+are the medians of the rounds, and each ratio is the median of the ratios taken within a round (both
+servers measured minutes apart would compare two machines). Each row also has the server's own CPU time
+per delivery (from /proc, on Linux): what a delivery costs the server whatever the client's share of the
+cores, compared with Node's in `server_cpu_ratios`.
+Writes bench/results/webhooks.json. Run: .venv/bin/python bench/webhooks.py (about half a minute).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -54,14 +57,20 @@ from ghsync.services.projects import ProjectService
 
 RESULTS = Path(__file__).parent / "results" / "webhooks.json"
 CONCURRENCY = (16, 64)
-DELIVERIES = 1500  # per (target, concurrency)
-WARMUP = 100
+DELIVERIES = 1500  # per (target, concurrency, round)
+ROUNDS = 5
+# Deliveries each server gets before the first round: V8 compiles Node's hot functions only after many
+# calls (its first 1,500 deliveries cost Node four times the CPU of later ones), and ghsync's caches
+# (compiled statements, prepared PostgreSQL statements, opened connections) fill on first use.
+WARMUP = 5000
 SECRET = "bench webhook secret"
 REPOSITORY_ID = 4242
 INSTALLATION_ID = 77
 PG = {"host": "127.0.0.1", "port": 5432}
 NODE_CACHE = Path.home() / ".cache" / "ghsync-bench" / "node"
 NODE_PACKAGE = "@octokit/webhooks@14"
+NODE = "node @octokit/webhooks"
+GHSYNC = ("ghsync sqlite", "ghsync postgresql")
 
 STARLETTE_APP = """
 import hashlib, hmac, os
@@ -273,10 +282,16 @@ async def load(url: str, body: bytes, signature: str, n: int, concurrency: int) 
     }
 
 
+def describe(row: dict[str, Any]) -> str:
+    return (
+        f"{row['target']:22} c={row['concurrency']:<3} {row['per_second']:>8}/s  p50 {row['p50_ms']:>7} ms  "
+        f"p99 {row['p99_ms']:>7} ms  server CPU {row['server_cpu_us_per_delivery']} us/delivery"
+    )
+
+
 def measure(label: str, url: str, body: bytes, signature: str, pid: int) -> list[dict[str, Any]]:
-    """Each concurrency's figures, with the server's own CPU time per delivery: the cost of a delivery
-    whatever the load client's share of the cores."""
-    asyncio.run(load(url, body, signature, WARMUP, 8))
+    """One round's figures of one server, each concurrency in turn, with the server's own CPU time per
+    delivery: the cost of a delivery whatever the load client's share of the cores."""
     rows = []
     for concurrency in CONCURRENCY:
         before = cpu_seconds(pid)
@@ -284,8 +299,7 @@ def measure(label: str, url: str, body: bytes, signature: str, pid: int) -> list
         after = cpu_seconds(pid)
         cpu = None if before is None or after is None else round((after - before) / DELIVERIES * 1e6)
         row["server_cpu_us_per_delivery"] = cpu
-        print(f"{label:22} c={concurrency:<3} {row['per_second']:>8}/s  p50 {row['p50_ms']:>7} ms  "
-              f"p99 {row['p99_ms']:>7} ms  server CPU {cpu} us/delivery  {row['statuses']}")  # fmt: skip
+        print(describe(row), row["statuses"])
         rows.append(row)
     return rows
 
@@ -350,87 +364,127 @@ def node_ready() -> str | None:
     return None
 
 
+def start_servers(stack: ExitStack, tmp: Path, skipped: dict[str, str]) -> dict[str, tuple[str, int]]:
+    """Every server the run measures, started and warmed up: label -> (delivery URL, process id)."""
+    python = sys.executable
+    ghsync = str(Path(python).with_name("ghsync"))
+    servers: dict[str, tuple[str, int]] = {}
+    # The references: a bare Starlette verify-and-ack, and Node's @octokit/webhooks.
+    (tmp / "starlette_ref.py").write_text(STARLETTE_APP)
+    port = free_port()
+    uvicorn_cmd = [python, "-m", "uvicorn", "starlette_ref:app", "--port", str(port)]
+    uvicorn_cmd += ["--log-level", "warning", "--no-access-log"]
+    pid = stack.enter_context(server(uvicorn_cmd, {"BENCH_SECRET": SECRET}, port, tmp))
+    servers["starlette reference"] = (f"http://127.0.0.1:{port}/hook", pid)
+    why = node_ready()
+    if why is None:
+        port = free_port()
+        env = {"BENCH_SECRET": SECRET, "BENCH_PORT": str(port)}
+        pid = stack.enter_context(server(["node", "server.mjs"], env, port, NODE_CACHE))
+        servers[NODE] = (f"http://127.0.0.1:{port}/hook", pid)
+    else:
+        skipped[NODE] = why
+    pg_url = stack.enter_context(postgres_database())
+    for label, url in (("ghsync sqlite", f"sqlite:///{tmp / 'ghsync.db'}"), ("ghsync postgresql", pg_url)):
+        if url is None:
+            skipped[label] = "PostgreSQL is not reachable on 127.0.0.1:5432"
+            continue
+        data_dir = tmp / label.replace(" ", "-")
+        prepare_ghsync(url, data_dir)
+        port = free_port()
+        cmd = [ghsync, "serve", "--no-worker", "--port", str(port), "--log-level", "warning"]
+        pid = stack.enter_context(server(cmd, ghsync_env(url, data_dir), port))
+        servers[label] = (f"http://127.0.0.1:{port}/v1/webhooks/github", pid)
+    return servers
+
+
+def median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One target's figures at one concurrency: the median of its rounds."""
+    cpus = [r["server_cpu_us_per_delivery"] for r in rows if r["server_cpu_us_per_delivery"] is not None]
+    return {
+        "target": rows[0]["target"],
+        "concurrency": rows[0]["concurrency"],
+        "rounds": len(rows),
+        "per_second": round(statistics.median(r["per_second"] for r in rows), 1),
+        "p50_ms": round(statistics.median(r["p50_ms"] for r in rows), 2),
+        "p99_ms": round(statistics.median(r["p99_ms"] for r in rows), 2),
+        "server_cpu_us_per_delivery": round(statistics.median(cpus)) if cpus else None,
+    }
+
+
+def paired_ratio(
+    by_round: list[dict[tuple[str, int], dict[str, Any]]], key: str, mine: str, theirs: str, concurrency: int
+) -> float | None:
+    """The median over the rounds of `mine`'s `key` over `theirs`, each ratio taken within one round."""
+    ratios = []
+    for rows in by_round:
+        ours, reference = rows.get((mine, concurrency)), rows.get((theirs, concurrency))
+        if ours and reference and ours[key] is not None and reference[key]:
+            ratios.append(ours[key] / reference[key])
+    return round(statistics.median(ratios), 2) if ratios else None
+
+
 def main() -> None:
     body = push_payload()
     signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-    rows: list[dict[str, Any]] = []
     skipped: dict[str, str] = {}
     started = time.perf_counter()
-    python = sys.executable
-    ghsync = str(Path(python).with_name("ghsync"))
-    with tempfile.TemporaryDirectory() as tmp_dir:
-        tmp = Path(tmp_dir)
-        # The references first: a bare Starlette verify-and-ack, and Node's @octokit/webhooks.
-        (tmp / "starlette_ref.py").write_text(STARLETTE_APP)
-        port = free_port()
-        uvicorn_cmd = [python, "-m", "uvicorn", "starlette_ref:app", "--port", str(port)]
-        with server(
-            [*uvicorn_cmd, "--log-level", "warning", "--no-access-log"], {"BENCH_SECRET": SECRET}, port, tmp
-        ) as pid:
-            rows += measure("starlette reference", f"http://127.0.0.1:{port}/hook", body, signature, pid)
-        why = node_ready()
-        if why is None:
-            port = free_port()
-            env = {"BENCH_SECRET": SECRET, "BENCH_PORT": str(port)}
-            with server(["node", "server.mjs"], env, port, NODE_CACHE) as pid:
-                rows += measure(
-                    "node @octokit/webhooks", f"http://127.0.0.1:{port}/hook", body, signature, pid
-                )
-        else:
-            skipped["node @octokit/webhooks"] = why
-        targets: list[tuple[str, str | None]] = [("ghsync sqlite", f"sqlite:///{tmp / 'ghsync.db'}")]
-        with postgres_database() as pg_url:
-            targets.append(("ghsync postgresql", pg_url))
-            for label, url in targets:
-                if url is None:
-                    skipped[label] = "PostgreSQL is not reachable on 127.0.0.1:5432"
-                    continue
-                data_dir = tmp / label.replace(" ", "-")
-                prepare_ghsync(url, data_dir)
-                port = free_port()
-                cmd = [ghsync, "serve", "--no-worker", "--port", str(port), "--log-level", "warning"]
-                with server(cmd, ghsync_env(url, data_dir), port) as pid:
-                    hook = f"http://127.0.0.1:{port}/v1/webhooks/github"
-                    rows += measure(label, hook, body, signature, pid)
+    by_round: list[dict[tuple[str, int], dict[str, Any]]] = []
+    with tempfile.TemporaryDirectory() as tmp_dir, ExitStack() as stack:
+        servers = start_servers(stack, Path(tmp_dir), skipped)
+        for url, _ in servers.values():
+            asyncio.run(load(url, body, signature, WARMUP, 16))
+        # Every server in turn, once per round: a busy minute on this shared machine lands on one round
+        # of every target, not on one target, and each ratio is taken between rows of the same round.
+        for number in range(1, ROUNDS + 1):
+            print(f"round {number} of {ROUNDS}")
+            rows = [
+                row
+                for label, (url, pid) in servers.items()
+                for row in measure(label, url, body, signature, pid)
+            ]
+            by_round.append({(r["target"], r["concurrency"]): r for r in rows})
     total = time.perf_counter() - started
-    by = {(r["target"], r["concurrency"]): r for r in rows}
+    medians = [median_row([rows[key] for rows in by_round]) for key in by_round[0]]
     ratios: dict[str, float] = {}
-    for reference in ("node @octokit/webhooks", "starlette reference"):
-        for label in ("ghsync sqlite", "ghsync postgresql"):
-            for c in CONCURRENCY:
-                if (reference, c) in by and (label, c) in by:
-                    ratios[f"{label} / {reference}, c={c}"] = round(
-                        by[(label, c)]["per_second"] / by[(reference, c)]["per_second"], 2
-                    )
-    # Server CPU per delivery against Node's, at concurrency 64: what one delivery costs each server.
     cpu_ratios: dict[str, float] = {}
-    node = by.get(("node @octokit/webhooks", 64), {}).get("server_cpu_us_per_delivery")
-    for label in ("ghsync sqlite", "ghsync postgresql"):
-        mine = by.get((label, 64), {}).get("server_cpu_us_per_delivery")
-        if node and mine:
-            cpu_ratios[f"{label} / node @octokit/webhooks, c=64"] = round(mine / node, 2)
+    for reference in (NODE, "starlette reference"):
+        for label in GHSYNC:
+            for c in CONCURRENCY:
+                ratio = paired_ratio(by_round, "per_second", label, reference, c)
+                if ratio is not None:
+                    ratios[f"{label} / {reference}, c={c}"] = ratio
+    for label in GHSYNC:
+        # Server CPU per delivery against Node's, at concurrency 64: what one delivery costs each server.
+        ratio = paired_ratio(by_round, "server_cpu_us_per_delivery", label, NODE, 64)
+        if ratio is not None:
+            cpu_ratios[f"{label} / {NODE}, c=64"] = ratio
+    by = {(r["target"], r["concurrency"]): r for r in medians}
     goal = {
         label: {
             "p99_ms_c64": by[(label, 64)]["p99_ms"],
             "p99_under_20ms": by[(label, 64)]["p99_ms"] < 20,
             "at_or_above_node": (
-                by[(label, 64)]["per_second"] >= by[("node @octokit/webhooks", 64)]["per_second"]
-                if ("node @octokit/webhooks", 64) in by
-                else None
+                ratios[f"{label} / {NODE}, c=64"] >= 1 if f"{label} / {NODE}, c=64" in ratios else None
             ),
         }
-        for label in ("ghsync sqlite", "ghsync postgresql")
+        for label in GHSYNC
         if (label, 64) in by
     }
+    print("medians of the rounds:")
+    for row in medians:
+        print(describe(row))
     write_results(
         RESULTS,
         total,
         payload_bytes=len(body),
+        rounds=ROUNDS,
         throughput_ratios=ratios,
         server_cpu_ratios=cpu_ratios,
         goal=goal,
         skipped=skipped,
-        rows=rows,
+        medians=medians,
+        rows=[{"round": n, **row} for n, rows in enumerate(by_round, 1) for row in rows.values()],
     )
     summary = {"ratios": ratios, "cpu_ratios": cpu_ratios, "goal": goal, "skipped": skipped}
     print(json.dumps(summary, indent=1))
