@@ -23,25 +23,16 @@ from ghsync.domain.outbound import TransportThresholds
 from ghsync.services.linking import LinkService
 from ghsync.services.projects import ProjectService
 from ghsync.services.reconcile import EngineSettings, ReconcileService
-from github_emulator.testing import EmulatorHandle, run_emulator
+from github_emulator.testing import EmulatorHandle, person_git_env, run_emulator
 
 MIB = 1024 * 1024
-GIT_ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "Mona",
-    "GIT_AUTHOR_EMAIL": "mona@example.com",
-    "GIT_COMMITTER_NAME": "Mona",
-    "GIT_COMMITTER_EMAIL": "mona@example.com",
-    "GIT_TERMINAL_PROMPT": "0",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 R = TypeVar("R", bound="Services")
 
 
 def git(cwd: Path, *args: str) -> str:
     """`git *args` in `cwd` as Mona, with `cwd` as HOME so that no user's configuration is read."""
     done = subprocess.run(
-        ["git", *args], cwd=cwd, env={**GIT_ENV, "HOME": str(cwd)}, capture_output=True, text=True, check=True
+        ["git", *args], cwd=cwd, env=person_git_env(cwd), capture_output=True, text=True, check=True
     )
     return done.stdout
 

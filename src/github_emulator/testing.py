@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import socket
 import threading
 import time
@@ -307,6 +308,22 @@ class EmulatorHandle:
             return f"{self.url}/{owner}/{repo}.git"
         scheme, rest = self.url.split("://", 1)
         return f"{scheme}://{user}:{token}@{rest}/{owner}/{repo}.git"
+
+
+def person_git_env(home: Path | str, name: str = "Mona", email: str = "mona@example.com") -> dict[str, str]:
+    """The environment for the git command line as a person pushing to the emulator runs it: a fixed
+    identity, no prompt for credentials, and neither the system's nor the user's configuration (`home`
+    stands in for HOME)."""
+    return {
+        **os.environ,
+        "GIT_AUTHOR_NAME": name,
+        "GIT_AUTHOR_EMAIL": email,
+        "GIT_COMMITTER_NAME": name,
+        "GIT_COMMITTER_EMAIL": email,
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "HOME": str(home),
+    }
 
 
 def _free_socket(host: str) -> socket.socket:

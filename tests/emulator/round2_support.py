@@ -4,7 +4,6 @@ and waiting for webhooks validated against GitHub's schemas."""
 from __future__ import annotations
 
 import base64
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
-from github_emulator.testing import EmulatorHandle, ReceivedWebhook, WebhookReceiver, run_emulator
+from github_emulator.testing import (
+    EmulatorHandle,
+    ReceivedWebhook,
+    WebhookReceiver,
+    person_git_env,
+    run_emulator,
+)
 from support.github_schemas import validate_webhook
 
 ZERO = "0" * 40
@@ -23,16 +28,7 @@ def git(
     cwd: Path, *args: str, check: bool = True, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run git with a fixed identity and no user/system configuration."""
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "Mona",
-        "GIT_AUTHOR_EMAIL": "mona@example.com",
-        "GIT_COMMITTER_NAME": "Mona",
-        "GIT_COMMITTER_EMAIL": "mona@example.com",
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "HOME": str(cwd),
-    }
+    env = person_git_env(cwd)
     done = subprocess.run(
         ["git", *args],
         cwd=cwd,

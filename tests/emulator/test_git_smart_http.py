@@ -4,29 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from conftest import Installed
+from github_emulator.testing import person_git_env
 from support.github_schemas import validate_webhook
 
 ZERO = "0" * 40
 
 
 def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "Mona",
-        "GIT_AUTHOR_EMAIL": "mona@example.com",
-        "GIT_COMMITTER_NAME": "Mona",
-        "GIT_COMMITTER_EMAIL": "mona@example.com",
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "HOME": str(cwd),
-    }
+    env = person_git_env(cwd)
     return subprocess.run(
         ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=check, timeout=60
     )

@@ -6,7 +6,6 @@ against GitHub's webhook schemas.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -14,21 +13,12 @@ from typing import Any
 import httpx
 
 from conftest import Installed, api
-from github_emulator.testing import WebhookReceiver
+from github_emulator.testing import WebhookReceiver, person_git_env
 from support.github_schemas import validate_webhook
 
 
 def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "Mona",
-        "GIT_AUTHOR_EMAIL": "mona@example.com",
-        "GIT_COMMITTER_NAME": "Mona",
-        "GIT_COMMITTER_EMAIL": "mona@example.com",
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "HOME": str(cwd),
-    }
+    env = person_git_env(cwd)
     done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
     if check:
         assert done.returncode == 0, done.stderr

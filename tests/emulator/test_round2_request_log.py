@@ -7,26 +7,17 @@ rows included); git smart HTTP operations are rows with their service and ref up
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import httpx
 
 from conftest import Installed
+from github_emulator.testing import person_git_env
 
 
 def _git(cwd: Path, *args: str) -> str:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "Mona",
-        "GIT_AUTHOR_EMAIL": "mona@example.com",
-        "GIT_COMMITTER_NAME": "Mona",
-        "GIT_COMMITTER_EMAIL": "mona@example.com",
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "HOME": str(cwd),
-    }
+    env = person_git_env(cwd)
     done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
